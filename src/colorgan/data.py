@@ -1,0 +1,271 @@
+"""Training data: find photos, check and decode them once into a uint8 cache, split, and serve batches.
+
+Layouts: `color/` + `gray/` paired by relative file stem (the "landscape Images" layout), or any folder of
+color photos, searched recursively, whose gray input is derived. Decoded, resized pixels are cached as
+memory-mapped uint8 arrays, so an epoch decodes no JPEG and RAM never holds the dataset as floats.
+Batches are a pure function of (seed, epoch, index): resuming at any step replays the same data exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .fsutil import atomic_write_text
+from .images import ImageReadError, gray_channel, is_image_path, load_image, rgb_to_gray_u8
+
+CACHE_VERSION = 1
+MIN_PAIR_CORRELATION = 0.8  # a gray file this unlike its color photo's luminance is a mismatched pair
+
+
+class DataError(ValueError):
+    """The data folder cannot be used at all (missing, empty, nothing readable)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str  # path relative to the data root, used in split.json and skip reports
+    color: Path
+    gray: Path | None  # None: derive the gray input from the color photo
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+def find_samples(root: str | os.PathLike) -> tuple[list[Sample], list[Skipped]]:
+    """List usable samples under `root`, paired by relative stem when `color/` and `gray/` both exist."""
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"{root}: data folder does not exist")
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    color_dir, gray_dir = root / "color", root / "gray"
+    if color_dir.is_dir() and gray_dir.is_dir():
+        samples, skipped = _paired_samples(root, color_dir, gray_dir)
+    else:
+        samples = [Sample(str(p.relative_to(root)), p, None) for p in _image_files(root)]
+        skipped = []
+    if not samples:
+        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(_suffixes()))}, recursively)")
+    return samples, skipped
+
+
+def _suffixes() -> set[str]:
+    from .images import IMAGE_SUFFIXES
+
+    return set(IMAGE_SUFFIXES)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if is_image_path(p) and not p.name.startswith("."))
+
+
+def _paired_samples(root: Path, color_dir: Path, gray_dir: Path) -> tuple[list[Sample], list[Skipped]]:
+    grays = {p.relative_to(gray_dir).with_suffix(""): p for p in _image_files(gray_dir)}
+    samples, skipped = [], []
+    for color in _image_files(color_dir):
+        stem = color.relative_to(color_dir).with_suffix("")
+        gray = grays.pop(stem, None)
+        name = str(color.relative_to(root))
+        if gray is None:
+            skipped.append(Skipped(name, f"no gray counterpart gray/{stem}.*"))
+        else:
+            samples.append(Sample(name, color, gray))
+    skipped += [Skipped(str(g.relative_to(root)), "no color counterpart") for g in grays.values()]
+    return samples, skipped
+
+
+def resize_square(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Resize to size x size (the recipe squashes, it does not crop): area filter down, cubic up."""
+    shrinking = pixels.shape[0] > size or pixels.shape[1] > size
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    return cv2.resize(pixels, (size, size), interpolation=interpolation)
+
+
+def decode_sample(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """-> (color (S, S, 3) uint8, gray (S, S) uint8). Raises ImageReadError naming the file and reason."""
+    color_image = load_image(sample.color)
+    if color_image.is_gray and sample.gray is None:
+        raise ImageReadError(str(sample.color), "grayscale photo, nothing to learn color from")
+    color = resize_square(color_image.rgb, size)
+    if sample.gray is None:
+        return color, rgb_to_gray_u8(color)
+    gray_image = load_image(sample.gray)
+    if gray_image.rgb.shape[:2] != color_image.rgb.shape[:2]:
+        (h1, w1), (h2, w2) = color_image.rgb.shape[:2], gray_image.rgb.shape[:2]
+        raise ImageReadError(str(sample.gray), f"size {w2}x{h2} does not match its color photo's {w1}x{h1}")
+    gray = resize_square(gray_channel(gray_image), size)
+    corr = _correlation(gray, rgb_to_gray_u8(color))
+    if corr < MIN_PAIR_CORRELATION:
+        raise ImageReadError(str(sample.gray), f"does not match its color photo (correlation {corr:.2f})")
+    return color, gray
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    if a.std() < 1e-6 or b.std() < 1e-6:
+        return 1.0 if np.abs(a - b).mean() < 8 else 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+@dataclass
+class PixelCache:
+    """Memory-mapped uint8 pixels of every usable sample, built once per (files, mtimes, size)."""
+
+    folder: Path
+    names: list[str]
+    skipped: list[Skipped]
+    color: np.ndarray  # (N, S, S, 3) uint8 memmap
+    gray: np.ndarray  # (N, S, S) uint8 memmap
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def write_skipped_csv(self, path: str | os.PathLike) -> None:
+        lines = ["path,reason"] + [_csv_row(s.path, s.reason) for s in self.skipped]
+        atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _csv_row(*cells: str) -> str:
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(cells)
+    return buffer.getvalue()
+
+
+def default_cache_root() -> Path:
+    return Path(os.environ.get("COLORGAN_CACHE", Path.home() / ".cache" / "colorgan"))
+
+
+def cache_key(samples: list[Sample], size: int) -> str:
+    digest = hashlib.sha256(f"v{CACHE_VERSION}|{size}".encode())
+    for s in samples:
+        for path in (s.color, s.gray):
+            if path is not None:
+                st = path.stat()
+                digest.update(f"|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:24]
+
+
+def load_cache(
+    root: str | os.PathLike, size: int, cache_root: str | os.PathLike | None = None, limit: int | None = None,
+    progress: bool = True,
+) -> PixelCache:
+    """Find, check, decode and cache the data under `root`; reuse the cache when nothing changed."""
+    samples, skipped = find_samples(root)
+    if limit is not None:
+        samples = samples[:limit]
+    folder = Path(cache_root or default_cache_root()) / cache_key(samples, size)
+    if not (folder / "index.json").exists():
+        _build_cache(folder, samples, skipped, size, progress)
+    return _open_cache(folder)
+
+
+def _build_cache(folder: Path, samples: list[Sample], skipped: list[Skipped], size: int, progress: bool) -> None:
+    # Build beside the final folder and rename it into place: a crash mid-build leaves no half cache.
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    n = len(samples)
+    color = np.lib.format.open_memmap(tmp / "color.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+    gray = np.lib.format.open_memmap(tmp / "gray.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
+    names: list[str] = []
+    skipped = list(skipped)
+    for sample in tqdm(samples, desc="caching images", unit="img", disable=not progress):
+        try:
+            color_px, gray_px = decode_sample(sample, size)
+        except ImageReadError as err:
+            skipped.append(Skipped(sample.name, err.reason))
+            continue
+        color[len(names)], gray[len(names)] = color_px, gray_px
+        names.append(sample.name)
+    color.flush()
+    gray.flush()
+    del color, gray
+    if not names:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
+        raise DataError(f"no usable image among {len(samples) + len(skipped)} files ({reasons})")
+    index = {"version": CACHE_VERSION, "size": size, "count": len(names), "names": names,
+             "skipped": [[s.path, s.reason] for s in skipped]}
+    atomic_write_text(tmp / "index.json", json.dumps(index))
+    try:
+        os.rename(tmp, folder)
+    except OSError:  # another process finished the same cache first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _open_cache(folder: Path) -> PixelCache:
+    index = json.loads((folder / "index.json").read_text())
+    count = index["count"]
+    # Arrays are allocated full size and filled in order; skipped samples leave unused rows at the end.
+    color = np.load(folder / "color.npy", mmap_mode="r")[:count]
+    gray = np.load(folder / "gray.npy", mmap_mode="r")[:count]
+    skipped = [Skipped(p, r) for p, r in index["skipped"]]
+    return PixelCache(folder, index["names"], skipped, color, gray)
+
+
+def make_split(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train, val) index arrays; at least one training sample, val may be empty."""
+    order = np.random.default_rng(seed).permutation(count)
+    n_val = min(int(round(count * val_fraction)), count - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+class BatchStream:
+    """Batches of uint8 pixels as a pure function of (epoch, index), sharded over `world` ranks.
+
+    The global batch is cut into `world` equal parts, so a run's data does not depend on the rank count.
+    """
+
+    def __init__(self, cache: PixelCache, indices: np.ndarray, batch_size: int, seed: int,
+                 flip: bool = True, rank: int = 0, world: int = 1):
+        if batch_size % world:
+            raise ValueError(f"global batch {batch_size} must be divisible by the {world} processes")
+        self.cache, self.indices, self.batch_size = cache, np.asarray(indices), batch_size
+        self.seed, self.flip, self.rank, self.world = seed, flip, rank, world
+        self.steps_per_epoch = max(1, len(self.indices) // batch_size)
+        self._epoch, self._order, self._flips = -1, np.empty(0, np.int64), np.empty(0, bool)
+
+    def _plan(self, epoch: int) -> None:
+        if epoch != self._epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._order = self.indices[rng.permutation(len(self.indices))]
+            self._flips = rng.random(len(self.indices)) < 0.5
+            self._epoch = epoch
+
+    def batch(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (gray (b, 1, S, S) uint8, color (b, 3, S, S) uint8) for this rank's share of the batch."""
+        self._plan(epoch)
+        per_rank = min(self.batch_size, len(self.indices)) // self.world
+        start = index * self.batch_size + self.rank * per_rank
+        rows = self._order[start : start + per_rank]
+        flips = self._flips[start : start + per_rank] & self.flip
+        ordered = np.argsort(rows, kind="stable")  # memmap reads in file order, then restore the plan's order
+        inverse = np.argsort(ordered, kind="stable")
+        color = self.cache.color[rows[ordered]][inverse]
+        gray = self.cache.gray[rows[ordered]][inverse]
+        color[flips] = color[flips, :, ::-1]
+        gray[flips] = gray[flips, :, ::-1]
+        return (torch.from_numpy(gray).unsqueeze(1), torch.from_numpy(color).permute(0, 3, 1, 2))
+
+
+def pixels_to_float(gray: torch.Tensor, color: torch.Tensor, device: torch.device | str) -> tuple:
+    """uint8 batches -> float [0, 1] on `device`: the normalization boundary of the recipe."""
+    gray = gray.to(device, non_blocking=True).float().div_(255.0)
+    color = color.to(device, non_blocking=True).float().div_(255.0)
+    return gray, color

@@ -1,0 +1,357 @@
+"""The training loop: a D step then a G step per batch, in plain sight.
+
+bf16 autocast where the hardware has it, channels_last, optional torch.compile, DDP under torchrun.
+Rank 0 writes log.csv, samples, loss.png and atomic checkpoints; resuming replays exactly the same steps.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from . import color as colormath
+from .checkpoint import LATEST, load_checkpoint, restore_training, save_checkpoint
+from .config import TrainConfig
+from .data import BatchStream, PixelCache, load_cache, make_split, pixels_to_float
+from .fsutil import atomic_write_text, remove_stale_temps
+from .models import PatchDiscriminator, UNetGenerator, init_weights
+from .report import plot_losses, sample_grid, save_png
+from .runtime import autocast, init_distributed, pick_precision, set_threads
+
+LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite"]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (locked run folder, diverged losses, nothing to resume)."""
+
+
+def build_generator(cfg: TrainConfig) -> UNetGenerator:
+    return UNetGenerator(1, colormath.output_channels(cfg.color_space), cfg.ngf, cfg.resolved_depth, cfg.dropout)
+
+
+def build_discriminator(cfg: TrainConfig) -> PatchDiscriminator:
+    return PatchDiscriminator(1 + colormath.output_channels(cfg.color_space), cfg.ndf, cfg.d_layers)
+
+
+def adversarial_loss(logits: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    if mode == "lsgan":
+        return F.mse_loss(logits.float(), target.float())
+    return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+
+
+@dataclass
+class StepLosses:
+    G_gan: float
+    G_l1: float
+    D_real: float
+    D_fake: float
+    finite: bool
+
+
+class RunLock:
+    """An exclusive flock on the run folder; the OS drops it when the process dies."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / ".lock"
+        self.handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the run
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.close()
+            raise TrainingError(f"{run_dir}: another training process is using this run folder") from None
+        self.handle.truncate(0)
+        self.handle.write(str(os.getpid()))
+        self.handle.flush()
+
+    def release(self) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True,
+                 cache: PixelCache | None = None):
+        self.cfg = cfg.validate()
+        self.dist, self.device = init_distributed(cfg.device)
+        set_threads(cfg.threads)
+        self.run_dir = Path(cfg.run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.progress = progress and self.dist.is_main
+        self.lock = None
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.lock = RunLock(self.run_dir)
+            self._check_fresh_or_resume(resume)
+        self.amp_dtype = pick_precision(cfg.precision, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+        if cfg.data is None:
+            raise TrainingError("no training data: pass --data DIR")
+        self.cache = cache or load_cache(cfg.data, cfg.size, cfg.cache_dir, cfg.limit, progress=self.progress)
+        self.train_idx, self.val_idx = make_split(len(self.cache), cfg.val_fraction, cfg.seed)
+        self.stream = BatchStream(self.cache, self.train_idx, cfg.batch_size, cfg.seed, cfg.flip,
+                                  self.dist.rank, self.dist.world)
+        self.total_steps = cfg.epochs * self.stream.steps_per_epoch
+        if cfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+
+        torch.manual_seed(cfg.seed)
+        self.G = build_generator(cfg)
+        self.D = build_discriminator(cfg)
+        init_weights(self.G)
+        init_weights(self.D)
+        if cfg.sync_bn and self.dist.enabled:
+            self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.G.to(self.device, memory_format=self.memory_format)
+        self.D.to(self.device, memory_format=self.memory_format)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+
+        self.step = 0
+        self.nonfinite_total = 0
+        self.nonfinite_run = 0
+        if resume:
+            self._resume()
+        self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
+
+    # ----------------------------------------------------------------- setup
+    def _check_fresh_or_resume(self, resume: bool) -> None:
+        latest = self.ckpt_dir / LATEST
+        if resume and not latest.exists():
+            raise TrainingError(f"{self.run_dir}: nothing to resume (no checkpoints/{LATEST})")
+        if not resume and latest.exists():
+            raise TrainingError(
+                f"{self.run_dir}: this run folder already has a checkpoint; pass --resume to continue it "
+                "or choose another --run-dir"
+            )
+
+    def _resume(self) -> None:
+        latest = self.ckpt_dir / LATEST
+        ckpt = load_checkpoint(latest)
+        restore_training(ckpt, {"G": self.G, "D": self.D}, {"opt_G": self.opt_G, "opt_D": self.opt_D},
+                         str(latest))
+        self.step = ckpt.state["step"]
+        self.nonfinite_total = ckpt.state.get("nonfinite_total", 0)
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        if self.cfg.compile:
+            module = torch.compile(module)
+        return module
+
+    # ----------------------------------------------------------------- steps
+    def _inputs(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        gray_u8, color_u8 = self.stream.batch(epoch, index)
+        gray, rgb = pixels_to_float(gray_u8, color_u8, self.device)
+        x = colormath.encode_input(gray, self.cfg.color_space).contiguous(memory_format=self.memory_format)
+        y = colormath.encode_target(rgb, self.cfg.color_space).contiguous(memory_format=self.memory_format)
+        return gray, x, y
+
+    def _apply(self, loss_d: torch.Tensor | None, loss_g: torch.Tensor, retain: bool) -> bool:
+        """Backward and step both optimizers, unless a loss is not finite: then skip the step."""
+        finite = bool(torch.isfinite(loss_g)) and (loss_d is None or bool(torch.isfinite(loss_d)))
+        if not finite:
+            return False
+        # Both backward passes run before either step: G's gradient flows through D's current weights.
+        self.opt_G.zero_grad(set_to_none=True)
+        if loss_d is not None:
+            self.opt_D.zero_grad(set_to_none=True)
+            loss_d.backward(inputs=list(self.D.parameters()), retain_graph=retain)
+        loss_g.backward(inputs=list(self.G.parameters()))
+        if loss_d is not None:
+            self.opt_D.step()
+        self.opt_G.step()
+        return True
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> StepLosses:
+        cfg = self.cfg
+        mode = cfg.gan_mode
+        with autocast(self.device, self.amp_dtype):
+            fake = self.G_run(x)
+        g_l1 = F.l1_loss(fake.float(), y.float())
+        if self.step < cfg.pretrain_steps:  # L1 warm-up: no discriminator yet
+            finite = self._apply(None, cfg.l1_weight * g_l1, retain=False)
+            return StepLosses(math.nan, g_l1.item(), math.nan, math.nan, finite)
+        if cfg.shared_d_forward:
+            # One D(fake) forward serves both losses (the TF recipe): D's loss reaches only D's weights,
+            # G's loss only G's, as if D had been frozen for it.
+            with autocast(self.device, self.amp_dtype):
+                d_real = self.D_run(x, y)
+                d_fake = self.D_run(x, fake)
+            d_loss_real, d_loss_fake = adversarial_loss(d_real, True, mode), adversarial_loss(d_fake, False, mode)
+            g_gan = adversarial_loss(d_fake, True, mode)
+            finite = self._apply(d_loss_real + d_loss_fake, cfg.gan_weight * g_gan + cfg.l1_weight * g_l1, True)
+        else:  # the reference PyTorch order: update D, then a fresh D(fake) for G's loss
+            with autocast(self.device, self.amp_dtype):
+                d_real = self.D_run(x, y)
+                d_fake = self.D_run(x, fake.detach())
+            d_loss_real, d_loss_fake = adversarial_loss(d_real, True, mode), adversarial_loss(d_fake, False, mode)
+            loss_d = d_loss_real + d_loss_fake
+            finite = bool(torch.isfinite(loss_d))
+            if finite:
+                self.opt_D.zero_grad(set_to_none=True)
+                loss_d.backward()
+                self.opt_D.step()
+            with autocast(self.device, self.amp_dtype):
+                g_gan = adversarial_loss(self.D_run(x, fake), True, mode)
+            finite = finite and self._apply(None, cfg.gan_weight * g_gan + cfg.l1_weight * g_l1, False)
+        return StepLosses(g_gan.item(), g_l1.item(), d_loss_real.item(), d_loss_fake.item(), finite)
+
+    # ----------------------------------------------------------------- loop
+    def fit(self) -> Path:
+        cfg = self.cfg
+        if self.dist.is_main:
+            self._write_run_files()
+        per_epoch = self.stream.steps_per_epoch
+        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", disable=not self.progress,
+                   dynamic_ncols=True)
+        log = self._open_log() if self.dist.is_main else None
+        last_sample_epoch = -1
+        try:
+            while self.step < self.total_steps:
+                epoch, index = divmod(self.step, per_epoch)
+                self.G.train()
+                self.D.train()
+                t0 = time.perf_counter()
+                _, x, y = self._inputs(epoch, index)
+                losses = self.train_step(x, y)
+                img_s = cfg.batch_size / (time.perf_counter() - t0)
+                self._count_nonfinite(losses.finite)
+                self.step += 1
+                if log is not None:
+                    row = [self.step, epoch, losses.G_gan, losses.G_l1, losses.D_real, losses.D_fake, cfg.lr,
+                           img_s, self.nonfinite_total]
+                    log.write(",".join(_fmt(v) for v in row) + "\n")
+                    log.flush()
+                bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
+                bar.set_postfix(G_l1=f"{losses.G_l1:.4f}", G_gan=f"{losses.G_gan:.3f}",
+                                D=f"{losses.D_real + losses.D_fake:.3f}", img_s=f"{img_s:.1f}", refresh=False)
+                bar.update(1)
+                epoch_done = self.step % per_epoch == 0 or self.step == self.total_steps
+                if self.dist.is_main and epoch_done:
+                    self.write_samples(epoch + 1)
+                    plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight)
+                    last_sample_epoch = epoch + 1
+                if epoch_done or self.step % cfg.save_every == 0:
+                    self.save(keep=epoch_done and (epoch + 1) % cfg.keep_every_epochs == 0)
+        finally:
+            bar.close()
+            if log is not None:
+                log.close()
+        if self.dist.is_main and last_sample_epoch < 0 and self.step > 0:
+            plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight)
+        return self.run_dir
+
+    def _count_nonfinite(self, finite: bool) -> None:
+        if finite:
+            self.nonfinite_run = 0
+            return
+        self.nonfinite_total += 1
+        self.nonfinite_run += 1
+        warnings.warn(f"step {self.step + 1}: non-finite loss, step skipped", stacklevel=2)
+        if self.nonfinite_run >= self.cfg.max_nonfinite:
+            raise TrainingError(
+                f"training diverged: {self.nonfinite_run} consecutive non-finite losses at step {self.step + 1}; "
+                f"the last good checkpoint is kept in {self.ckpt_dir}"
+            )
+
+    def save(self, keep: bool = False) -> None:
+        if not self.dist.is_main:
+            return
+        state = {"step": self.step, "nonfinite_total": self.nonfinite_total}
+        modules = {"G": self.G, "D": self.D}
+        optimizers = {"opt_G": self.opt_G, "opt_D": self.opt_D}
+        save_checkpoint(self.ckpt_dir / LATEST, modules, optimizers, self.cfg.to_dict(), state)
+        if keep:
+            epoch = self.step // self.stream.steps_per_epoch
+            save_checkpoint(self.ckpt_dir / f"epoch_{epoch:03d}.safetensors", modules, optimizers,
+                            self.cfg.to_dict(), state)
+
+    # ----------------------------------------------------------------- files
+    def _write_run_files(self) -> None:
+        atomic_write_text(self.run_dir / "config.yaml", self.cfg.to_yaml())
+        names = self.cache.names
+        split = {"seed": self.cfg.seed, "val_fraction": self.cfg.val_fraction,
+                 "train": [names[i] for i in self.train_idx], "val": [names[i] for i in self.val_idx]}
+        import json
+
+        atomic_write_text(self.run_dir / "split.json", json.dumps(split, indent=0))
+        self.cache.write_skipped_csv(self.run_dir / "skipped.csv")
+        if self.cache.skipped:
+            shown = "\n  ".join(f"{s.path}: {s.reason}; skipped" for s in self.cache.skipped[:20])
+            more = len(self.cache.skipped) - 20
+            warnings.warn(
+                f"{len(self.cache.skipped)} file(s) skipped (listed in {self.run_dir / 'skipped.csv'}):\n  {shown}"
+                + (f"\n  ... and {more} more" if more > 0 else ""), stacklevel=2
+            )
+        remove_stale_temps(self.ckpt_dir) if self.ckpt_dir.exists() else None
+
+    def _open_log(self):
+        """Open log.csv for appending, first dropping rows past the resumed step and any torn last line."""
+        path = self.run_dir / "log.csv"
+        kept = [",".join(LOG_FIELDS)]
+        if path.exists() and self.step > 0:
+            for line in path.read_text().splitlines()[1:]:
+                cells = line.split(",")
+                if len(cells) == len(LOG_FIELDS) and cells[0].isdigit() and int(cells[0]) <= self.step:
+                    kept.append(line)
+        atomic_write_text(path, "\n".join(kept) + "\n")
+        return open(path, "a")  # noqa: SIM115 - closed in fit()
+
+    def sample_indices(self) -> np.ndarray:
+        pool = self.val_idx if len(self.val_idx) else self.train_idx
+        return pool[: self.cfg.samples]
+
+    @torch.no_grad()
+    def write_samples(self, epoch: int) -> None:
+        rows = self.sample_indices()
+        gray_u8 = torch.from_numpy(np.ascontiguousarray(self.cache.gray[rows])).unsqueeze(1)
+        color_u8 = torch.from_numpy(np.ascontiguousarray(self.cache.color[rows])).permute(0, 3, 1, 2)
+        gray, _ = pixels_to_float(gray_u8, color_u8, self.device)
+        self.G.eval()
+        with autocast(self.device, self.amp_dtype):
+            out = self.G(colormath.encode_input(gray, self.cfg.color_space).contiguous(
+                memory_format=self.memory_format))
+        rgb = colormath.decode_output(gray, out, self.cfg.color_space)
+        generated = (rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        gray_rgb = np.repeat(self.cache.gray[rows][..., None], 3, axis=3)
+        grid = sample_grid(gray_rgb, np.asarray(self.cache.color[rows]), generated)
+        save_png(grid, self.run_dir / "samples" / f"epoch_{epoch:03d}.png")
+        self.G.train()
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def _fmt(value: float | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "nan" if math.isnan(value) else f"{value:.6g}"
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    trainer = Trainer(cfg, resume=resume, progress=progress)
+    try:
+        return trainer.fit()
+    finally:
+        trainer.close()
