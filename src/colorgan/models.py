@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .color import output_channels
+
 DROPOUT_LEVELS = 3  # the recipe drops out in the three innermost decoder blocks
 
 
@@ -114,3 +116,13 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def build_generator(cfg) -> UNetGenerator:
+    """The generator a TrainConfig describes: gray in, RGB or ab out."""
+    return UNetGenerator(1, output_channels(cfg.color_space), cfg.ngf, cfg.resolved_depth, cfg.dropout)
+
+
+def build_discriminator(cfg) -> PatchDiscriminator:
+    """The PatchGAN a TrainConfig describes: it sees the gray input beside the (real or generated) output."""
+    return PatchDiscriminator(1 + output_channels(cfg.color_space), cfg.ndf, cfg.d_layers)

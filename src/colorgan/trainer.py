@@ -25,7 +25,7 @@ from .checkpoint import LATEST, load_checkpoint, restore_training, save_checkpoi
 from .config import TrainConfig
 from .data import BatchStream, PixelCache, load_cache, make_split, pixels_to_float
 from .fsutil import atomic_write_text, remove_stale_temps
-from .models import PatchDiscriminator, UNetGenerator, init_weights
+from .models import build_discriminator, build_generator, init_weights
 from .report import plot_losses, sample_grid, save_png
 from .runtime import autocast, init_distributed, pick_precision, set_threads
 
@@ -34,14 +34,6 @@ LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s
 
 class TrainingError(RuntimeError):
     """Training cannot go on (locked run folder, diverged losses, nothing to resume)."""
-
-
-def build_generator(cfg: TrainConfig) -> UNetGenerator:
-    return UNetGenerator(1, colormath.output_channels(cfg.color_space), cfg.ngf, cfg.resolved_depth, cfg.dropout)
-
-
-def build_discriminator(cfg: TrainConfig) -> PatchDiscriminator:
-    return PatchDiscriminator(1 + colormath.output_channels(cfg.color_space), cfg.ndf, cfg.d_layers)
 
 
 def adversarial_loss(logits: torch.Tensor, real: bool, mode: str) -> torch.Tensor:

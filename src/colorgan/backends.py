@@ -1,0 +1,71 @@
+"""Inference backends: the generator in PyTorch, or an exported ONNX graph in onnxruntime.
+
+Both take the network input (N, 1, h, w) float32 in [-1, 1] and return the raw network output.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .runtime import autocast
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, generator: nn.Module, device: torch.device, amp_dtype: torch.dtype | None):
+        self.device, self.amp_dtype = device, amp_dtype
+        self.memory_format = torch.channels_last
+        self.generator = generator.eval().to(device, memory_format=self.memory_format)
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device).contiguous(memory_format=self.memory_format)
+        with autocast(self.device, self.amp_dtype):
+            out = self.generator(x)
+        return out.float().cpu()
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        (out,) = self.session.run(None, {self.input_name: np.ascontiguousarray(x.numpy(), dtype=np.float32)})
+        return torch.from_numpy(out)
+
+
+def export_onnx(generator: nn.Module, out_path: str | os.PathLike, multiple: int, metadata: dict[str, str]) -> Path:
+    """Export the generator with dynamic batch, height and width (sides must stay multiples of `multiple`)."""
+    import onnx
+
+    generator = generator.eval().float()
+    example = torch.zeros(1, 1, multiple, multiple)
+    out_path = Path(out_path)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    axes = {0: "batch", 2: "height", 3: "width"}
+    torch.onnx.export(
+        generator, (example,), str(tmp), input_names=["gray"], output_names=["color"],
+        dynamic_axes={"gray": axes, "color": axes}, opset_version=17, dynamo=False,
+    )
+    model = onnx.load(str(tmp))
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(tmp))
+    os.replace(tmp, out_path)
+    return out_path
