@@ -88,3 +88,13 @@ def decode_output(gray: torch.Tensor, out: torch.Tensor, color_space: str) -> to
 
 def output_channels(color_space: str) -> int:
     return 2 if color_space == "lab" else 3
+
+
+def mean_ab(rgb_images) -> list[float]:
+    """Mean Lab (a, b) over all pixels of the given (H, W, 3) uint8 RGB arrays."""
+    total, count = torch.zeros(2, dtype=torch.float64), 0
+    for rgb in rgb_images:
+        lab = rgb_to_lab(torch.as_tensor(rgb).permute(2, 0, 1)[None].float() / 255.0)[0]
+        total += lab[1:].sum(dim=(1, 2)).double()
+        count += rgb.shape[0] * rgb.shape[1]
+    return (total / max(count, 1)).tolist()

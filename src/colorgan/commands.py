@@ -3,7 +3,172 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
+    from .data import DataError
+    from .evaluate import evaluate_model, evaluate_run
+
+    try:
+        if args.run:
+            summary = evaluate_run(args.run, args.out, args.data, args.limit, args.size)
+            out = Path(args.out or args.run)
+        elif args.data:
+            if not args.out:
+                return _fail("--model/--data evaluation needs --out DIR")
+            summary = evaluate_model(args.model, args.data, args.out, args.limit, args.size, backend=args.backend)
+            out = Path(args.out)
+        else:
+            return _fail("pass --run RUN_DIR, or --data DIR --out DIR [--model PATH]")
+    except (CheckpointError, DataError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    print(format_summary(summary))
+    print(f"wrote {out / 'metrics.json'}, {out / 'per_image.csv'}, {out / 'report.html'}")
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"{'':14}{'PSNR':>8}{'SSIM':>8}{'CIEDE2000':>11}{'CF/truth':>10}{'hist JS':>9}"]
+    for key in ("model", "gray", "mean_chroma"):
+        s = summary[key]
+        lines.append(f"{key:14}{s['psnr']['mean']:8.2f}{s['ssim']['mean']:8.4f}{s['ciede2000']['mean']:11.2f}"
+                     f"{s['colorfulness_ratio']:10.2f}{s['chroma_hist_distance']:9.3f}")
+    return "\n".join(lines)
+
+
+def _colorize(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
+    from .colorize import Colorizer, FolderReport, output_path_for, write_skipped_csv
+    from .images import ImageReadError
+
+    try:
+        colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend, max_pixels=args.max_pixels,
+                                   threads=args.threads)
+    except (CheckpointError, ValueError, OSError) as exc:
+        return _fail(str(exc))
+    report = FolderReport()
+    out = Path(args.out) if args.out else None
+    for item in map(Path, args.inputs):
+        if item.is_dir():
+            dst = out / item.name if out and len(args.inputs) > 1 else (out or item.with_name(item.name + "_color"))
+            sub = colorizer.colorize_folder(item, dst, args.size, args.overwrite, progress=not args.quiet)
+            report.done += sub.done
+            report.existing += sub.existing
+            report.skipped += sub.skipped
+            continue
+        target = (out / f"{item.stem}_color{item.suffix}") if out else item.with_name(f"{item.stem}_color{item.suffix}")
+        if target.exists() and not args.overwrite:
+            report.existing.append(target)
+            continue
+        try:
+            report.done.append(colorizer.colorize_file(item, target, args.size))
+        except ImageReadError as err:
+            report.skipped.append((str(item), err.reason))
+        except OSError as exc:
+            report.skipped.append((str(output_path_for(target, False)), f"cannot write ({exc.strerror or exc})"))
+    print(report.summary())
+    if report.skipped and out is not None and not any(Path(i).is_dir() for i in args.inputs):
+        write_skipped_csv(out / "skipped.csv", report.skipped)
+    if len(report.done) == 1 and not report.existing:
+        print(f"wrote {report.done[0]}")
+    return 0 if (report.done or report.existing) else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
+    from .export import export_model
+
+    try:
+        path = export_model(args.model, args.out, args.format, half=args.half)
+    except (CheckpointError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    result = run_bench(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.out), train_seconds=args.train_seconds)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the non-training sub-commands to the `colorgan` parser."""
+    p = sub.add_parser("evaluate", help="score a model against gray and mean-chroma baselines; HTML report")
+    p.add_argument("--run", help="run folder: evaluate its latest checkpoint on its validation split")
+    p.add_argument("--model", help="weights file, checkpoint or run folder (default: the shipped model)")
+    p.add_argument("--data", help="folder of color photos (or color/ + gray/) to evaluate on")
+    p.add_argument("--out", help="output folder (default: the run folder)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--size", type=int, help="network working size (default: the training size)")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("colorize", help="colorize photos or folders at their own resolution")
+    p.add_argument("inputs", nargs="+", help="image files and/or folders (searched recursively)")
+    p.add_argument("--out", help="output folder (default: NAME_color.EXT beside each file, FOLDER_color/)")
+    p.add_argument("--model", help="weights file, checkpoint, run folder or .onnx (default: the shipped model)")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--size", type=int, help="network working size (default: the model's training size)")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--max-pixels", type=int, default=50_000_000, help="refuse larger images (decompression bombs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_colorize)
+
+    p = sub.add_parser("export", help="export the generator to ONNX or a compact safetensors file")
+    p.add_argument("--model", help="run folder, checkpoint or weights file (default: the shipped model)")
+    p.add_argument("--format", choices=["onnx", "safetensors"], default="onnx")
+    p.add_argument("--out", required=True)
+    p.add_argument("--half", action="store_true", help="safetensors: store weights as fp16 (half the size)")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("bench", help="measure training/inference speed or the data pipeline")
+    p.add_argument("what", choices=["train", "infer", "data", "colorize"])
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--ngf", type=int, default=64)
+    p.add_argument("--ndf", type=int, default=64)
+    p.add_argument("--color-space", choices=["rgb", "lab"], default="rgb")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    p.add_argument("--no-channels-last", action="store_true")
+    p.add_argument("--no-shared-d-forward", action="store_true", help="train: the reference 3-forward step")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--data", help="data: the folder to read")
+    p.add_argument("--model", help="colorize: model to time")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--json", help="also write the result to this JSON file")
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser("demo", help="colorize the sample photos shipped with scikit-image and scikit-learn")
+    p.add_argument("--out", default="demo_out")
+    p.add_argument("--train-seconds", type=float, default=60.0,
+                   help="when no default model is installed: how long to train a small one first")
+    p.set_defaults(func=_demo)
+
+    try:
+        from . import servecli
+    except ImportError:  # the web service's extra is not installed
+        return
+    servecli.register(sub)

@@ -27,7 +27,7 @@ from .data import BatchStream, PixelCache, load_cache, make_split, pixels_to_flo
 from .fsutil import atomic_write_text, remove_stale_temps
 from .models import build_discriminator, build_generator, init_weights
 from .report import plot_losses, sample_grid, save_png
-from .runtime import autocast, init_distributed, pick_precision, set_threads
+from .runtime import Dist, autocast, init_distributed, pick_precision, set_threads
 
 LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite"]
 
@@ -96,10 +96,31 @@ class Trainer:
         self.train_idx, self.val_idx = make_split(len(self.cache), cfg.val_fraction, cfg.seed)
         self.stream = BatchStream(self.cache, self.train_idx, cfg.batch_size, cfg.seed, cfg.flip,
                                   self.dist.rank, self.dist.world)
+        if "mean_ab" not in cfg.extra:  # for the mean-chroma baseline; stored in every checkpoint
+            rows = self.train_idx[:: max(1, len(self.train_idx) // 1000)]
+            means = colormath.mean_ab([np.asarray(self.cache.color[i]) for i in rows])
+            cfg.extra["mean_ab"] = [round(v, 4) for v in means]
         self.total_steps = cfg.epochs * self.stream.steps_per_epoch
         if cfg.max_steps is not None:
             self.total_steps = min(self.total_steps, cfg.max_steps)
 
+        self._build_models()
+        if resume:
+            self._resume()
+        self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
+
+    @classmethod
+    def bare(cls, cfg: TrainConfig, device: torch.device) -> Trainer:
+        """Models and optimizers only, no data or run folder: for benchmarks on random tensors."""
+        self = cls.__new__(cls)
+        self.cfg, self.device, self.dist = cfg.validate(), device, Dist()
+        self.amp_dtype = pick_precision(cfg.precision, device)
+        self._build_models()
+        self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
+        return self
+
+    def _build_models(self) -> None:
+        cfg = self.cfg
         torch.manual_seed(cfg.seed)
         self.G = build_generator(cfg)
         self.D = build_discriminator(cfg)
@@ -114,13 +135,9 @@ class Trainer:
         betas = (cfg.beta1, cfg.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
-
         self.step = 0
         self.nonfinite_total = 0
         self.nonfinite_run = 0
-        if resume:
-            self._resume()
-        self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
 
     # ----------------------------------------------------------------- setup
     def _check_fresh_or_resume(self, resume: bool) -> None:

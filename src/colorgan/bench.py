@@ -1,0 +1,162 @@
+"""`colorgan bench`: speed of training, inference, colorizing and the data pipeline on this machine.
+
+Each figure is the median over timed steps after warm-up. Train and infer figures also give the fraction
+of this machine's peak, from a bf16 and an fp32 matmul measured in the same run (so the ratio holds on a
+noisy, shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .config import make_config
+from .runtime import autocast, pick_precision
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 6) -> float:
+    """Sustained GFLOP/s of an n x n matmul in `dtype` (the machine's practical ceiling)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def _median_time(fn, warmup: int, steps: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _machine() -> dict:
+    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__}
+
+
+def bench_train(args: argparse.Namespace) -> dict:
+    from .trainer import Trainer
+
+    cfg = make_config("seed", size=args.size, batch_size=args.batch_size, ngf=args.ngf, ndf=args.ndf,
+                      color_space=args.color_space, precision=args.precision,
+                      channels_last=not args.no_channels_last, compile=args.compile,
+                      shared_d_forward=not args.no_shared_d_forward)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    trainer = Trainer.bare(cfg, device)
+    out_ch = 2 if args.color_space == "lab" else 3
+    x = torch.rand(args.batch_size, 1, args.size, args.size, device=device) * 2 - 1
+    y = torch.rand(args.batch_size, out_ch, args.size, args.size, device=device) * 2 - 1
+    x, y = (t.contiguous(memory_format=trainer.memory_format) for t in (x, y))
+
+    def step():
+        trainer.train_step(x, y)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    seconds = _median_time(step, args.warmup, args.steps)
+    flops = _count_flops(lambda: trainer.train_step(x[:1], y[:1]))
+    return _with_peak({"what": "train", "img_per_s": args.batch_size / seconds, "gflop_per_img": flops / 1e9,
+                       "precision": str(trainer.amp_dtype or "fp32")}, flops * args.batch_size / seconds)
+
+
+def _count_flops(fn) -> float:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def _with_peak(result: dict, flop_per_s: float) -> dict:
+    bf16, fp32 = matmul_peak(torch.bfloat16), matmul_peak(torch.float32)
+    result.update(achieved_gflop_s=flop_per_s / 1e9, bf16_matmul_gflop_s=bf16, fp32_matmul_gflop_s=fp32,
+                  fraction_of_bf16_matmul=flop_per_s / 1e9 / bf16, machine=_machine())
+    return result
+
+
+def bench_infer(args: argparse.Namespace) -> dict:
+    from .models import build_generator
+
+    cfg = make_config("seed", size=args.size, ngf=args.ngf, color_space=args.color_space)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    amp = pick_precision(args.precision, device)
+    fmt = torch.contiguous_format if args.no_channels_last else torch.channels_last
+    generator = build_generator(cfg).eval().to(device, memory_format=fmt)
+    x = torch.rand(args.batch_size, 1, args.size, args.size, device=device).contiguous(memory_format=fmt)
+
+    @torch.inference_mode()
+    def forward():
+        with autocast(device, amp):
+            generator(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    seconds = _median_time(forward, args.warmup, args.steps)
+    with torch.inference_mode():
+        flops = _count_flops(lambda: generator(x[:1].float()))
+    return _with_peak({"what": "infer", "ms_per_img": 1000 * seconds / args.batch_size, "batch": args.batch_size,
+                       "gflop_per_img": flops / 1e9, "precision": str(amp or "fp32")},
+                      flops * args.batch_size / seconds)
+
+
+def bench_data(args: argparse.Namespace) -> dict:
+    import tempfile
+
+    from .data import BatchStream, load_cache, make_split
+
+    if not args.data:
+        raise SystemExit("error: bench data needs --data DIR")
+    with tempfile.TemporaryDirectory() as cache_root:
+        t0 = time.perf_counter()
+        cache = load_cache(args.data, args.size, cache_root, progress=False)
+        build_s = time.perf_counter() - t0
+        train, _ = make_split(len(cache), 0.1, 0)
+        stream = BatchStream(cache, train, args.batch_size, 0)
+        n = min(stream.steps_per_epoch, 200)
+        t0 = time.perf_counter()
+        for i in range(n):
+            stream.batch(0, i)
+        serve_s = time.perf_counter() - t0
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"what": "data", "images": len(cache), "decode_resize_img_per_s": len(cache) / build_s,
+            "cached_batches_img_per_s": n * args.batch_size / serve_s, "max_rss_mib": rss, "machine": _machine()}
+
+
+def bench_colorize(args: argparse.Namespace) -> dict:
+    from .colorize import Colorizer
+
+    colorizer = Colorizer.load(args.model, backend=args.backend)
+    rng = np.random.default_rng(0)
+    result = {"what": "colorize", "backend": args.backend, "model": colorizer.source, "ms": {}}
+    for h, w in [(256, 256), (1024, 1024), (3000, 4000)]:
+        gray = rng.integers(0, 256, (h, w), dtype=np.uint8)
+        seconds = _median_time(lambda g=gray: colorizer.colorize_array(g), 1, max(2, args.steps // 2))
+        result["ms"][f"{w}x{h}"] = 1000 * seconds
+    result["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["machine"] = _machine()
+    return result
+
+
+def run_bench(args: argparse.Namespace) -> dict:
+    result = {"train": bench_train, "infer": bench_infer, "data": bench_data, "colorize": bench_colorize}[
+        args.what](args)
+    for key, value in result.items():
+        if isinstance(value, float):
+            print(f"{key:28} {value:10.3f}")
+        else:
+            print(f"{key:28} {value}")
+    return result

@@ -1,0 +1,28 @@
+"""Export a trained generator: a compact safetensors weights file, or ONNX with dynamic size."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from .backends import export_onnx
+from .checkpoint import save_checkpoint
+from .colorize import Colorizer
+
+
+def export_model(model: str | os.PathLike | None, out: str | os.PathLike, fmt: str, half: bool = False) -> Path:
+    colorizer = Colorizer.load(model, device="cpu", precision="fp32")
+    generator = colorizer.backend.generator.to(memory_format=torch.contiguous_format)
+    config = colorizer.config.to_dict()
+    out = Path(out)
+    if fmt == "onnx":
+        return export_onnx(generator, out, colorizer.multiple, {"colorgan_config": json.dumps(config)})
+    if fmt == "safetensors":
+        if half:
+            generator = generator.half()
+        save_checkpoint(out, {"G": generator}, {}, config, {"exported_from": colorizer.source})
+        return out
+    raise ValueError(f"unknown export format {fmt!r}")

@@ -1,0 +1,137 @@
+"""One self-contained HTML report of an evaluation: every image and plot is embedded, nothing is fetched."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .fsutil import atomic_write_text
+from .report import sample_grid
+
+TILE = 160  # px height of each picture in the grids
+
+ROWS = [  # (key, label, better, format)
+    ("ciede2000", "CIEDE2000 (mean ΔE00)", "lower", "{:.2f}"),
+    ("psnr", "PSNR (dB, RGB)", "higher", "{:.2f}"),
+    ("ssim", "SSIM (RGB)", "higher", "{:.4f}"),
+    ("colorfulness", "Colorfulness (H&S 2003)", "closer to truth", "{:.1f}"),
+    ("delta_colorfulness", "ΔCF vs truth", "closer to 0", "{:+.1f}"),
+]
+
+
+def _png_uri(pixels: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=88)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _file_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _tile(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    return cv2.resize(img, (max(1, round(w * TILE / h)), TILE), interpolation=cv2.INTER_AREA)
+
+
+def _triples(images, predictions, order) -> str:
+    """Gray | truth | ours rows for the chosen images, as one embedded picture."""
+    rows = []
+    for i in order:
+        gray = np.repeat(images[i].gray[..., None], 3, axis=2)
+        tiles = [_tile(gray), _tile(images[i].truth), _tile(predictions[i])]
+        width = min(t.shape[1] for t in tiles)
+        rows.append([t[:, :width] for t in tiles])
+    if not rows:
+        return "<p>(none)</p>"
+    width = min(r[0].shape[1] for r in rows)
+    stack = [np.stack([t[:, :width] for t in r]) for r in rows]
+    grid = sample_grid(*(np.stack([s[j] for s in stack]) for j in range(3)))
+    names = ", ".join(html.escape(images[i].name) for i in order)
+    return f'<img src="{_png_uri(grid)}" alt="gray | truth | ours"><p class="names">{names}</p>'
+
+
+def _hist_plot(hists: dict[str, np.ndarray]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.6))
+    for ax, key in zip(axes, ("truth", "model", "gray", "mean_chroma")):
+        ax.imshow(np.log10(hists[key].T + 1e-6), origin="lower", extent=(-110, 110, -110, 110), cmap="magma",
+                  vmin=-6, vmax=-0.5)
+        ax.set(title={"truth": "ground truth", "mean_chroma": "mean chroma"}.get(key, key), xlabel="a",
+               ylabel="b")
+    fig.suptitle("Lab ab histograms, log10 share of pixels (a desaturated model collapses to the centre)")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _cell(stats: dict, fmt: str) -> str:
+    return f"{fmt.format(stats['mean'])}<small> [{fmt.format(stats['ci_low'])}, {fmt.format(stats['ci_high'])}]</small>"
+
+
+def _table(summary: dict) -> str:
+    cols = ("model", "gray", "mean_chroma")
+    head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in cols)
+    body = []
+    for key, label, better, fmt in ROWS:
+        cells = "".join(f"<td>{_cell(summary[c][key], fmt)}</td>" for c in cols)
+        body.append(f"<tr><th>{label}<br><small>{better} is better</small></th>{cells}</tr>")
+    ratio = "".join(f"<td>{summary[c]['colorfulness_ratio']:.2f}</td>" for c in cols)
+    body.append(f"<tr><th>Colorfulness / truth<br><small>1.0 is right</small></th>{ratio}</tr>")
+    dist = "".join(f"<td>{summary[c]['chroma_hist_distance']:.3f}</td>" for c in cols)
+    body.append(f"<tr><th>Chroma histogram distance (JS)<br><small>lower is better</small></th>{dist}</tr>")
+    return f"<table><tr><th></th>{head}</tr>{''.join(body)}</table>"
+
+
+def write_report(path: Path, summary: dict, images, predictions, model_rows, hists, loss_png, skipped,
+                 title: str) -> None:
+    ciede = np.array([r["ciede2000"] for r in model_rows])
+    order = np.argsort(ciede)
+    beats = summary["beats_baselines"]
+    verdict = "beats both baselines" if beats["ciede2000"] else "does NOT beat both baselines"
+    sections = [
+        f"<h1>colorgan evaluation</h1><p class='sub'>{html.escape(title)} · {summary['images']} images · "
+        f"model: {html.escape(str(summary['model'].get('model', '')))}</p>",
+        f"<p class='verdict {'good' if beats['ciede2000'] else 'bad'}'>On mean CIEDE2000 the model {verdict}. "
+        f"PSNR: {'better' if beats['psnr'] else 'not better'} than both; "
+        f"colorfulness {summary['model']['colorfulness_ratio']:.0%} of the truth's.</p>",
+        "<h2>Model vs baselines</h2>", _table(summary),
+        "<p class='note'>Means with 95 % bootstrap intervals. <b>gray</b>: no color. <b>mean chroma</b>: every "
+        f"pixel gets the mean ab ({summary['mean_ab_baseline']['source']}). Colorfulness: Hasler &amp; Süsstrunk "
+        "2003 (signed-mean variant).</p>",
+    ]
+    if loss_png is not None:
+        sections += ["<h2>Training losses</h2>", f'<img src="{_file_uri(loss_png)}" alt="loss graphs">']
+    sections += [
+        "<h2>Samples</h2><p class='note'>gray input | ground truth | ours</p>",
+        _triples(images, predictions, list(range(min(8, len(images))))),
+        "<h2>Best 8 by CIEDE2000</h2>", _triples(images, predictions, list(order[:8])),
+        "<h2>Worst 8 by CIEDE2000</h2>", _triples(images, predictions, list(order[::-1][:8])),
+        "<h2>Chroma distribution</h2>", f'<img src="{_hist_plot(hists)}" alt="ab histograms">',
+    ]
+    if skipped:
+        items = "".join(f"<li>{html.escape(p)}: {html.escape(r)}</li>" for p, r in skipped[:50])
+        sections.append(f"<h2>Skipped ({len(skipped)})</h2><ul>{items}</ul>")
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>colorgan evaluation</title>
+<style>
+body {{ font: 15px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
+h1 {{ margin-bottom: 0; }} .sub, .note, .names {{ color: #666; font-size: 13px; }}
+table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border-bottom: 1px solid #ddd; padding: 6px 12px; }}
+td {{ text-align: right; font-variant-numeric: tabular-nums; }} th {{ text-align: left; }} small {{ color: #888; }}
+.verdict {{ padding: .6em 1em; border-radius: 6px; }} .good {{ background: #e6f4ea; }} .bad {{ background: #fdecea; }}
+img {{ max-width: 100%; }}
+</style></head><body>{''.join(sections)}</body></html>"""
+    atomic_write_text(path, page)
