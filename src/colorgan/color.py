@@ -94,7 +94,7 @@ def mean_ab(rgb_images) -> list[float]:
     """Mean Lab (a, b) over all pixels of the given (H, W, 3) uint8 RGB arrays."""
     total, count = torch.zeros(2, dtype=torch.float64), 0
     for rgb in rgb_images:
-        lab = rgb_to_lab(torch.as_tensor(rgb).permute(2, 0, 1)[None].float() / 255.0)[0]
+        lab = rgb_to_lab(torch.tensor(rgb).permute(2, 0, 1)[None].float() / 255.0)[0]
         total += lab[1:].sum(dim=(1, 2)).double()
         count += rgb.shape[0] * rgb.shape[1]
     return (total / max(count, 1)).tolist()

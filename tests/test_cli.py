@@ -1,0 +1,54 @@
+"""The commands a user types: colorgan train/evaluate/colorize/export, and the root scripts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from colorgan.cli import main
+from colorgan.images import rgb_to_gray_u8
+
+from .conftest import synthetic_photo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_train_then_evaluate_a_run(photo_dir, tmp_path, capsys):
+    run = tmp_path / "try"
+    code = main(["train", "--data", str(photo_dir), "--size", "32", "--ngf", "8", "--ndf", "8", "--epochs", "1",
+                 "--batch-size", "4", "--precision", "fp32", "--run-dir", str(run), "--pretrain-steps", "1"])
+    assert code == 0 and (run / "checkpoints" / "latest.safetensors").exists()
+    assert main(["evaluate", "--run", str(run)]) == 0
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["images"] == 2  # 10 % of 24
+    assert {"model", "gray", "mean_chroma"} <= set(summary)
+    assert "PSNR" in capsys.readouterr().out
+
+
+def test_train_errors_are_clear(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "r")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_colorize_a_file_writes_beside_it_and_never_overwrites_the_input(tiny_model, tmp_path):
+    photo = tmp_path / "old.jpg"
+    Image.fromarray(rgb_to_gray_u8(synthetic_photo(0))).save(photo)
+    before = photo.read_bytes()
+    assert main(["colorize", str(photo), "--model", str(tiny_model), "--quiet"]) == 0
+    assert (tmp_path / "old_color.jpg").exists() and photo.read_bytes() == before
+
+
+def test_colorize_returns_non_zero_when_nothing_could_be_colorized(tiny_model, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_text("nope")
+    assert main(["colorize", str(bad), "--model", str(tiny_model), "--out", str(tmp_path / "o")]) == 1
+    assert "bad.png" in (tmp_path / "o" / "skipped.csv").read_text()
+
+
+def test_root_train_script_says_where_to_get_data(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "train.py")], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode != 0 and "landscape Images" in result.stderr and "--data" in result.stderr

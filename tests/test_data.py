@@ -1,0 +1,114 @@
+"""Finding, checking, caching, splitting and batching training photos."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorgan.data import BatchStream, DataError, find_samples, load_cache, make_split
+from colorgan.images import rgb_to_gray_u8
+
+from .conftest import synthetic_photo
+
+
+def make_paired(root, n=6):
+    (root / "color").mkdir(parents=True)
+    (root / "gray").mkdir()
+    for i in range(n):
+        rgb = synthetic_photo(i)
+        Image.fromarray(rgb).save(root / "color" / f"{i}.jpg", quality=95)
+        Image.fromarray(rgb_to_gray_u8(rgb)).save(root / "gray" / f"{i}.jpg", quality=95)
+    return root
+
+
+def test_paired_layout_with_a_space_in_the_name(tmp_path):
+    root = make_paired(tmp_path / "landscape Images")
+    samples, skipped = find_samples(root)
+    assert [s.name for s in samples] == [f"color/{i}.jpg" for i in range(6)]
+    assert all(s.gray.parent.name == "gray" for s in samples) and skipped == []
+    cache = load_cache(root, 32, tmp_path / "c", progress=False)
+    assert cache.color.shape == (6, 32, 32, 3) and cache.gray.shape == (6, 32, 32)
+    assert cache.color.dtype == np.uint8
+
+
+def test_mismatched_pairs_are_skipped_with_reasons(tmp_path):
+    root = make_paired(tmp_path / "pairs")
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / "gray" / "1.jpg")  # wrong size
+    noise = np.random.default_rng(0).integers(0, 255, (48, 40), dtype=np.uint8)
+    Image.fromarray(noise).save(root / "gray" / "2.jpg")  # wrong content
+    (root / "gray" / "3.jpg").unlink()  # no partner
+    cache = load_cache(root, 32, tmp_path / "c", progress=False)
+    reasons = {s.path.split("/")[-1]: s.reason for s in cache.skipped}
+    assert "does not match its color photo's" in reasons["1.jpg"]
+    assert "correlation" in reasons["2.jpg"]
+    assert "no gray counterpart" in reasons["3.jpg"]
+    assert len(cache) == 3
+
+
+def test_color_only_folder_any_mode_recursive_and_bad_files_skipped(tmp_path):
+    root = tmp_path / "photos"
+    (root / "deep" / "er").mkdir(parents=True)
+    rgb = synthetic_photo(1)
+    Image.fromarray(rgb).save(root / "rgb.png")
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)])).save(root / "rgba.png")
+    Image.fromarray(rgb).convert("P").save(root / "deep" / "palette.png")
+    Image.fromarray(rgb).convert("CMYK").save(root / "deep" / "er" / "cmyk.jpg")
+    Image.fromarray(rgb).save(root / "deep" / "photo.webp")
+    Image.fromarray(rgb).resize((300, 200)).save(root / "big.tif")
+    Image.fromarray((rgb_to_gray_u8(rgb).astype(np.uint16) * 257)).save(root / "gray16.png")
+    (root / "truncated.jpg").write_bytes((root / "rgb.png").read_bytes()[:100])
+    (root / "empty.jpg").write_bytes(b"")
+    cache = load_cache(root, 32, tmp_path / "c", progress=False)
+    assert len(cache) == 6
+    reasons = {s.path: s.reason for s in cache.skipped}
+    assert set(reasons) == {"truncated.jpg", "empty.jpg", "gray16.png"}
+    assert "0 bytes" in reasons["empty.jpg"] and "grayscale" in reasons["gray16.png"]
+    cache.write_skipped_csv(tmp_path / "skipped.csv")
+    rows = list(csv.DictReader(open(tmp_path / "skipped.csv")))
+    assert {r["path"] for r in rows} == set(reasons)
+
+
+def test_clear_errors_for_missing_empty_and_unusable_folders(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        find_samples(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images found"):
+        find_samples(tmp_path / "empty")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.jpg").write_text("not an image")
+    with pytest.raises(DataError, match="no usable image.*a.jpg: not an image"):
+        load_cache(tmp_path / "junk", 32, tmp_path / "c", progress=False)
+
+
+def test_cache_is_reused_and_rebuilt_when_a_file_changes(photo_dir, tmp_path):
+    first = load_cache(photo_dir, 32, tmp_path / "c", progress=False)
+    assert load_cache(photo_dir, 32, tmp_path / "c", progress=False).folder == first.folder
+    Image.fromarray(synthetic_photo(99)).save(photo_dir / "a" / "img01.jpg")
+    rebuilt = load_cache(photo_dir, 32, tmp_path / "c", progress=False)
+    assert rebuilt.folder != first.folder
+    assert not list((tmp_path / "c").glob("*.tmp-*"))  # no half-built caches left around
+
+
+def test_limit_and_split_are_deterministic(photo_dir, tmp_path):
+    assert len(load_cache(photo_dir, 32, tmp_path / "c", limit=10, progress=False)) == 10
+    train_a, val_a = make_split(100, 0.1, seed=3)
+    train_b, val_b = make_split(100, 0.1, seed=3)
+    assert np.array_equal(val_a, val_b) and len(val_a) == 10 and len(train_a) == 90
+    assert not set(train_a) & set(val_a)
+    assert not np.array_equal(make_split(100, 0.1, seed=4)[1], val_a)
+
+
+def test_batches_are_a_pure_function_of_epoch_and_index_and_shard_the_global_batch(photo_dir, tmp_path):
+    cache = load_cache(photo_dir, 32, tmp_path / "c", progress=False)
+    train, _ = make_split(len(cache), 0.0, 0)
+    whole = BatchStream(cache, train, 8, seed=1)
+    gray, color = whole.batch(2, 1)
+    assert gray.shape == (8, 1, 32, 32) and color.shape == (8, 3, 32, 32)
+    again = BatchStream(cache, train, 8, seed=1).batch(2, 1)
+    assert all(np.array_equal(a, b) for a, b in zip((gray, color), again))
+    halves = [BatchStream(cache, train, 8, seed=1, rank=r, world=2).batch(2, 1) for r in range(2)]
+    assert np.array_equal(np.concatenate([h[1] for h in halves]), color)
+    assert not np.array_equal(whole.batch(3, 1)[1], color)  # a new epoch reshuffles

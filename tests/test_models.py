@@ -1,0 +1,62 @@
+"""The recipe's networks: sizes, shapes and init."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from colorgan.config import make_config
+from colorgan.models import (
+    PatchDiscriminator,
+    UNetGenerator,
+    build_discriminator,
+    build_generator,
+    count_parameters,
+    init_weights,
+)
+
+
+def test_parameter_counts_match_the_reference_implementation():
+    # pix2pix unet_256 with 1 -> 3 channels and the 70x70 PatchGAN on the (gray, color) pair.
+    assert round(count_parameters(UNetGenerator(1, 3, ngf=64, depth=8)) / 1e6, 2) == 54.41
+    assert round(count_parameters(PatchDiscriminator(4, ndf=64, n_layers=3)) / 1e6, 2) == 2.77
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_depth_defaults_to_log2_size_and_shapes_round_trip(size):
+    cfg = make_config("seed", size=size, ngf=4, ndf=4)
+    generator, discriminator = build_generator(cfg), build_discriminator(cfg)
+    assert generator.depth == {32: 5, 64: 6, 128: 7}[size]
+    x = torch.rand(2, 1, size, size) * 2 - 1
+    y = generator(x)
+    assert y.shape == (2, 3, size, size) and y.abs().max() <= 1
+    logits = discriminator(x, y)
+    assert logits.shape == (2, 1, size // 8 - 2, size // 8 - 2)
+
+
+def test_lab_generator_outputs_two_channels():
+    cfg = make_config("default", size=32, ngf=4, ndf=4)
+    assert build_generator(cfg)(torch.zeros(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+
+
+def test_patchgan_receptive_field_is_70():
+    discriminator = PatchDiscriminator(1, ndf=4).eval()  # batch statistics would mix all positions
+    x = torch.zeros(1, 1, 140, 140, requires_grad=True)
+    out = discriminator.net(x)
+    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
+    rows = torch.nonzero(x.grad[0, 0].abs().sum(dim=1)).flatten()
+    assert rows.max() - rows.min() + 1 == 70
+
+
+def test_sides_must_be_multiples_of_two_to_the_depth():
+    with pytest.raises(ValueError, match="multiples of 32"):
+        UNetGenerator(1, 3, ngf=4, depth=5)(torch.zeros(1, 1, 48, 40))
+    with pytest.raises(ValueError, match="multiple of 2"):
+        make_config("seed", size=100)
+
+
+def test_init_is_normal_with_std_002():
+    generator = UNetGenerator(1, 3, ngf=16, depth=5)
+    init_weights(generator)
+    weights = torch.cat([m.weight.flatten() for m in generator.modules() if isinstance(m, torch.nn.Conv2d)])
+    assert abs(weights.mean().item()) < 2e-3 and abs(weights.std().item() - 0.02) < 2e-3

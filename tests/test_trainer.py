@@ -1,0 +1,70 @@
+"""Training end to end on tiny data: files written, exact resume, presets and overrides."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from colorgan.checkpoint import load_checkpoint
+from colorgan.config import PRESETS, make_config
+from colorgan.trainer import TrainingError, train
+
+from .conftest import TINY
+
+
+def tiny(photo_dir, run_dir, **overrides):
+    values = {**TINY, "data": str(photo_dir), "run_dir": str(run_dir), "pretrain_steps": 2, "save_every": 1000}
+    return make_config("default", **{**values, **overrides})
+
+
+def test_a_run_writes_log_losses_samples_and_a_checkpoint(photo_dir, tmp_path):
+    run = train(tiny(photo_dir, tmp_path / "run", epochs=2), progress=False)
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    # 24 photos, 10 % validation -> 22 training photos -> 5 steps of 4 per epoch.
+    assert [int(r["step"]) for r in rows] == list(range(1, 11))
+    assert set(rows[0]) == {"step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite"}
+    assert rows[0]["G_gan"] == "nan" and float(rows[-1]["G_gan"]) > 0  # L1 warm-up, then the GAN
+    assert (run / "loss.png").stat().st_size > 1000
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+    for name in ("config.yaml", "split.json", "skipped.csv", "checkpoints/latest.safetensors"):
+        assert (run / name).exists(), name
+    ckpt = load_checkpoint(run)
+    assert ckpt.state["step"] == 10 and any(k.startswith("opt_D/") for k in ckpt.tensors)
+    assert len(ckpt.config["extra"]["mean_ab"]) == 2
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_resume_continues_exactly(photo_dir, tmp_path, shared):
+    straight = train(tiny(photo_dir, tmp_path / "a", epochs=2, shared_d_forward=shared), progress=False)
+    train(tiny(photo_dir, tmp_path / "b", epochs=2, max_steps=3, shared_d_forward=shared), progress=False)
+    resumed = train(tiny(photo_dir, tmp_path / "b", epochs=2, shared_d_forward=shared), resume=True,
+                    progress=False)
+    a, b = load_checkpoint(straight).tensors, load_checkpoint(resumed).tensors
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    steps = [int(r["step"]) for r in csv.DictReader(open(resumed / "log.csv"))]
+    assert steps == list(range(1, 11))
+
+
+def test_a_used_run_folder_needs_resume_and_resume_needs_a_checkpoint(photo_dir, tmp_path):
+    train(tiny(photo_dir, tmp_path / "run", max_steps=1), progress=False)
+    with pytest.raises(TrainingError, match="pass --resume"):
+        train(tiny(photo_dir, tmp_path / "run", max_steps=1), progress=False)
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        train(tiny(photo_dir, tmp_path / "fresh"), resume=True, progress=False)
+
+
+def test_rgb_recipe_trains_too(photo_dir, tmp_path):
+    run = train(tiny(photo_dir, tmp_path / "rgb", color_space="rgb", max_steps=2), progress=False)
+    assert load_checkpoint(run).tensors["G/head.0.weight"].shape[1] == 3
+
+
+def test_seed_preset_is_the_recipe_and_flags_override_it():
+    seed = make_config("seed")
+    assert (seed.size, seed.batch_size, seed.epochs, seed.l1_weight, seed.lr, seed.beta1, seed.color_space) == (
+        256, 64, 50, 100.0, 2e-4, 0.5, "rgb")
+    assert seed.resolved_depth == 8 and seed.ngf == seed.ndf == 64
+    assert make_config("seed", batch_size=16).batch_size == 16
+    assert PRESETS["default"]["color_space"] == "lab"
