@@ -64,3 +64,53 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
     with pytest.raises(CheckpointError, match="no such model"):
         Colorizer.load(tmp_path / "nope.safetensors")
+
+
+def test_a_folder_of_every_mode_plus_bad_files(tiny_model, tmp_path):
+    """The issue's acceptance case: a real photo of each mode, plus a corrupt, a 0-byte and a text file."""
+    src = tmp_path / "scans"
+    src.mkdir()
+    rgb = synthetic_photo(7, (60, 80))
+    gray = rgb_to_gray_u8(rgb)
+    Image.fromarray(gray).save(src / "gray.png")
+    Image.fromarray(rgb).save(src / "rgb.jpg")
+    Image.fromarray(np.dstack([rgb, np.full((60, 80), 90, np.uint8)])).save(src / "rgba.png")
+    Image.fromarray(rgb).convert("P").save(src / "palette.gif")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(src / "gray16.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(src / "gray16.tif")
+    Image.fromarray(rgb).convert("CMYK").save(src / "cmyk.jpg")
+    Image.fromarray(rgb).save(src / "photo.webp")
+    (src / "corrupt.jpg").write_bytes((src / "rgb.jpg").read_bytes()[:200])
+    (src / "zero.png").write_bytes(b"")
+    (src / "readme.jpg").write_text("this is text")
+    report = Colorizer.load(tiny_model).colorize_folder(src, tmp_path / "out", progress=False)
+    assert len(report.done) == 8
+    assert sorted(p.split("/")[-1] for p, _ in report.skipped) == ["corrupt.jpg", "readme.jpg", "zero.png"]
+    outputs = {p.name: Image.open(p) for p in report.done}
+    assert outputs["rgba.png"].mode == "RGBA"
+    assert all(im.size == (80, 60) for im in outputs.values())
+    assert "palette.gif" not in outputs and "palette.png" in outputs  # GIF is read, written as PNG
+
+
+def test_exif_orientation_is_honoured(tiny_model, tmp_path):
+    photo = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    Image.fromarray(synthetic_photo(1, (30, 50))).save(photo, exif=exif)
+    assert Colorizer.load(tiny_model).colorize(photo).size == (30, 50)
+
+
+def test_decompression_bombs_are_refused_at_the_configured_limit(tiny_model, tmp_path):
+    from colorgan.images import ImageReadError
+
+    photo = tmp_path / "big.png"
+    Image.fromarray(np.zeros((100, 100), np.uint8)).save(photo)
+    with pytest.raises(ImageReadError, match="exceeds the limit of 5,000"):
+        Colorizer.load(tiny_model, max_pixels=5000).colorize(photo)
+
+
+def test_large_photo_keeps_full_resolution_lightness(tiny_model):
+    gray = np.random.default_rng(0).integers(0, 256, (1500, 2000), dtype=np.uint8)
+    out = Colorizer.load(tiny_model).colorize_array(gray)
+    assert out.shape == (1500, 2000, 3)
+    assert np.abs(rgb_to_gray_u8(out).astype(int) - gray).mean() < 1.0

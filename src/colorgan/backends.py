@@ -6,6 +6,7 @@ Both take the network input (N, 1, h, w) float32 in [-1, 1] and return the raw n
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +59,12 @@ def export_onnx(generator: nn.Module, out_path: str | os.PathLike, multiple: int
     out_path = Path(out_path)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     axes = {0: "batch", 2: "height", 3: "width"}
-    torch.onnx.export(
-        generator, (example,), str(tmp), input_names=["gray"], output_names=["color"],
-        dynamic_axes={"gray": axes, "color": axes}, opset_version=17, dynamo=False,
-    )
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exports dynamic H/W cleanly
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            generator, (example,), str(tmp), input_names=["gray"], output_names=["color"],
+            dynamic_axes={"gray": axes, "color": axes}, opset_version=17, dynamo=False,
+        )
     model = onnx.load(str(tmp))
     for key, value in metadata.items():
         entry = model.metadata_props.add()

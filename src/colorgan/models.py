@@ -68,7 +68,7 @@ class UNetGenerator(nn.Module):
         return 2**self.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
+        if not torch.jit.is_tracing() and (x.shape[-1] % self.multiple or x.shape[-2] % self.multiple):
             raise ValueError(f"input sides {tuple(x.shape[-2:])} must be multiples of {self.multiple}")
         skips = []
         for down in self.downs:

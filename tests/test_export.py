@@ -1,0 +1,56 @@
+"""Export: ONNX agrees with PyTorch; the compact safetensors export loads without pickle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colorgan import Colorizer
+from colorgan.cli import main
+from colorgan.export import export_model
+from colorgan.images import rgb_to_gray_u8
+
+from .conftest import synthetic_photo
+
+pytest.importorskip("onnxruntime")
+
+TOLERANCE = 2  # max abs difference of uint8 RGB outputs (float rounding in two runtimes)
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tiny_model, tmp_path_factory):
+    return export_model(tiny_model, tmp_path_factory.mktemp("onnx") / "model.onnx", "onnx")
+
+
+def test_onnx_matches_torch_on_random_and_real_images_of_any_size(tiny_model, onnx_model):
+    torch_c = Colorizer.load(tiny_model, precision="fp32")
+    onnx_c = Colorizer.load(onnx_model, backend="onnx")
+    assert onnx_c.info()["backend"] == "onnx" and onnx_c.size == torch_c.size
+    rng = np.random.default_rng(0)
+    inputs = [rng.integers(0, 256, (37, 91), dtype=np.uint8), rgb_to_gray_u8(synthetic_photo(4, (200, 120)))]
+    for gray in inputs:
+        a, b = torch_c.colorize_array(gray), onnx_c.colorize_array(gray)
+        assert a.shape == b.shape == (*gray.shape, 3)
+        assert np.abs(a.astype(int) - b).max() <= TOLERANCE
+
+
+def test_onnx_batch_of_different_shapes(onnx_model):
+    colorizer = Colorizer.load(onnx_model, backend="onnx")
+    outs = colorizer._colorize_gray([np.zeros((32, 32), np.uint8), np.zeros((20, 80), np.uint8)], None)
+    assert [o.shape for o in outs] == [(32, 32, 3), (20, 80, 3)]
+
+
+def test_half_precision_safetensors_export_matches_fp32(tiny_model, tmp_path):
+    path = export_model(tiny_model, tmp_path / "half.safetensors", "safetensors", half=True)
+    gray = rgb_to_gray_u8(synthetic_photo(2))
+    full = Colorizer.load(tiny_model, precision="fp32").colorize_array(gray)
+    half = Colorizer.load(path, precision="fp32").colorize_array(gray)
+    assert np.abs(full.astype(int) - half).max() <= TOLERANCE
+
+
+def test_cli_export_and_onnx_colorize(tiny_model, tmp_path, photo_dir):
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--model", str(tiny_model), "--format", "onnx", "--out", str(out)]) == 0
+    assert main(["colorize", str(photo_dir), "--backend", "onnx", "--model", str(out), "--out",
+                 str(tmp_path / "o"), "--quiet"]) == 0
+    assert len(list((tmp_path / "o").rglob("*.*"))) == 24
