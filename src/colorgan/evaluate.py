@@ -22,6 +22,7 @@ from tqdm import tqdm
 from . import metrics
 from .color import mean_ab
 from .colorize import Colorizer, compose
+from .config import TrainConfig
 from .data import DataError, Sample, find_samples
 from .fsutil import atomic_write_bytes, atomic_write_text
 from .images import ImageReadError, gray_channel, load_image
@@ -101,7 +102,7 @@ def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train
         "images": len(images),
         "skipped": len(skipped or []),
         "size": size or colorizer.size,
-        "model": colorizer.info(),
+        "model_info": colorizer.info(),
         "mean_ab_baseline": {"ab": ab, "source": "evaluation set (no training mean stored)" if oracle
                              else "training split"},
         "metrics_variants": {"colorfulness": "Hasler & Susstrunk 2003, signed means, 0-255 scale",
@@ -150,10 +151,24 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     samples = samples[:limit] if limit else samples
     skipped: list[tuple[str, str]] = []
     images = load_eval_images(samples, skipped)
-    train_ab = colorizer.config.extra.get("mean_ab")
+    train_ab = colorizer.config.extra.get("mean_ab") or _train_split_mean_ab(run_dir, data)
     loss_png = run_dir / "loss.png"
     return evaluate(colorizer, images, Path(out_dir or run_dir), train_ab, size, progress,
                     loss_png if loss_png.exists() else None, skipped, title=str(run_dir))
+
+
+def _train_split_mean_ab(run_dir: Path, data: str | None, most: int = 500) -> list[float] | None:
+    """Mean ab of (up to `most` of) a run's training photos, for runs whose config predates storing it."""
+    split = json.loads((run_dir / "split.json").read_text())
+    root = Path(data or TrainConfig.from_yaml(run_dir / "config.yaml").data)
+    names = split["train"][:: max(1, len(split["train"]) // most)]
+    rgbs = []
+    for name in names:
+        try:
+            rgbs.append(load_image(root / name).rgb)
+        except ImageReadError:
+            continue
+    return mean_ab(rgbs) if rgbs else None
 
 
 def evaluate_model(model: str | os.PathLike | None, data: str | os.PathLike, out_dir: str | os.PathLike,

@@ -103,7 +103,7 @@ def write_report(path: Path, summary: dict, images, predictions, model_rows, his
     verdict = "beats both baselines" if beats["ciede2000"] else "does NOT beat both baselines"
     sections = [
         f"<h1>colorgan evaluation</h1><p class='sub'>{html.escape(title)} · {summary['images']} images · "
-        f"model: {html.escape(str(summary['model'].get('model', '')))}</p>",
+        f"model: {html.escape(str(summary['model_info'].get('model', '')))}</p>",
         f"<p class='verdict {'good' if beats['ciede2000'] else 'bad'}'>On mean CIEDE2000 the model {verdict}. "
         f"PSNR: {'better' if beats['psnr'] else 'not better'} than both; "
         f"colorfulness {summary['model']['colorfulness_ratio']:.0%} of the truth's.</p>",

@@ -1,0 +1,58 @@
+"""Evaluation writes honest numbers: model vs gray and mean-chroma baselines, CSV and a self-contained report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import numpy as np
+
+from colorgan.evaluate import EvalImage, evaluate, evaluate_model
+from colorgan.images import rgb_to_gray_u8
+
+from .conftest import synthetic_photo
+
+
+class TruthColorizer:
+    """Returns the true colors: an upper bound that must beat both baselines on every fidelity metric."""
+
+    size = 32
+
+    def __init__(self, truths):
+        self.truths = truths
+
+    def colorize_array(self, gray, size=None):
+        return self.truths[gray.tobytes()]
+
+    def info(self):
+        return {"model": "truth"}
+
+
+def test_files_written_and_report_is_self_contained(tiny_model, photo_dir, tmp_path):
+    summary = evaluate_model(tiny_model, photo_dir, tmp_path / "e", limit=10, progress=False)
+    assert summary["images"] == 10
+    for key in ("model", "gray", "mean_chroma"):
+        stats = summary[key]["ciede2000"]
+        assert stats["ci_low"] <= stats["mean"] <= stats["ci_high"]
+    assert summary["gray"]["colorfulness"]["mean"] < 1e-6
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["images"] == 10
+    rows = list(csv.DictReader(open(tmp_path / "e" / "per_image.csv")))
+    assert len(rows) == 10 and {"image", "psnr", "ciede2000", "gray_ciede2000"} <= set(rows[0])
+    page = (tmp_path / "e" / "report.html").read_text()
+    assert page.count("data:image/") >= 4  # samples, best, worst, histograms
+    assert not re.search(r"""(src|href)=["']https?://""", page)  # nothing fetched from the network
+    assert "Worst 8 by CIEDE2000" in page and "mean chroma" in page
+
+
+def test_the_truth_beats_both_baselines_and_gray_has_no_color(tmp_path):
+    truths = [synthetic_photo(i, (40, 40)) for i in range(6)]
+    images = [EvalImage(f"{i}.png", rgb_to_gray_u8(t), t) for i, t in enumerate(truths)]
+    oracle = TruthColorizer({im.gray.tobytes(): im.truth for im in images})
+    summary = evaluate(oracle, images, tmp_path, train_mean_ab=[5.0, 10.0], progress=False)
+    assert all(summary["beats_baselines"].values())
+    assert summary["model"]["chroma_hist_distance"] < 1e-9
+    assert summary["gray"]["chroma_hist_distance"] > summary["model"]["chroma_hist_distance"]
+    assert abs(summary["model"]["colorfulness_ratio"] - 1.0) < 1e-9
+    assert summary["mean_ab_baseline"]["source"] == "training split"
+    assert np.isclose(summary["model"]["delta_colorfulness"]["mean"], 0.0)
