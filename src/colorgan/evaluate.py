@@ -151,13 +151,13 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     samples = samples[:limit] if limit else samples
     skipped: list[tuple[str, str]] = []
     images = load_eval_images(samples, skipped)
-    train_ab = colorizer.config.extra.get("mean_ab") or _train_split_mean_ab(run_dir, data)
+    train_ab = colorizer.config.extra.get("mean_ab") or train_split_mean_ab(run_dir, data)
     loss_png = run_dir / "loss.png"
     return evaluate(colorizer, images, Path(out_dir or run_dir), train_ab, size, progress,
                     loss_png if loss_png.exists() else None, skipped, title=str(run_dir))
 
 
-def _train_split_mean_ab(run_dir: Path, data: str | None, most: int = 500) -> list[float] | None:
+def train_split_mean_ab(run_dir: Path, data: str | None, most: int = 500) -> list[float] | None:
     """Mean ab of (up to `most` of) a run's training photos, for runs whose config predates storing it."""
     split = json.loads((run_dir / "split.json").read_text())
     root = Path(data or TrainConfig.from_yaml(run_dir / "config.yaml").data)

@@ -17,6 +17,13 @@ def export_model(model: str | os.PathLike | None, out: str | os.PathLike, fmt: s
     colorizer = Colorizer.load(model, device="cpu", precision="fp32")
     generator = colorizer.backend.generator.to(memory_format=torch.contiguous_format)
     config = colorizer.config.to_dict()
+    if "mean_ab" not in config["extra"] and model is not None and Path(model).is_dir():
+        # Runs that predate storing it: the mean-chroma baseline needs the training photos' mean ab.
+        from .evaluate import train_split_mean_ab
+
+        mean = train_split_mean_ab(Path(model), None)
+        if mean is not None:
+            config["extra"]["mean_ab"] = [round(v, 4) for v in mean]
     out = Path(out)
     if fmt == "onnx":
         return export_onnx(generator, out, colorizer.multiple, {"colorgan_config": json.dumps(config)})
