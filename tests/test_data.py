@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,7 +59,7 @@ def test_color_only_folder_any_mode_recursive_and_bad_files_skipped(tmp_path):
     Image.fromarray(rgb).convert("CMYK").save(root / "deep" / "er" / "cmyk.jpg")
     Image.fromarray(rgb).save(root / "deep" / "photo.webp")
     Image.fromarray(rgb).resize((300, 200)).save(root / "big.tif")
-    Image.fromarray((rgb_to_gray_u8(rgb).astype(np.uint16) * 257)).save(root / "gray16.png")
+    Image.fromarray(rgb_to_gray_u8(rgb).astype(np.uint16) * 257).save(root / "gray16.png")
     (root / "truncated.jpg").write_bytes((root / "rgb.png").read_bytes()[:100])
     (root / "empty.jpg").write_bytes(b"")
     cache = load_cache(root, 32, tmp_path / "c", progress=False)
@@ -67,7 +68,7 @@ def test_color_only_folder_any_mode_recursive_and_bad_files_skipped(tmp_path):
     assert set(reasons) == {"truncated.jpg", "empty.jpg", "gray16.png"}
     assert "0 bytes" in reasons["empty.jpg"] and "grayscale" in reasons["gray16.png"]
     cache.write_skipped_csv(tmp_path / "skipped.csv")
-    rows = list(csv.DictReader(open(tmp_path / "skipped.csv")))
+    rows = list(csv.DictReader(Path(tmp_path / "skipped.csv").read_text().splitlines()))
     assert {r["path"] for r in rows} == set(reasons)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def test_files_written_and_report_is_self_contained(tiny_model, photo_dir, tmp_p
         assert stats["ci_low"] <= stats["mean"] <= stats["ci_high"]
     assert summary["gray"]["colorfulness"]["mean"] < 1e-6
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["images"] == 10
-    rows = list(csv.DictReader(open(tmp_path / "e" / "per_image.csv")))
+    rows = list(csv.DictReader(Path(tmp_path / "e" / "per_image.csv").read_text().splitlines()))
     assert len(rows) == 10 and {"image", "psnr", "ciede2000", "gray_ciede2000"} <= set(rows[0])
     page = (tmp_path / "e" / "report.html").read_text()
     assert page.count("data:image/") >= 4  # samples, best, worst, histograms

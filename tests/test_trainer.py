@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,7 +22,7 @@ def tiny(photo_dir, run_dir, **overrides):
 
 def test_a_run_writes_log_losses_samples_and_a_checkpoint(photo_dir, tmp_path):
     run = train(tiny(photo_dir, tmp_path / "run", epochs=2), progress=False)
-    rows = list(csv.DictReader(open(run / "log.csv")))
+    rows = list(csv.DictReader(Path(run / "log.csv").read_text().splitlines()))
     # 24 photos, 10 % validation -> 22 training photos -> 5 steps of 4 per epoch.
     assert [int(r["step"]) for r in rows] == list(range(1, 11))
     assert set(rows[0]) == {"step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite"}
@@ -44,7 +45,7 @@ def test_resume_continues_exactly(photo_dir, tmp_path, shared):
     a, b = load_checkpoint(straight).tensors, load_checkpoint(resumed).tensors
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    steps = [int(r["step"]) for r in csv.DictReader(open(resumed / "log.csv"))]
+    steps = [int(r["step"]) for r in csv.DictReader(Path(resumed / "log.csv").read_text().splitlines())]
     assert steps == list(range(1, 11))
 
 
