@@ -30,9 +30,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from colorgan import images
 from colorgan.images import ImageReadError, LoadedImage, load_image
 
 from .conftest import synthetic_photo
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about some corrupt metadata
 
 CORPUS = Path(__file__).parent / "corpus"
 EXAMPLES = int(os.environ.get("COLORGAN_FUZZ_EXAMPLES", "0"))  # per test; 0 = the CI budget below
@@ -72,7 +75,7 @@ def seeds() -> dict[str, bytes]:
         "png_rgb": _save(rgb, "PNG"),
         "png_rgba": _save(rgba, "PNG"),
         "png_palette_trns": _save(pal, "PNG", transparency=0),
-        "png_gray16": _save(Image.fromarray((np.asarray(gray).astype(np.uint16) * 257)), "PNG"),
+        "png_gray16": _save(Image.fromarray(np.asarray(gray).astype(np.uint16) * 257), "PNG"),
         "png_1bit": _save(gray.convert("1"), "PNG"),
         "jpeg_rgb": _save(rgb, "JPEG", quality=80),
         "jpeg_gray": _save(gray, "JPEG"),
@@ -305,12 +308,35 @@ def corpus_files() -> list[Path]:
     return sorted(p for p in CORPUS.glob("*") if p.is_file() and p.suffix != ".md")
 
 
+def test_corpus_is_there():
+    assert len(corpus_files()) >= 3
+
+
+@pytest.mark.parametrize("all_decoders", [False, True], ids=["decoders", "all-pillow-decoders"])
 @pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)
-def test_corpus_replays_cleanly(path):
-    """Each input that once crashed, hung or ballooned the reader: now a clean load or a clean skip,
-    through both the bytes path (server) and the file path (data, colorize)."""
+def test_corpus_replays_cleanly(path, all_decoders, monkeypatch):
+    """Each input that once crashed the reader is now a clean load or a clean skip, through both the bytes path
+    (server) and the file path (data, colorize); also with every Pillow decoder enabled, so the catch-all
+    guards even if the decoder list grows."""
+    if all_decoders:
+        monkeypatch.setattr(images, "DECODERS", None)
     check(path.read_bytes())
     try:
         load_image(path)
     except ImageReadError as err:
         assert err.name == str(path)
+
+
+OTHER_FORMATS = {"ICO": "RGB", "PCX": "RGB", "TGA": "RGB", "SGI": "RGB", "DDS": "RGBA", "QOI": "RGB",
+                 "JPEG2000": "RGB", "SPIDER": "F", "XBM": "1", "EPS": "RGB", "BLP": "P"}
+
+
+@pytest.mark.parametrize("fmt", sorted(OTHER_FORMATS))
+def test_other_pillow_formats_are_refused_cleanly(fmt):
+    """Only the accepted formats reach a decoder: a valid ICO, TGA, JPEG 2000, EPS (Ghostscript!) ... is a skip."""
+    try:
+        data = _save(Image.fromarray(synthetic_photo(1, (16, 16))).convert(OTHER_FORMATS[fmt]), fmt)
+    except (OSError, KeyError, ValueError) as exc:
+        pytest.skip(f"this Pillow cannot write {fmt}: {exc}")
+    with pytest.raises(ImageReadError, match="unrecognized format"):
+        load_image(data)

@@ -94,9 +94,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a colorgan checkpoint (format {metadata.get('format')!r})")
     try:
-        return Checkpoint(tensors, json.loads(metadata["config"]), json.loads(metadata.get("state", "{}")))
+        config, state = json.loads(metadata["config"]), json.loads(metadata.get("state", "{}"))
     except (KeyError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: damaged metadata ({exc})") from None
+    if not isinstance(config, dict) or not isinstance(state, dict):
+        raise CheckpointError(f"{path}: damaged metadata (config and state must be JSON objects)")
+    return Checkpoint(tensors, config, state)
 
 
 def _read_metadata(raw: bytes) -> dict[str, str]:
@@ -132,9 +135,15 @@ def restore_training(ckpt: Checkpoint, modules: dict[str, nn.Module], optimizers
                      what: str) -> None:
     for name, module in modules.items():
         load_module_state(module, ckpt.module_state(name), f"{what} [{name}]")
-    for name, optimizer in optimizers.items():
-        _restore_optimizer(name, optimizer, ckpt)
-    torch.set_rng_state(ckpt.tensors["rng/torch"])
+    try:
+        for name, optimizer in optimizers.items():
+            _restore_optimizer(name, optimizer, ckpt)
+        torch.set_rng_state(ckpt.tensors["rng/torch"])
+    except KeyError as exc:
+        raise CheckpointError(f"{what}: not a training checkpoint (no {exc}); resume needs a latest.safetensors "
+                              "written by `colorgan train`") from None
+    except (ValueError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{what}: optimizer or RNG state does not fit this run ({exc})") from None
     if "rng/cuda" in ckpt.tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(ckpt.tensors["rng/cuda"])
 
