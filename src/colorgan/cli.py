@@ -70,6 +70,10 @@ def _train(args: argparse.Namespace) -> int:
     except (DataError, TrainingError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. a full disk while writing logs or samples (all writes are atomic)
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}; resume with --resume {cfg.run_dir}",
+              file=sys.stderr)
+        return 2
     print(f"run folder: {run_dir}")
     return 0
 

@@ -213,7 +213,10 @@ class Colorizer:
                     bar.update(1)
         bar.close()
         if report.skipped:
-            write_skipped_csv(dst / "skipped.csv", report.skipped)
+            try:
+                write_skipped_csv(dst / "skipped.csv", report.skipped)
+            except OSError as exc:  # the outputs are done; losing the list must not lose them
+                report.skipped.append((str(dst / "skipped.csv"), f"cannot write ({exc.strerror or exc})"))
         return report
 
 
