@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import types
 import typing
@@ -74,7 +75,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: {exc.filename or ''}: {exc.strerror or exc}; resume with --resume {cfg.run_dir}",
               file=sys.stderr)
         return 2
-    print(f"run folder: {run_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0 only
+        print(f"run folder: {run_dir}")
     return 0
 
 

@@ -9,11 +9,12 @@ Batches are a pure function of (seed, epoch, index): resuming at any step replay
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -130,13 +131,37 @@ class PixelCache:
     skipped: list[Skipped]
     color: np.ndarray  # (N, S, S, 3) uint8 memmap
     gray: np.ndarray  # (N, S, S) uint8 memmap
+    offsets: dict[str, int] = field(default_factory=dict)  # byte offset of the rows in folder/{color,gray}.npy
 
     def __len__(self) -> int:
         return len(self.names)
 
+    def read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """-> (color, gray) of `rows`, in that order, as fresh arrays.
+
+        Read with pread rather than through the memory map: the data stays in the OS page cache (shared and
+        evictable), so the process's resident memory holds one batch, not every page it ever touched, and
+        does not grow with the dataset.
+        """
+        if not self.offsets:
+            return self.color[rows], self.gray[rows]
+        return (_pread_rows(self.folder / "color.npy", self.offsets["color"], self.color, rows),
+                _pread_rows(self.folder / "gray.npy", self.offsets["gray"], self.gray, rows))
+
     def write_skipped_csv(self, path: str | os.PathLike) -> None:
         lines = ["path,reason"] + [_csv_row(s.path, s.reason) for s in self.skipped]
         atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _pread_rows(path: Path, offset: int, like: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = np.empty((len(rows), *like.shape[1:]), like.dtype)
+    row_bytes = like.itemsize * int(np.prod(like.shape[1:]))
+    with open(path, "rb", buffering=0) as f:
+        for i, row in enumerate(rows):
+            f.seek(offset + int(row) * row_bytes)
+            if f.readinto(memoryview(out[i]).cast("B")) != row_bytes:
+                raise DataError(f"{path}: cache file is truncated; delete {path.parent} to rebuild it")
+    return out
 
 
 def _csv_row(*cells: str) -> str:
@@ -171,7 +196,12 @@ def load_cache(
         samples = samples[:limit]
     folder = Path(cache_root or default_cache_root()) / cache_key(samples, size)
     if not (folder / "index.json").exists():
-        _build_cache(folder, samples, skipped, size, progress)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # One builder per cache: other processes (the DDP ranks of a node) wait here, then open its result.
+        with open(folder.with_name(folder.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (folder / "index.json").exists():
+                _build_cache(folder, samples, skipped, size, progress)
     return _open_cache(folder)
 
 
@@ -213,10 +243,11 @@ def _open_cache(folder: Path) -> PixelCache:
     index = json.loads((folder / "index.json").read_text())
     count = index["count"]
     # Arrays are allocated full size and filled in order; skipped samples leave unused rows at the end.
-    color = np.load(folder / "color.npy", mmap_mode="r")[:count]
-    gray = np.load(folder / "gray.npy", mmap_mode="r")[:count]
+    color = np.load(folder / "color.npy", mmap_mode="r")
+    gray = np.load(folder / "gray.npy", mmap_mode="r")
+    offsets = {"color": color.offset, "gray": gray.offset}
     skipped = [Skipped(p, r) for p, r in index["skipped"]]
-    return PixelCache(folder, index["names"], skipped, color, gray)
+    return PixelCache(folder, index["names"], skipped, color[:count], gray[:count], offsets)
 
 
 def make_split(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -255,10 +286,10 @@ class BatchStream:
         start = index * self.batch_size + self.rank * per_rank
         rows = self._order[start : start + per_rank]
         flips = self._flips[start : start + per_rank] & self.flip
-        ordered = np.argsort(rows, kind="stable")  # memmap reads in file order, then restore the plan's order
+        ordered = np.argsort(rows, kind="stable")  # read in file order, then restore the plan's order
         inverse = np.argsort(ordered, kind="stable")
-        color = self.cache.color[rows[ordered]][inverse]
-        gray = self.cache.gray[rows[ordered]][inverse]
+        color, gray = self.cache.read(rows[ordered])
+        color, gray = color[inverse], gray[inverse]
         color[flips] = color[flips, :, ::-1]
         gray[flips] = gray[flips, :, ::-1]
         return (torch.from_numpy(gray).unsqueeze(1), torch.from_numpy(color).permute(0, 3, 1, 2))

@@ -27,7 +27,18 @@ from .data import BatchStream, PixelCache, load_cache, make_split, pixels_to_flo
 from .fsutil import atomic_write_text, remove_stale_temps
 from .models import build_discriminator, build_generator, init_weights
 from .report import plot_losses, sample_grid, save_png
-from .runtime import Dist, autocast, init_distributed, pick_precision, set_threads
+from .runtime import (
+    Dist,
+    all_ranks_agree,
+    autocast,
+    check_sync_bn,
+    collective_failure_message,
+    init_distributed,
+    is_collective_failure,
+    pick_precision,
+    set_threads,
+    shutdown_distributed,
+)
 
 LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite"]
 
@@ -77,6 +88,7 @@ class Trainer:
                  cache: PixelCache | None = None):
         self.cfg = cfg.validate()
         self.dist, self.device = init_distributed(cfg.device)
+        check_sync_bn(cfg.sync_bn, self.dist, self.device)
         set_threads(cfg.threads)
         self.run_dir = Path(cfg.run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -98,7 +110,8 @@ class Trainer:
                                   self.dist.rank, self.dist.world)
         if "mean_ab" not in cfg.extra:  # for the mean-chroma baseline; stored in every checkpoint
             rows = self.train_idx[:: max(1, len(self.train_idx) // 1000)]
-            means = colormath.mean_ab([np.asarray(self.cache.color[i]) for i in rows])
+            # one row at a time with pread: through the memory map this would make RSS grow with the dataset
+            means = colormath.mean_ab(self.cache.read(rows[i : i + 1])[0][0] for i in range(len(rows)))
             cfg.extra["mean_ab"] = [round(v, 4) for v in means]
         self.total_steps = cfg.epochs * self.stream.steps_per_epoch
         if cfg.max_steps is not None:
@@ -177,7 +190,7 @@ class Trainer:
     def _apply(self, loss_d: torch.Tensor | None, loss_g: torch.Tensor, retain: bool) -> bool:
         """Backward and step both optimizers, unless a loss is not finite: then skip the step."""
         finite = bool(torch.isfinite(loss_g)) and (loss_d is None or bool(torch.isfinite(loss_d)))
-        if not finite:
+        if not all_ranks_agree(finite, self.dist, self.device):  # under DDP all ranks skip, or none does
             return False
         # Both backward passes run before either step: G's gradient flows through D's current weights.
         self.opt_G.zero_grad(set_to_none=True)
@@ -214,7 +227,7 @@ class Trainer:
                 d_fake = self.D_run(x, fake.detach())
             d_loss_real, d_loss_fake = adversarial_loss(d_real, True, mode), adversarial_loss(d_fake, False, mode)
             loss_d = d_loss_real + d_loss_fake
-            finite = bool(torch.isfinite(loss_d))
+            finite = all_ranks_agree(bool(torch.isfinite(loss_d)), self.dist, self.device)
             if finite:
                 self.opt_D.zero_grad(set_to_none=True)
                 loss_d.backward()
@@ -241,7 +254,11 @@ class Trainer:
                 self.D.train()
                 t0 = time.perf_counter()
                 _, x, y = self._inputs(epoch, index)
+                buffers = [b.clone() for b in (*self.G.buffers(), *self.D.buffers())]
                 losses = self.train_step(x, y)
+                if not losses.finite:  # a skipped step leaves no trace, BatchNorm statistics included
+                    for b, saved in zip((*self.G.buffers(), *self.D.buffers()), buffers):
+                        b.copy_(saved)
                 img_s = cfg.batch_size / (time.perf_counter() - t0)
                 self._count_nonfinite(losses.finite)
                 self.step += 1
@@ -288,11 +305,16 @@ class Trainer:
         state = {"step": self.step, "nonfinite_total": self.nonfinite_total}
         modules = {"G": self.G, "D": self.D}
         optimizers = {"opt_G": self.opt_G, "opt_D": self.opt_D}
-        save_checkpoint(self.ckpt_dir / LATEST, modules, optimizers, self.cfg.to_dict(), state)
-        if keep:
-            epoch = self.step // self.stream.steps_per_epoch
-            save_checkpoint(self.ckpt_dir / f"epoch_{epoch:03d}.safetensors", modules, optimizers,
-                            self.cfg.to_dict(), state)
+        try:
+            save_checkpoint(self.ckpt_dir / LATEST, modules, optimizers, self.cfg.to_dict(), state)
+            if keep:
+                epoch = self.step // self.stream.steps_per_epoch
+                save_checkpoint(self.ckpt_dir / f"epoch_{epoch:03d}.safetensors", modules, optimizers,
+                                self.cfg.to_dict(), state)
+        except OSError as exc:  # disk full, file too large: the previous checkpoint is untouched
+            raise TrainingError(f"step {self.step}: cannot write a checkpoint in {self.ckpt_dir} "
+                                f"({exc.strerror or exc}); the previous one is intact: free some space, then "
+                                f"continue with --resume {self.run_dir}") from exc
 
     # ----------------------------------------------------------------- files
     def _write_run_files(self) -> None:
@@ -311,7 +333,8 @@ class Trainer:
                 f"{len(self.cache.skipped)} file(s) skipped (listed in {self.run_dir / 'skipped.csv'}):\n  {shown}"
                 + (f"\n  ... and {more} more" if more > 0 else ""), stacklevel=2
             )
-        remove_stale_temps(self.ckpt_dir) if self.ckpt_dir.exists() else None
+        for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "samples"):  # temps of a killed writer
+            remove_stale_temps(folder)
 
     def _open_log(self):
         """Open log.csv for appending, first dropping rows past the resumed step and any torn last line."""
@@ -359,8 +382,15 @@ def _fmt(value: float | int) -> str:
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    trainer = Trainer(cfg, resume=resume, progress=progress)
+    trainer = None
     try:
+        trainer = Trainer(cfg, resume=resume, progress=progress)
         return trainer.fit()
+    except RuntimeError as exc:  # under torchrun: a peer died or hung; say so instead of a gloo/NCCL trace
+        if isinstance(exc, TrainingError) or not is_collective_failure(exc):
+            raise
+        raise TrainingError(collective_failure_message(exc)) from exc
     finally:
-        trainer.close()
+        if trainer is not None:
+            trainer.close()
+        shutdown_distributed()
