@@ -113,3 +113,11 @@ def test_batches_are_a_pure_function_of_epoch_and_index_and_shard_the_global_bat
     halves = [BatchStream(cache, train, 8, seed=1, rank=r, world=2).batch(2, 1) for r in range(2)]
     assert np.array_equal(np.concatenate([h[1] for h in halves]), color)
     assert not np.array_equal(whole.batch(3, 1)[1], color)  # a new epoch reshuffles
+
+
+def test_a_cache_build_killed_midway_is_cleaned_up(photo_dir, tmp_path):
+    dead = tmp_path / "c" / "0123abcd.tmp-999999999"  # no such process
+    dead.mkdir(parents=True)
+    (dead / "color.npy").write_bytes(b"\0" * 1000)
+    load_cache(photo_dir, 32, tmp_path / "c", progress=False)
+    assert not dead.exists()

@@ -207,6 +207,7 @@ def load_cache(
 
 def _build_cache(folder: Path, samples: list[Sample], skipped: list[Skipped], size: int, progress: bool) -> None:
     # Build beside the final folder and rename it into place: a crash mid-build leaves no half cache.
+    _remove_dead_builds(folder.parent)
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -237,6 +238,14 @@ def _build_cache(folder: Path, samples: list[Sample], skipped: list[Skipped], si
         os.rename(tmp, folder)
     except OSError:  # another process finished the same cache first
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_dead_builds(cache_root: Path) -> None:
+    """Delete half-built caches whose builder process is gone (killed mid-build); they can be dataset-sized."""
+    for partial in cache_root.glob("*.tmp-*"):
+        pid = partial.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def _open_cache(folder: Path) -> PixelCache:
