@@ -107,7 +107,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Our best recipe for a small CPU: Lab (only chroma to learn), 128 px, half-width networks (4x the images
     # per second of ngf 64 here), and an L1 warm-up of 12 epochs before the adversarial phase.
     "default": dict(
-        size=128, color_space="lab", ngf=32, ndf=32, batch_size=16, epochs=30, lr=2e-4, beta1=0.5,
+        size=128, color_space="lab", ngf=32, ndf=32, batch_size=16, epochs=20, lr=2e-4, beta1=0.5,
         l1_weight=100.0, gan_weight=1.0, pretrain_steps=5400, keep_every_epochs=4,
     ),
 }
