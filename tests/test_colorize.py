@@ -114,3 +114,15 @@ def test_large_photo_keeps_full_resolution_lightness(tiny_model):
     out = Colorizer.load(tiny_model).colorize_array(gray)
     assert out.shape == (1500, 2000, 3)
     assert np.abs(rgb_to_gray_u8(out).astype(int) - gray).mean() < 1.0
+
+
+def test_the_shipped_default_model_works_offline_with_no_path():
+    from colorgan.colorize import default_weights_path
+
+    path = default_weights_path()
+    assert path.stat().st_size < 32 * 2**20
+    assert int.from_bytes(path.read_bytes()[:8], "little") < 2**20  # a safetensors header, not a pickle
+    colorizer = Colorizer.load()
+    assert colorizer.config.color_space == "lab" and colorizer.size == 128
+    out = colorizer.colorize(synthetic_photo(0, (90, 120)))
+    assert out.size == (120, 90)
