@@ -13,23 +13,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from .runtime import autocast
+from .models import fold_batch_norm
 
 
 class TorchBackend:
+    """The generator in eval mode. With a low-precision dtype the weights are cast once at load time, which is
+    faster than autocast re-casting 13-54 M weights on every call (256 px, batch 1: 58 vs 69 ms here);
+    batch norm is folded into the convolutions."""
+
     name = "torch"
 
-    def __init__(self, generator: nn.Module, device: torch.device, amp_dtype: torch.dtype | None):
-        self.device, self.amp_dtype = device, amp_dtype
+    def __init__(self, generator: nn.Module, device: torch.device, dtype: torch.dtype | None):
+        self.device, self.dtype = device, dtype or torch.float32
         self.memory_format = torch.channels_last
-        self.generator = generator.eval().to(device, memory_format=self.memory_format)
+        generator = fold_batch_norm(generator.eval())
+        self.generator = generator.to(device, dtype=self.dtype, memory_format=self.memory_format)
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device).contiguous(memory_format=self.memory_format)
-        with autocast(self.device, self.amp_dtype):
-            out = self.generator(x)
-        return out.float().cpu()
+        x = x.to(self.device, dtype=self.dtype).contiguous(memory_format=self.memory_format)
+        return self.generator(x).float().cpu()
 
 
 class OnnxBackend:

@@ -18,7 +18,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .config import make_config
-from .runtime import autocast, pick_precision
+from .runtime import pick_precision
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 6) -> float:
@@ -89,27 +89,26 @@ def _with_peak(result: dict, flop_per_s: float) -> dict:
 
 
 def bench_infer(args: argparse.Namespace) -> dict:
+    """The generator alone, through the same backend `colorgan colorize` uses."""
+    from .backends import TorchBackend
     from .models import build_generator
 
     cfg = make_config("seed", size=args.size, ngf=args.ngf, color_space=args.color_space)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    amp = pick_precision(args.precision, device)
-    fmt = torch.contiguous_format if args.no_channels_last else torch.channels_last
-    generator = build_generator(cfg).eval().to(device, memory_format=fmt)
-    x = torch.rand(args.batch_size, 1, args.size, args.size, device=device).contiguous(memory_format=fmt)
+    generator = build_generator(cfg)
+    with torch.inference_mode():
+        flops = _count_flops(lambda: generator.eval()(torch.rand(1, 1, args.size, args.size)))
+    backend = TorchBackend(generator, device, pick_precision(args.precision, device))
+    x = torch.rand(args.batch_size, 1, args.size, args.size)
 
-    @torch.inference_mode()
     def forward():
-        with autocast(device, amp):
-            generator(x)
+        backend(x)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
     seconds = _median_time(forward, args.warmup, args.steps)
-    with torch.inference_mode():
-        flops = _count_flops(lambda: generator(x[:1].float()))
     return _with_peak({"what": "infer", "ms_per_img": 1000 * seconds / args.batch_size, "batch": args.batch_size,
-                       "gflop_per_img": flops / 1e9, "precision": str(amp or "fp32")},
+                       "gflop_per_img": flops / 1e9, "precision": str(backend.dtype)},
                       flops * args.batch_size / seconds)
 
 

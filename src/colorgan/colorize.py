@@ -44,6 +44,21 @@ def default_weights_path() -> Path:
     return Path(str(resources.files("colorgan") / "weights" / DEFAULT_WEIGHTS))
 
 
+def load_generator(path: str | os.PathLike | None) -> tuple[torch.nn.Module, TrainConfig, Path]:
+    """The trained generator (fp32, training layout) and its config from a run folder or weights file;
+    None means the shipped default model."""
+    if path is None:
+        path = default_weights_path()
+        if not path.exists():
+            raise CheckpointError(f"{path}: the default model is not installed; pass --model RUN_DIR or FILE")
+    ckpt = load_checkpoint(path)
+    config = TrainConfig.from_dict(ckpt.config)
+    generator = build_generator(config)
+    state = {k: v.float() for k, v in ckpt.module_state("G").items()}
+    load_module_state(generator, state, str(path))
+    return generator, config, Path(path)
+
+
 @dataclass
 class FolderReport:
     done: list[Path] = field(default_factory=list)
@@ -82,15 +97,7 @@ class Colorizer:
             return cls._load_onnx(Path(path), max_pixels, threads)
         if backend != "torch":
             raise ValueError(f"unknown backend {backend!r}: choose torch or onnx")
-        if path is None:
-            path = default_weights_path()
-            if not path.exists():
-                raise CheckpointError(f"{path}: the default model is not installed; pass --model RUN_DIR or FILE")
-        ckpt = load_checkpoint(path)
-        config = TrainConfig.from_dict(ckpt.config)
-        generator = build_generator(config)
-        state = {k: v.float() for k, v in ckpt.module_state("G").items()}
-        load_module_state(generator, state, str(path))
+        generator, config, path = load_generator(path)
         dev = pick_device(device)
         if threads:
             torch.set_num_threads(threads)

@@ -6,17 +6,15 @@ import json
 import os
 from pathlib import Path
 
-import torch
-
 from .backends import export_onnx
 from .checkpoint import save_checkpoint
-from .colorize import Colorizer
+from .colorize import load_generator
 
 
 def export_model(model: str | os.PathLike | None, out: str | os.PathLike, fmt: str, half: bool = False) -> Path:
-    colorizer = Colorizer.load(model, device="cpu", precision="fp32")
-    generator = colorizer.backend.generator.to(memory_format=torch.contiguous_format)
-    config = colorizer.config.to_dict()
+    generator, cfg, source = load_generator(model)
+    generator.eval()
+    config = cfg.to_dict()
     if "mean_ab" not in config["extra"] and model is not None and Path(model).is_dir():
         # Runs that predate storing it: the mean-chroma baseline needs the training photos' mean ab.
         from .evaluate import train_split_mean_ab
@@ -26,10 +24,10 @@ def export_model(model: str | os.PathLike | None, out: str | os.PathLike, fmt: s
             config["extra"]["mean_ab"] = [round(v, 4) for v in mean]
     out = Path(out)
     if fmt == "onnx":
-        return export_onnx(generator, out, colorizer.multiple, {"colorgan_config": json.dumps(config)})
+        return export_onnx(generator, out, 2**cfg.resolved_depth, {"colorgan_config": json.dumps(config)})
     if fmt == "safetensors":
         if half:
             generator = generator.half()
-        save_checkpoint(out, {"G": generator}, {}, config, {"exported_from": colorizer.source})
+        save_checkpoint(out, {"G": generator}, {}, config, {"exported_from": str(source)})
         return out
     raise ValueError(f"unknown export format {fmt!r}")

@@ -126,3 +126,26 @@ def build_generator(cfg) -> UNetGenerator:
 def build_discriminator(cfg) -> PatchDiscriminator:
     """The PatchGAN a TrainConfig describes: it sees the gray input beside the (real or generated) output."""
     return PatchDiscriminator(1 + output_channels(cfg.color_space), cfg.ndf, cfg.d_layers)
+
+
+@torch.no_grad()
+def fold_batch_norm(module: nn.Module) -> nn.Module:
+    """For inference: fold each eval-mode BatchNorm into the convolution before it (exact, one pass fewer).
+
+    The result no longer loads the training state dict; use it only to run.
+    """
+    for seq in module.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i in range(len(seq) - 1):
+            conv, bn = seq[i], seq[i + 1]
+            if not (isinstance(bn, nn.BatchNorm2d) and isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d))):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            shift = bn.bias - bn.running_mean * scale
+            axis = (-1, 1, 1, 1) if isinstance(conv, nn.Conv2d) else (1, -1, 1, 1)  # out channels' axis
+            conv.weight.mul_(scale.view(axis))
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(shift)
+            conv.bias = nn.Parameter(bias * scale + shift)
+            seq[i + 1] = nn.Identity()
+    return module
