@@ -95,7 +95,8 @@ def run_demo(out: Path, train_seconds: float = 60.0) -> int:
     save_png(sample_grid(np.stack(grays), np.stack(truths), np.stack(ours)), out / "sheet.png")
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>colorgan demo</title>
-<style>body {{ font: 15px system-ui, sans-serif; margin: 2em; }} img {{ max-width: 30vw; }}
+<style>body {{ font: 15px system-ui, sans-serif; margin: 2em; }}
+table {{ width: 100%; table-layout: fixed; }} th:first-child {{ width: 9em; }} img {{ width: 100%; }}
 td {{ padding: 4px; vertical-align: top; }} th {{ text-align: left; }}</style></head><body>
 <h1>colorgan demo</h1><p>Model: {html.escape(colorizer.source)}. Each photo was turned gray, then colorized at
 its own resolution.</p><table><tr><th>photo</th><th>gray input</th><th>colorgan</th><th>original</th></tr>
