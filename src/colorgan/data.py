@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from .fsutil import atomic_write_text
-from .images import ImageReadError, gray_channel, is_image_path, load_image, rgb_to_gray_u8
+from .images import IMAGE_SUFFIXES, ImageReadError, gray_channel, is_image_path, load_image, rgb_to_gray_u8
 
 CACHE_VERSION = 1
 MIN_PAIR_CORRELATION = 0.8  # a gray file this unlike its color photo's luminance is a mismatched pair
@@ -60,14 +61,8 @@ def find_samples(root: str | os.PathLike) -> tuple[list[Sample], list[Skipped]]:
         samples = [Sample(str(p.relative_to(root)), p, None) for p in _image_files(root)]
         skipped = []
     if not samples:
-        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(_suffixes()))}, recursively)")
+        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, recursively)")
     return samples, skipped
-
-
-def _suffixes() -> set[str]:
-    from .images import IMAGE_SUFFIXES
-
-    return set(IMAGE_SUFFIXES)
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -165,8 +160,6 @@ def _pread_rows(path: Path, offset: int, like: np.ndarray, rows: np.ndarray) -> 
 
 
 def _csv_row(*cells: str) -> str:
-    import io
-
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="").writerow(cells)
     return buffer.getvalue()

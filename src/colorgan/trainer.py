@@ -7,6 +7,7 @@ Rank 0 writes log.csv, samples, loss.png and atomic checkpoints; resuming replay
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 import os
 import time
@@ -322,8 +323,6 @@ class Trainer:
         names = self.cache.names
         split = {"seed": self.cfg.seed, "val_fraction": self.cfg.val_fraction,
                  "train": [names[i] for i in self.train_idx], "val": [names[i] for i in self.val_idx]}
-        import json
-
         atomic_write_text(self.run_dir / "split.json", json.dumps(split, indent=0))
         self.cache.write_skipped_csv(self.run_dir / "skipped.csv")
         if self.cache.skipped:
