@@ -112,6 +112,7 @@ def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train
         "model_info": colorizer.info(),
         "mean_ab_baseline": {"ab": ab, "source": "evaluation set (no training mean stored)" if oracle
                              else "training split"},
+        "network_metrics": "skipped: FID and LPIPS need pretrained networks, which colorgan never downloads",
         "metrics_variants": {"colorfulness": "Hasler & Susstrunk 2003, signed means, 0-255 scale",
                              "chroma_hist_distance": "Jensen-Shannon distance of 32x32 Lab ab histograms "
                                                      "(range 0..1, lower is better)"},

@@ -110,7 +110,7 @@ def write_report(path: Path, summary: dict, images, predictions, model_rows, his
         "<h2>Model vs baselines</h2>", _table(summary),
         "<p class='note'>Means with 95 % bootstrap intervals. <b>gray</b>: no color. <b>mean chroma</b>: every "
         f"pixel gets the mean ab ({summary['mean_ab_baseline']['source']}). Colorfulness: Hasler &amp; Süsstrunk "
-        "2003 (signed-mean variant).</p>",
+        "2003 (signed-mean variant). FID and LPIPS: skipped (they need pretrained networks, never downloaded).</p>",
     ]
     if loss_png is not None:
         sections += ["<h2>Training losses</h2>", f'<img src="{_file_uri(loss_png)}" alt="loss graphs">']
