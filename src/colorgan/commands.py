@@ -20,16 +20,18 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     try:
         if args.run:
-            summary = evaluate_run(args.run, args.out, args.data, args.limit, args.size)
+            summary = evaluate_run(args.run, args.out, args.data, args.limit, args.size,
+                                   lpips_weights=args.lpips_weights)
             out = Path(args.out or args.run)
         elif args.data:
             if not args.out:
                 return _fail("--model/--data evaluation needs --out DIR")
-            summary = evaluate_model(args.model, args.data, args.out, args.limit, args.size, backend=args.backend)
+            summary = evaluate_model(args.model, args.data, args.out, args.limit, args.size, backend=args.backend,
+                                     lpips_weights=args.lpips_weights)
             out = Path(args.out)
         else:
             return _fail("pass --run RUN_DIR, or --data DIR --out DIR [--model PATH]")
-    except (CheckpointError, DataError, FileNotFoundError) as exc:
+    except (CheckpointError, DataError, FileNotFoundError, ValueError) as exc:
         return _fail(str(exc))
     print(format_summary(summary))
     print(f"wrote {out / 'metrics.json'}, {out / 'per_image.csv'}, {out / 'report.html'}")
@@ -120,6 +122,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
     p.add_argument("--size", type=int, help="network working size (default: the training size)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    p.add_argument("--lpips-weights", metavar="ALEX[,LIN]",
+                   help="also report LPIPS, from local AlexNet + LPIPS-lin weights files (never downloaded)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("colorize", help="colorize photos or folders at their own resolution")

@@ -78,7 +78,7 @@ def run_samples(run_dir: Path, data: str | None) -> tuple[list[Sample], str]:
 
 def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train_mean_ab: list[float] | None,
              size: int | None = None, progress: bool = True, loss_png: Path | None = None,
-             skipped: list[tuple[str, str]] | None = None, title: str = "") -> dict:
+             skipped: list[tuple[str, str]] | None = None, title: str = "", lpips=None) -> dict:
     """Score the model and both baselines on `images`; write metrics.json, per_image.csv and report.html."""
     from .htmlreport import write_report
 
@@ -96,7 +96,7 @@ def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train
         outputs = {"model": colorizer.colorize_array(im.gray, size), "gray": gray_baseline(im.gray),
                    "mean_chroma": mean_chroma_baseline(im.gray, ab), "truth": im.truth}
         scored = pool.map(lambda key, pred, truth=im.truth: (
-            None if key == "truth" else metrics.image_metrics(pred, truth), metrics.ab_histogram([pred])),
+            None if key == "truth" else _score(pred, truth, lpips), metrics.ab_histogram([pred])),
             outputs.keys(), outputs.values())
         for key, (row, hist) in zip(outputs, scored):
             if row is not None:
@@ -112,7 +112,9 @@ def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train
         "model_info": colorizer.info(),
         "mean_ab_baseline": {"ab": ab, "source": "evaluation set (no training mean stored)" if oracle
                              else "training split"},
-        "network_metrics": "skipped: FID and LPIPS need pretrained networks, which colorgan never downloads",
+        "network_metrics": ("LPIPS (AlexNet, v0.1) from user-supplied weights; FID skipped" if lpips else
+                            "skipped: FID and LPIPS need pretrained networks, which colorgan never downloads "
+                            "(pass --lpips-weights for LPIPS)"),
         "metrics_variants": {"colorfulness": "Hasler & Susstrunk 2003, signed means, 0-255 scale",
                              "chroma_hist_distance": "Jensen-Shannon distance of 32x32 Lab ab histograms "
                                                      "(range 0..1, lower is better)"},
@@ -133,6 +135,13 @@ def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train
     return summary
 
 
+def _score(pred: np.ndarray, truth: np.ndarray, lpips) -> dict[str, float]:
+    row = metrics.image_metrics(pred, truth)
+    if lpips is not None:
+        row["lpips"] = lpips.distance(pred, truth)
+    return row
+
+
 def _better(model: dict, baseline: dict, metric: str) -> bool:
     if metric == "ciede2000":
         return model[metric]["mean"] < baseline[metric]["mean"]
@@ -151,7 +160,8 @@ def _write_per_image(path: Path, images: list[EvalImage], rows: dict[str, list[d
 
 
 def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, data: str | None = None,
-                 limit: int | None = None, size: int | None = None, progress: bool = True) -> dict:
+                 limit: int | None = None, size: int | None = None, progress: bool = True,
+                 lpips_weights: str | None = None) -> dict:
     """Evaluate a run folder's latest checkpoint on its saved validation split."""
     run_dir = Path(run_dir)
     colorizer = Colorizer.load(run_dir)
@@ -162,7 +172,8 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     train_ab = colorizer.config.extra.get("mean_ab") or train_split_mean_ab(run_dir, data)
     loss_png = run_dir / "loss.png"
     return evaluate(colorizer, images, Path(out_dir or run_dir), train_ab, size, progress,
-                    loss_png if loss_png.exists() else None, skipped, title=str(run_dir))
+                    loss_png if loss_png.exists() else None, skipped, title=str(run_dir),
+                    lpips=_load_lpips(lpips_weights))
 
 
 def train_split_mean_ab(run_dir: Path, data: str | None, most: int = 500) -> list[float] | None:
@@ -181,7 +192,7 @@ def train_split_mean_ab(run_dir: Path, data: str | None, most: int = 500) -> lis
 
 def evaluate_model(model: str | os.PathLike | None, data: str | os.PathLike, out_dir: str | os.PathLike,
                    limit: int | None = None, size: int | None = None, progress: bool = True,
-                   backend: str = "torch") -> dict:
+                   backend: str = "torch", lpips_weights: str | None = None) -> dict:
     """Evaluate any model on any folder (color photos, grays derived; or color/ + gray/ pairs)."""
     colorizer = Colorizer.load(model, backend=backend)
     samples, found_skips = find_samples(data)
@@ -189,4 +200,12 @@ def evaluate_model(model: str | os.PathLike | None, data: str | os.PathLike, out
     skipped = [(s.path, s.reason) for s in found_skips]
     images = load_eval_images(samples, skipped)
     return evaluate(colorizer, images, Path(out_dir), colorizer.config.extra.get("mean_ab"), size, progress,
-                    None, skipped, title=f"{model or 'default model'} on {data}")
+                    None, skipped, title=f"{model or 'default model'} on {data}", lpips=_load_lpips(lpips_weights))
+
+
+def _load_lpips(spec: str | None):
+    if spec is None:
+        return None
+    from .lpips import LPIPS
+
+    return LPIPS.from_files(spec)

@@ -88,6 +88,9 @@ def _table(summary: dict) -> str:
     for key, label, better, fmt in ROWS:
         cells = "".join(f"<td>{_cell(summary[c][key], fmt)}</td>" for c in cols)
         body.append(f"<tr><th>{label}<br><small>{better} is better</small></th>{cells}</tr>")
+    if "lpips" in summary["model"]:
+        cells = "".join(f"<td>{_cell(summary[c]['lpips'], '{:.3f}')}</td>" for c in cols)
+        body.append(f"<tr><th>LPIPS (AlexNet)<br><small>lower is better</small></th>{cells}</tr>")
     ratio = "".join(f"<td>{summary[c]['colorfulness_ratio']:.2f}</td>" for c in cols)
     body.append(f"<tr><th>Colorfulness / truth<br><small>1.0 is right</small></th>{ratio}</tr>")
     dist = "".join(f"<td>{summary[c]['chroma_hist_distance']:.3f}</td>" for c in cols)
