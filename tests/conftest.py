@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -55,3 +57,17 @@ def tiny_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     save_checkpoint(path, {"G": generator}, {}, cfg.to_dict(), {"step": 0})
     return path
+
+
+class SlowColorizer:
+    """The real colorizer with a delay in front: makes busy states, overload and timeouts reproducible."""
+
+    def __init__(self, inner, delay: float):
+        self.inner, self.delay = inner, delay
+
+    def colorize(self, image, size=None):
+        time.sleep(self.delay)
+        return self.inner.colorize(image, size)
+
+    def info(self):
+        return self.inner.info()

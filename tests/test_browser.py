@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import synthetic_photo
+from .conftest import SlowColorizer, synthetic_photo
 
 pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -27,21 +27,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 UPLOAD_LIMIT = 200_000
 
-
-class SlowColorizer:
-    """The real colorizer, made slow enough that the busy state can be seen."""
-
-    def __init__(self, inner, delay: float):
-        self.inner, self.delay = inner, delay
-
-    def colorize(self, image, size=None):
-        import time
-
-        time.sleep(self.delay)
-        return self.inner.colorize(image, size)
-
-    def info(self):
-        return self.inner.info()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import synthetic_photo
+from .conftest import SlowColorizer, synthetic_photo
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -53,19 +53,6 @@ def assert_json_error(response, status: int, *words: str) -> str:
         assert word in detail.lower(), detail
     return detail
 
-
-class SlowColorizer:
-    """The real colorizer with a delay in front, to make overload and timeouts reproducible."""
-
-    def __init__(self, inner: Colorizer, delay: float):
-        self.inner, self.delay = inner, delay
-
-    def colorize(self, image, size=None):
-        time.sleep(self.delay)
-        return self.inner.colorize(image, size)
-
-    def info(self):
-        return self.inner.info()
 
 
 @pytest.fixture(scope="module")
