@@ -52,3 +52,26 @@ def test_colorize_returns_non_zero_when_nothing_could_be_colorized(tiny_model, t
 def test_root_train_script_says_where_to_get_data(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "train.py")], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode != 0 and "landscape Images" in result.stderr and "--data" in result.stderr
+
+
+def test_train_takes_several_data_folders_and_evaluate_reports_each(tmp_path, capsys):
+    roots = []
+    for name, offset in (("people", 0), ("scenes", 50)):
+        root = tmp_path / name
+        root.mkdir()
+        for i in range(20):
+            Image.fromarray(synthetic_photo(offset + i)).save(root / f"{i}.png")
+        roots.append(str(root))
+    run = tmp_path / "two"
+    code = main(["train", "--data", *roots, "--size", "32", "--ngf", "8", "--ndf", "8", "--max-steps", "2",
+                 "--batch-size", "4", "--precision", "fp32", "--run-dir", str(run), "--val-fraction", "0.25"])
+    assert code == 0
+    split = json.loads((run / "split.json").read_text())
+    assert {n.split("/")[0] for n in split["val"]} == {"people", "scenes"}
+    assert not set(split["val"]) & set(split["train"]) and len(split["val"]) == 10
+    assert main(["evaluate", "--run", str(run)]) == 0
+    summary = json.loads((run / "metrics.json").read_text())
+    assert set(summary["per_folder"]) == {"people", "scenes"}
+    assert sum(p["images"] for p in summary["per_folder"].values()) == summary["images"] == 10
+    out = capsys.readouterr().out
+    assert "people (" in out and "model - gray (paired" in out

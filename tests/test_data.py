@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorgan.data import BatchStream, DataError, find_samples, load_cache, make_split
+from colorgan.data import BatchStream, DataError, find_samples, load_cache, make_split, sample_folder
 from colorgan.images import rgb_to_gray_u8
 
 from .conftest import synthetic_photo
@@ -121,3 +121,35 @@ def test_a_cache_build_killed_midway_is_cleaned_up(photo_dir, tmp_path):
     (dead / "color.npy").write_bytes(b"\0" * 1000)
     load_cache(photo_dir, 32, tmp_path / "c", progress=False)
     assert not dead.exists()
+
+
+def make_photos(root, count, offset=0):
+    root.mkdir(parents=True)
+    for i in range(count):
+        Image.fromarray(synthetic_photo(offset + i)).save(root / f"p{i}.png")
+    return root
+
+
+def test_several_folders_form_one_dataset_with_labelled_names(tmp_path):
+    broad = make_photos(tmp_path / "broad", 5)
+    scenes = make_paired(tmp_path / "scenes", 4)
+    samples, skipped = find_samples([broad, scenes])
+    assert [s.name for s in samples] == [f"broad/p{i}.png" for i in range(5)] + [
+        f"scenes/color/{i}.jpg" for i in range(4)]
+    assert samples[-1].gray is not None and samples[0].gray is None and skipped == []
+    assert {sample_folder(s.name, [str(broad), str(scenes)]) for s in samples} == {"broad", "scenes"}
+    cache = load_cache([broad, scenes], 32, tmp_path / "c", progress=False)
+    assert len(cache) == 9 and cache.names == [s.name for s in samples]
+    # one folder alone keeps its plain names (and the splits of older runs)
+    assert [s.name for s in find_samples([broad])[0]] == [f"p{i}.png" for i in range(5)]
+
+
+def test_folders_with_the_same_name_get_distinct_labels_and_a_folder_twice_is_refused(tmp_path):
+    first = make_photos(tmp_path / "a" / "photos", 2)
+    second = make_photos(tmp_path / "b" / "photos", 2, offset=10)
+    names = [s.name for s in find_samples([first, second])[0]]
+    assert names == ["photos/p0.png", "photos/p1.png", "photos~2/p0.png", "photos~2/p1.png"]
+    with pytest.raises(DataError, match="twice"):
+        find_samples([first, tmp_path / "a" / ".." / "a" / "photos"])
+    with pytest.raises(DataError, match="does not exist"):
+        find_samples([first, tmp_path / "missing"])

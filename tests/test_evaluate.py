@@ -57,3 +57,22 @@ def test_the_truth_beats_both_baselines_and_gray_has_no_color(tmp_path):
     assert abs(summary["model"]["colorfulness_ratio"] - 1.0) < 1e-9
     assert summary["mean_ab_baseline"]["source"] == "training split"
     assert np.isclose(summary["model"]["delta_colorfulness"]["mean"], 0.0)
+
+
+def test_the_verdict_rests_on_paired_differences_and_is_given_per_folder(tmp_path):
+    truths = [synthetic_photo(i, (40, 40)) for i in range(8)]
+    images = [EvalImage(f"{'a' if i < 4 else 'b'}/{i}.png", rgb_to_gray_u8(t), t) for i, t in enumerate(truths)]
+    grays = {im.gray.tobytes(): np.repeat(im.gray[..., None], 3, axis=2) for im in images}
+    oracle = TruthColorizer({im.gray.tobytes(): im.truth for im in images})
+    folders = [im.name[0] for im in images]
+    truth = evaluate(oracle, images, tmp_path / "t", [0.0, 0.0], progress=False, folders=folders)
+    diff = truth["model_minus"]["gray"]["ciede2000"]
+    assert diff["ci_high"] < 0 and diff["mean"] == -truth["gray"]["ciede2000"]["mean"]
+    assert set(truth["per_folder"]) == {"a", "b"} and truth["per_folder"]["a"]["images"] == 4
+    assert truth["per_folder"]["b"]["beats_baselines"]["ciede2000"]
+    # a "model" that returns gray ties with gray: no verdict in its favour, whatever the means say
+    same = evaluate(TruthColorizer(grays), images, tmp_path / "g", [0.0, 0.0], progress=False, folders=folders)
+    assert same["model_minus"]["gray"]["ciede2000"] == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    assert not any(same["beats_baselines"].values())
+    page = (tmp_path / "t" / "report.html").read_text()
+    assert "Per data folder" in page and "model − gray" in page

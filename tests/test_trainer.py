@@ -25,7 +25,8 @@ def test_a_run_writes_log_losses_samples_and_a_checkpoint(photo_dir, tmp_path):
     rows = list(csv.DictReader(Path(run / "log.csv").read_text().splitlines()))
     # 24 photos, 10 % validation -> 22 training photos -> 5 steps of 4 per epoch.
     assert [int(r["step"]) for r in rows] == list(range(1, 11))
-    assert set(rows[0]) == {"step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite"}
+    assert set(rows[0]) == {"step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite",
+                            "G_bins"}
     assert rows[0]["G_gan"] == "nan" and float(rows[-1]["G_gan"]) > 0  # L1 warm-up, then the GAN
     assert (run / "loss.png").stat().st_size > 1000
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]

@@ -39,6 +39,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         kind, choices = _field_type(f.name)
         if kind is bool:
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        elif typing.get_origin(kind) is list:
+            group.add_argument(flag, dest=f.name, nargs="+", metavar="DIR", default=None,
+                               help="one or more folders of photos; one split covers all of them")
         else:
             group.add_argument(flag, dest=f.name, type=kind, choices=choices, default=None,
                                help=f"default from the preset (base {f.default!r})")

@@ -6,6 +6,8 @@ Pure functions only; checked against scikit-image in tests.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 # sRGB (D65) -> XYZ, and the D65 white point used by skimage.
@@ -98,3 +100,94 @@ def mean_ab(rgb_images) -> list[float]:
         total += lab[1:].sum(dim=(1, 2)).double()
         count += rgb.shape[0] * rgb.shape[1]
     return (total / max(count, 1)).tolist()
+
+
+# Chroma as classes (Zhang et al. 2016): ab quantized on a grid, the network predicts a distribution per pixel.
+AB_BIN_STEP = 10.0
+_GRID_CENTERS = torch.arange(-105.0, 106.0, AB_BIN_STEP)  # 22 centers per axis, ab in [-110, 110]
+
+
+def _lab_to_linear_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """Lab (..., 3) -> linear sRGB (..., 3), unclipped, so out-of-gamut colors show as values outside [0, 1]."""
+    fy = (lab[..., 0] + 16) / 116
+    f = torch.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], dim=-1)
+    xyz = torch.where(f > 6 / 29, f**3, (116 * f - 16) / _KAPPA) * _WHITE.to(lab)
+    return xyz @ _XYZ_TO_RGB.T.to(lab)
+
+
+@functools.cache
+def ab_bin_centers() -> torch.Tensor:
+    """(Q, 2) centers of the ab grid cells that real colors reach, plus one cell around them.
+
+    A cell counts when any point of it, at any lightness, is an sRGB color; the margin makes the four grid
+    neighbours of every in-gamut ab value classes, so soft targets never lose weight.
+    """
+    offsets = torch.linspace(-AB_BIN_STEP / 2, AB_BIN_STEP / 2, 5)
+    lightness = torch.linspace(1.0, 99.0, 50)
+    a, b, da, db, L = torch.meshgrid(_GRID_CENTERS, _GRID_CENTERS, offsets, offsets, lightness, indexing="ij")
+    rgb = _lab_to_linear_rgb(torch.stack([L, a + da, b + db], dim=-1))
+    in_gamut = ((rgb >= -1e-6) & (rgb <= 1 + 1e-6)).all(dim=-1).flatten(2).any(dim=2)  # (22, 22)
+    reached = torch.nn.functional.max_pool2d(in_gamut[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
+    ia, ib = torch.nonzero(reached, as_tuple=True)
+    return torch.stack([_GRID_CENTERS[ia], _GRID_CENTERS[ib]], dim=1)
+
+
+@functools.cache
+def _grid_to_bin() -> torch.Tensor:
+    """(22 * 22,) class index of each grid cell, -1 for cells that are not classes."""
+    centers = ab_bin_centers()
+    index = torch.full((len(_GRID_CENTERS) ** 2,), -1, dtype=torch.long)
+    cells = ((centers + 105.0) / AB_BIN_STEP).round().long()
+    index[cells[:, 0] * len(_GRID_CENTERS) + cells[:, 1]] = torch.arange(len(centers))
+    return index
+
+
+def soft_bin_targets(ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Target ab (N, 2, h, w) in network units (ab / 110) -> (classes (N, 4, h, w), weights (N, 4, h, w)).
+
+    Each value is split bilinearly over the four grid centers around it, so the expected ab of the target
+    distribution is the true ab exactly (Zhang et al. use 5 nearest neighbours with a Gaussian instead).
+    """
+    n = len(_GRID_CENTERS)
+    pos = ((ab.float() * AB_SCALE - _GRID_CENTERS[0]) / AB_BIN_STEP).clamp(0, n - 1 - 1e-4)
+    low = pos.floor()
+    frac = pos - low
+    low = low.long()
+    a0, b0, fa, fb = low[:, 0], low[:, 1], frac[:, 0], frac[:, 1]
+    cells = torch.stack([a0 * n + b0, a0 * n + b0 + 1, (a0 + 1) * n + b0, (a0 + 1) * n + b0 + 1], dim=1)
+    weights = torch.stack([(1 - fa) * (1 - fb), (1 - fa) * fb, fa * (1 - fb), fa * fb], dim=1)
+    classes = _grid_to_bin().to(ab.device)[cells]
+    weights = torch.where(classes >= 0, weights, 0.0)
+    weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1e-8)
+    return classes.clamp(min=0), weights
+
+
+def bin_log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """Class logits (N, Q, h, w) -> float32 log-probabilities laid out (N, h, w, Q).
+
+    Classes last: for the channels-last tensors the network makes this is a free view, and every op after it
+    (softmax, gather, the product with the centers) runs over contiguous memory.
+    """
+    return torch.log_softmax(logits.permute(0, 2, 3, 1).float(), dim=-1)
+
+
+def bin_cross_entropy(log_p: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy between log-probabilities (N, h, w, Q) and soft targets from ab (N, 2, h, w)."""
+    classes, weights = soft_bin_targets(target_ab)
+    picked = log_p.gather(-1, classes.permute(0, 2, 3, 1))
+    return -(picked * weights.permute(0, 2, 3, 1)).sum(dim=-1).mean()
+
+
+def ab_from_bin_probs(p: torch.Tensor) -> torch.Tensor:
+    """Probabilities (N, h, w, Q) -> their expected ab / 110, (N, 2, h, w)."""
+    centers = ab_bin_centers().to(p.device) / AB_SCALE
+    return (p @ centers).permute(0, 3, 1, 2)
+
+
+def ab_from_bin_logits(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Class logits (N, Q, h, w) -> ab / 110 (N, 2, h, w): the annealed mean of Zhang et al. 2016.
+
+    Temperature 1 gives the distribution's mean (safe, dull where the model is unsure); lower values move
+    towards its mode (vivid). The softmax runs in float32 whatever the network's precision.
+    """
+    return ab_from_bin_probs(torch.softmax(logits.permute(0, 2, 3, 1).float() / temperature, dim=-1))

@@ -44,7 +44,21 @@ def format_summary(summary: dict) -> str:
         s = summary[key]
         lines.append(f"{key:14}{s['psnr']['mean']:8.2f}{s['ssim']['mean']:8.4f}{s['ciede2000']['mean']:11.2f}"
                      f"{s['colorfulness_ratio']:10.2f}{s['chroma_hist_distance']:9.3f}")
+    lines.append(_paired_line("all", summary))
+    for folder, part in summary.get("per_folder", {}).items():
+        lines.append(f"{folder} ({part['images']} photos):  model CIEDE2000 {part['model']['ciede2000']['mean']:.2f}"
+                     f"  PSNR {part['model']['psnr']['mean']:.2f}  CF/truth {part['model']['colorfulness_ratio']:.2f}")
+        lines.append(_paired_line(folder, part))
     return "\n".join(lines)
+
+
+def _paired_line(label: str, summary: dict) -> str:
+    """Model minus gray, per photo, with its 95 % interval: the figure the verdict rests on."""
+    parts = []
+    for metric in ("ciede2000", "psnr"):
+        d = summary["model_minus"]["gray"][metric]
+        parts.append(f"{metric} {d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]")
+    return f"  {label}: model - gray (paired, 95 %): " + ", ".join(parts)
 
 
 def _colorize(args: argparse.Namespace) -> int:

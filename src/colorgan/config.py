@@ -17,12 +17,13 @@ import yaml
 ColorSpace = Literal["rgb", "lab"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 GanMode = Literal["vanilla", "lsgan"]
+ChromaHead = Literal["regression", "bins"]
 
 
 @dataclass
 class TrainConfig:
     # data
-    data: str | None = None
+    data: list[str] | None = None  # one or more folders; one split over all of them
     size: int = 256
     val_fraction: float = 0.1
     limit: int | None = None
@@ -35,6 +36,8 @@ class TrainConfig:
     ndf: int = 64
     d_layers: int = 3
     dropout: float = 0.5
+    chroma_head: ChromaHead = "regression"  # bins: ab as classes (Zhang et al. 2016), lab only
+    bin_temperature: float = 0.38  # bins head: annealed-mean temperature at inference (1 = mean, -> 0 = mode)
     # optimisation (the recipe: Adam 2e-4, beta1 0.5, lambda 100)
     batch_size: int = 64
     epochs: int = 50
@@ -43,6 +46,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     l1_weight: float = 100.0
+    bin_weight: float = 1.0  # bins head: weight of the cross-entropy over ab classes
     gan_weight: float = 1.0
     gan_mode: GanMode = "vanilla"
     pretrain_steps: int = 0  # L1-only steps before the adversarial phase
@@ -75,6 +79,10 @@ class TrainConfig:
             raise ValueError(f"--color-space must be rgb or lab, got {self.color_space!r}")
         if self.batch_size < 1 or self.epochs < 1:
             raise ValueError("--batch-size and --epochs must be at least 1")
+        if self.chroma_head == "bins" and self.color_space != "lab":
+            raise ValueError("--chroma-head bins predicts Lab chroma: use it with --color-space lab")
+        if not 0.0 < self.bin_temperature <= 10.0:
+            raise ValueError(f"--bin-temperature must be in (0, 10], got {self.bin_temperature}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         return self
@@ -91,6 +99,9 @@ class TrainConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        values = dict(values)
+        if isinstance(values.get("data"), str):  # runs written before --data took several folders
+            values["data"] = [values["data"]]
         return cls(**values)
 
     @classmethod

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,9 +48,55 @@ class Skipped:
     reason: str
 
 
-def find_samples(root: str | os.PathLike) -> tuple[list[Sample], list[Skipped]]:
-    """List usable samples under `root`, paired by relative stem when `color/` and `gray/` both exist."""
-    root = Path(root)
+def find_samples(roots: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Sample], list[Skipped]]:
+    """List usable samples under one data folder or several, in a fixed order.
+
+    With several folders each sample's name starts with its folder's label (the folder's own name, made
+    unique), so one split covers them all and results can be reported per folder.
+    """
+    roots = data_roots(roots)
+    if len(roots) == 1:
+        return _folder_samples(Path(roots[0]))
+    samples, skipped = [], []
+    for label, root in zip(folder_labels(roots), roots):
+        found, skips = _folder_samples(Path(root))
+        samples += [Sample(f"{label}/{s.name}", s.color, s.gray) for s in found]
+        skipped += [Skipped(f"{label}/{s.path}", s.reason) for s in skips]
+    return samples, skipped
+
+
+def data_roots(roots: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[str]:
+    """`--data` as a list of folders (one path or several)."""
+    if roots is None:
+        raise DataError("no training data: pass --data DIR [DIR ...]")
+    listed = [str(roots)] if isinstance(roots, (str, os.PathLike)) else [str(r) for r in roots]
+    if not listed:
+        raise DataError("no training data: pass --data DIR [DIR ...]")
+    if len({os.path.realpath(r) for r in listed}) != len(listed):
+        raise DataError(f"the same data folder is given twice in {listed}")
+    return listed
+
+
+def folder_labels(roots: Sequence[str]) -> list[str]:
+    """A short unique label per data folder: its name, with a suffix when two folders share one."""
+    labels: list[str] = []
+    for root in roots:
+        base = Path(os.path.realpath(root)).name or "data"
+        label, n = base, 1
+        while label in labels:
+            n += 1
+            label = f"{base}~{n}"
+        labels.append(label)
+    return labels
+
+
+def sample_folder(name: str, roots: Sequence[str]) -> str:
+    """The label of the data folder a sample name belongs to ('' for a single-folder run)."""
+    return name.split("/", 1)[0] if len(roots) > 1 else ""
+
+
+def _folder_samples(root: Path) -> tuple[list[Sample], list[Skipped]]:
+    """Samples of one folder, paired by relative stem when `color/` and `gray/` both exist."""
     if not root.exists():
         raise DataError(f"{root}: data folder does not exist")
     if not root.is_dir():
@@ -180,10 +227,10 @@ def cache_key(samples: list[Sample], size: int) -> str:
 
 
 def load_cache(
-    root: str | os.PathLike, size: int, cache_root: str | os.PathLike | None = None, limit: int | None = None,
-    progress: bool = True,
+    root: str | os.PathLike | Sequence[str | os.PathLike], size: int, cache_root: str | os.PathLike | None = None,
+    limit: int | None = None, progress: bool = True,
 ) -> PixelCache:
-    """Find, check, decode and cache the data under `root`; reuse the cache when nothing changed."""
+    """Find, check, decode and cache the data under `root` (one folder or several); reuse it when nothing changed."""
     samples, skipped = find_samples(root)
     if limit is not None:
         samples = samples[:limit]

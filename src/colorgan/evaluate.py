@@ -24,7 +24,7 @@ from . import metrics
 from .color import mean_ab
 from .colorize import Colorizer, compose
 from .config import TrainConfig
-from .data import DataError, Sample, find_samples
+from .data import DataError, Sample, data_roots, find_samples, sample_folder
 from .fsutil import atomic_write_bytes, atomic_write_text
 from .images import ImageReadError, gray_channel, load_image
 
@@ -61,25 +61,28 @@ def load_eval_images(samples: list[Sample], skipped: list[tuple[str, str]]) -> l
     return images
 
 
-def run_samples(run_dir: Path, data: str | None) -> tuple[list[Sample], str]:
-    """The validation split of a run, as saved in split.json."""
+def run_samples(run_dir: Path, data: str | list[str] | None) -> tuple[list[Sample], list[str]]:
+    """The validation split of a run, as saved in split.json, and the run's data folders."""
     split = json.loads((run_dir / "split.json").read_text())
-    config = (run_dir / "config.yaml").read_text()
-    import yaml
-
-    root = data or yaml.safe_load(config)["data"]
-    by_name = {s.name: s for s in find_samples(root)[0]}
+    roots = data_roots(data or TrainConfig.from_yaml(run_dir / "config.yaml").data)
+    by_name = {s.name: s for s in find_samples(roots)[0]}
     names = split["val"] or split["train"][:64]
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise DataError(f"{root}: {len(missing)} validation files of the run are missing (e.g. {missing[0]})")
-    return [by_name[n] for n in names], root
+        raise DataError(f"{', '.join(roots)}: {len(missing)} validation files of the run are missing "
+                        f"(e.g. {missing[0]})")
+    return [by_name[n] for n in names], roots
 
 
 def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train_mean_ab: list[float] | None,
              size: int | None = None, progress: bool = True, loss_png: Path | None = None,
-             skipped: list[tuple[str, str]] | None = None, title: str = "", lpips=None) -> dict:
-    """Score the model and both baselines on `images`; write metrics.json, per_image.csv and report.html."""
+             skipped: list[tuple[str, str]] | None = None, title: str = "", lpips=None,
+             folders: list[str] | None = None) -> dict:
+    """Score the model and both baselines on `images`; write metrics.json, per_image.csv and report.html.
+
+    `folders` (one label per image) adds the same figures per data folder, so that a gain on one folder
+    cannot hide a loss on another.
+    """
     from .htmlreport import write_report
 
     if not images:
@@ -120,14 +123,18 @@ def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train
                                                      "(range 0..1, lower is better)"},
     }
     for key in rows:
-        summary[key] = metrics.aggregate(rows[key])
+        summary[key] = _summarize(rows[key])
         summary[key]["chroma_hist_distance"] = metrics.chroma_histogram_distance(hists[key], hists["truth"])
-        truth_cf = summary[key]["colorfulness_truth"]["mean"]
-        summary[key]["colorfulness_ratio"] = summary[key]["colorfulness"]["mean"] / truth_cf if truth_cf else 0.0
-    summary["beats_baselines"] = {
-        metric: all(_better(summary["model"], summary[b], metric) for b in BASELINES)
-        for metric in ("ciede2000", "psnr", "ssim")
-    }
+    summary["model_minus"] = paired_differences(rows)
+    summary["beats_baselines"] = beats_baselines(summary["model_minus"])
+    if folders is not None and len(set(folders)) > 1:
+        summary["per_folder"] = {}
+        for folder in sorted(set(folders)):
+            subset = {k: [r for r, f in zip(v, folders) if f == folder] for k, v in rows.items()}
+            part = {k: _summarize(v) for k, v in subset.items()}
+            part["model_minus"] = paired_differences(subset)
+            part["beats_baselines"] = beats_baselines(part["model_minus"])
+            summary["per_folder"][folder] = part | {"images": len(subset["model"])}
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2))
     _write_per_image(out_dir / "per_image.csv", images, rows)
     write_report(out_dir / "report.html", summary, images, predictions, rows["model"], hists, loss_png,
@@ -142,10 +149,38 @@ def _score(pred: np.ndarray, truth: np.ndarray, lpips) -> dict[str, float]:
     return row
 
 
-def _better(model: dict, baseline: dict, metric: str) -> bool:
-    if metric == "ciede2000":
-        return model[metric]["mean"] < baseline[metric]["mean"]
-    return model[metric]["mean"] > baseline[metric]["mean"]
+def _summarize(rows: list[dict]) -> dict:
+    summary = metrics.aggregate(rows)
+    truth_cf = summary["colorfulness_truth"]["mean"]
+    summary["colorfulness_ratio"] = summary["colorfulness"]["mean"] / truth_cf if truth_cf else 0.0
+    return summary
+
+
+PAIRED_METRICS = ("ciede2000", "psnr", "ssim")
+
+
+def paired_differences(rows: dict[str, list[dict]]) -> dict:
+    """Model minus each baseline, per photo, with a 95 % bootstrap interval of the mean difference.
+
+    The model and the baselines are scored on the same photos, so their difference is what decides: two
+    overlapping intervals of the means can still hide a difference that is clearly not zero, and the
+    other way round.
+    """
+    out = {}
+    for baseline in BASELINES:
+        out[baseline] = {}
+        for metric in PAIRED_METRICS:
+            diffs = [m[metric] - b[metric] for m, b in zip(rows["model"], rows[baseline])]
+            mean, low, high = metrics.bootstrap_ci(diffs)
+            out[baseline][metric] = {"mean": mean, "ci_low": low, "ci_high": high}
+    return out
+
+
+def beats_baselines(model_minus: dict) -> dict[str, bool]:
+    """Per metric: the model is better than every baseline, the paired interval excluding zero."""
+    def better(stats: dict, metric: str) -> bool:
+        return stats["ci_high"] < 0 if metric == "ciede2000" else stats["ci_low"] > 0
+    return {metric: all(better(model_minus[b][metric], metric) for b in BASELINES) for metric in PAIRED_METRICS}
 
 
 def _write_per_image(path: Path, images: list[EvalImage], rows: dict[str, list[dict]]) -> None:
@@ -165,21 +200,39 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     """Evaluate a run folder's latest checkpoint on its saved validation split."""
     run_dir = Path(run_dir)
     colorizer = Colorizer.load(run_dir)
-    samples, _ = run_samples(run_dir, data)
-    samples = samples[:limit] if limit else samples
+    samples, roots = run_samples(run_dir, data)
+    samples = spread(samples, limit, roots) if limit else samples
     skipped: list[tuple[str, str]] = []
     images = load_eval_images(samples, skipped)
     train_ab = colorizer.config.extra.get("mean_ab") or train_split_mean_ab(run_dir, data)
     loss_png = run_dir / "loss.png"
     return evaluate(colorizer, images, Path(out_dir or run_dir), train_ab, size, progress,
                     loss_png if loss_png.exists() else None, skipped, title=str(run_dir),
-                    lpips=_load_lpips(lpips_weights))
+                    lpips=_load_lpips(lpips_weights), folders=[sample_folder(im.name, roots) for im in images])
+
+
+def spread(samples: list[Sample], limit: int, roots: list[str]) -> list[Sample]:
+    """At most `limit` samples, taken evenly from each data folder in proportion to its share."""
+    if len(samples) <= limit:
+        return samples
+    step = len(samples) / limit
+    by_folder: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_folder.setdefault(sample_folder(s.name, roots), []).append(s)
+    chosen = []
+    for members in by_folder.values():
+        count = max(1, round(len(members) / step))
+        chosen += [members[int(i * len(members) / count)] for i in range(count)]
+    return chosen
 
 
 def train_split_mean_ab(run_dir: Path, data: str | None, most: int = 500) -> list[float] | None:
     """Mean ab of (up to `most` of) a run's training photos, for runs whose config predates storing it."""
     split = json.loads((run_dir / "split.json").read_text())
-    root = Path(data or TrainConfig.from_yaml(run_dir / "config.yaml").data)
+    roots = data_roots(data or TrainConfig.from_yaml(run_dir / "config.yaml").data)
+    if len(roots) > 1:  # such runs are new enough to store their mean in the checkpoint
+        return None
+    root = Path(roots[0])
     names = split["train"][:: max(1, len(split["train"]) // most)]
     rgbs = []
     for name in names:

@@ -93,9 +93,32 @@ def _table(summary: dict) -> str:
         body.append(f"<tr><th>LPIPS (AlexNet)<br><small>lower is better</small></th>{cells}</tr>")
     ratio = "".join(f"<td>{summary[c]['colorfulness_ratio']:.2f}</td>" for c in cols)
     body.append(f"<tr><th>Colorfulness / truth<br><small>1.0 is right</small></th>{ratio}</tr>")
-    dist = "".join(f"<td>{summary[c]['chroma_hist_distance']:.3f}</td>" for c in cols)
-    body.append(f"<tr><th>Chroma histogram distance (JS)<br><small>lower is better</small></th>{dist}</tr>")
+    if "chroma_hist_distance" in summary["model"]:
+        dist = "".join(f"<td>{summary[c]['chroma_hist_distance']:.3f}</td>" for c in cols)
+        body.append(f"<tr><th>Chroma histogram distance (JS)<br><small>lower is better</small></th>{dist}</tr>")
     return f"<table><tr><th></th>{head}</tr>{''.join(body)}</table>"
+
+
+def _paired_table(summary: dict) -> str:
+    """Model minus each baseline, per photo: the verdict's evidence."""
+    body = []
+    for key, label, _, fmt in ROWS:
+        if key not in summary["model_minus"]["gray"]:
+            continue
+        cells = "".join(f"<td>{_cell(summary['model_minus'][b][key], fmt.replace('{:', '{:+'))}</td>"
+                        for b in ("gray", "mean_chroma"))
+        body.append(f"<tr><th>{label}</th>{cells}</tr>")
+    return ("<p class='note'>Model minus baseline on the same photos (paired), 95 % bootstrap intervals; "
+            "the model is better only where the interval excludes zero.</p>"
+            f"<table><tr><th></th><th>model − gray</th><th>model − mean chroma</th></tr>{''.join(body)}</table>")
+
+
+def _folder_tables(summary: dict) -> list[str]:
+    sections = []
+    for folder, part in summary.get("per_folder", {}).items():
+        sections += [f"<h3>{html.escape(folder)} ({part['images']} photos)</h3>", _table(part),
+            _paired_table(part)]
+    return ["<h2>Per data folder</h2>", *sections] if sections else []
 
 
 def write_report(path: Path, summary: dict, images, predictions, model_rows, hists, loss_png, skipped,
@@ -103,14 +126,16 @@ def write_report(path: Path, summary: dict, images, predictions, model_rows, his
     ciede = np.array([r["ciede2000"] for r in model_rows])
     order = np.argsort(ciede)
     beats = summary["beats_baselines"]
-    verdict = "beats both baselines" if beats["ciede2000"] else "does NOT beat both baselines"
+    verdict = ("beats both baselines" if beats["ciede2000"] else
+               "does NOT beat both baselines (paired 95 % interval of the difference)")
     sections = [
         f"<h1>colorgan evaluation</h1><p class='sub'>{html.escape(title)} · {summary['images']} images · "
         f"model: {html.escape(str(summary['model_info'].get('model', '')))}</p>",
         f"<p class='verdict {'good' if beats['ciede2000'] else 'bad'}'>On mean CIEDE2000 the model {verdict}. "
         f"PSNR: {'better' if beats['psnr'] else 'not better'} than both; "
         f"colorfulness {summary['model']['colorfulness_ratio']:.0%} of the truth's.</p>",
-        "<h2>Model vs baselines</h2>", _table(summary),
+        "<h2>Model vs baselines</h2>", _table(summary), _paired_table(summary),
+        *_folder_tables(summary),
         "<p class='note'>Means with 95 % bootstrap intervals. <b>gray</b>: no color. <b>mean chroma</b>: every "
         f"pixel gets the mean ab ({summary['mean_ab_baseline']['source']}). Colorfulness: Hasler &amp; Süsstrunk "
         "2003 (signed-mean variant). FID and LPIPS: skipped (they need pretrained networks, never downloaded).</p>",

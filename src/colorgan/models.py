@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .color import output_channels
+from .color import ab_bin_centers, ab_from_bin_logits, output_channels
 
 DROPOUT_LEVELS = 3  # the recipe drops out in the three innermost decoder blocks
 
@@ -42,10 +42,14 @@ def up_block(in_ch: int, out_ch: int, dropout: float) -> nn.Sequential:
 class UNetGenerator(nn.Module):
     """U-Net with `depth` stride-2 levels; input sides must be multiples of 2**depth.
 
-    Input and output are in [-1, 1]; the output passes through tanh.
+    Input and output are in [-1, 1]. The regression head (the recipe) ends in a transposed convolution and
+    tanh. The `bins` head predicts a distribution over quantized ab colors instead (Zhang et al. 2016), from
+    the half-resolution features with a 1x1 convolution; its output is the annealed mean at `temperature`,
+    upsampled to the input's size, so both heads give the same (N, 2, H, W) output.
     """
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 3, ngf: int = 64, depth: int = 8, dropout: float = 0.5):
+    def __init__(self, in_ch: int = 1, out_ch: int = 3, ngf: int = 64, depth: int = 8, dropout: float = 0.5,
+                 head: str = "regression", temperature: float = 1.0):
         super().__init__()
         if depth < 2:
             raise ValueError(f"U-Net depth must be at least 2, got {depth}")
@@ -61,13 +65,25 @@ class UNetGenerator(nn.Module):
             c_in = chans[level] if j == 0 else 2 * chans[level]
             ups.append(up_block(c_in, chans[level - 1], dropout if j < DROPOUT_LEVELS else 0.0))
         self.ups = nn.ModuleList(ups)
-        self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], out_ch, 4, stride=2, padding=1), nn.Tanh())
+        self.head_kind, self.temperature = head, temperature
+        if head == "bins":
+            if out_ch != 2:
+                raise ValueError("the bins head predicts Lab chroma: use --color-space lab")
+            self.head = nn.Sequential(nn.Conv2d(2 * chans[0], len(ab_bin_centers()), 1))
+        else:
+            self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], out_ch, 4, stride=2, padding=1), nn.Tanh())
 
     @property
     def multiple(self) -> int:
         return 2**self.depth
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, logits_at: tuple[int, int, int] | None = None) -> torch.Tensor:
+        """-> the output (N, C, H, W).
+
+        For training the bins head, `logits_at=(stride, dy, dx)` returns its class logits instead, at the
+        half-resolution positions [dy::stride, dx::stride]: a loss on every other position costs a quarter
+        of one on all of them, and cycling the offsets still trains every position.
+        """
         if not torch.jit.is_tracing() and (x.shape[-1] % self.multiple or x.shape[-2] % self.multiple):
             raise ValueError(f"input sides {tuple(x.shape[-2:])} must be multiples of {self.multiple}")
         skips = []
@@ -76,7 +92,16 @@ class UNetGenerator(nn.Module):
             skips.append(x)
         for up, skip in zip(self.ups, reversed(skips[:-1])):
             x = torch.cat([up(x), skip], dim=1)
-        return self.head(x)
+        if self.head_kind != "bins":
+            return self.head(x)
+        if logits_at is not None:
+            stride, dy, dx = logits_at
+            return self.head(x[:, :, dy::stride, dx::stride])
+        return upsample2x(ab_from_bin_logits(self.head(x), self.temperature))
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    return nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
 class PatchDiscriminator(nn.Module):
@@ -120,7 +145,8 @@ def count_parameters(module: nn.Module) -> int:
 
 def build_generator(cfg) -> UNetGenerator:
     """The generator a TrainConfig describes: gray in, RGB or ab out."""
-    return UNetGenerator(1, output_channels(cfg.color_space), cfg.ngf, cfg.resolved_depth, cfg.dropout)
+    return UNetGenerator(1, output_channels(cfg.color_space), cfg.ngf, cfg.resolved_depth, cfg.dropout,
+                         cfg.chroma_head, cfg.bin_temperature)
 
 
 def build_discriminator(cfg) -> PatchDiscriminator:

@@ -55,8 +55,12 @@ def plot_losses(log_path: str | os.PathLike, out_path: str | os.PathLike, l1_wei
     steps = log["step"]
     window = max(1, len(steps) // 100)
     g_l1 = log["G_l1"] * l1_weight
-    g_total = np.nan_to_num(log["G_gan"]) + g_l1
-    for values, label in ((log["G_gan"], "adversarial (BCE)"), (g_l1, f"L1 x {l1_weight:g}"), (g_total, "total")):
+    g_bins = np.nan_to_num(log.get("G_bins", np.zeros_like(g_l1)))
+    g_total = np.nan_to_num(log["G_gan"]) + g_l1 + g_bins
+    curves = [(log["G_gan"], "adversarial (BCE)"), (g_l1, f"L1 x {l1_weight:g}")]
+    if g_bins.any():  # the bins head's cross-entropy over ab classes
+        curves.append((g_bins, "ab classes (CE)"))
+    for values, label in (*curves, (g_total, "total")):
         ax_g.plot(steps, _smooth(values, window), label=label, lw=1.2)
     for values, label in ((log["D_real"], "real"), (log["D_fake"], "fake")):
         ax_d.plot(steps, _smooth(values, window), label=label, lw=1.2)

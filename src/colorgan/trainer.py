@@ -26,7 +26,7 @@ from .checkpoint import LATEST, load_checkpoint, restore_training, save_checkpoi
 from .config import TrainConfig
 from .data import BatchStream, PixelCache, load_cache, make_split, pixels_to_float
 from .fsutil import atomic_write_text, remove_stale_temps
-from .models import build_discriminator, build_generator, init_weights
+from .models import build_discriminator, build_generator, init_weights, upsample2x
 from .report import plot_losses, sample_grid, save_png
 from .runtime import (
     Dist,
@@ -41,7 +41,7 @@ from .runtime import (
     shutdown_distributed,
 )
 
-LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite"]
+LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite", "G_bins"]
 
 
 class TrainingError(RuntimeError):
@@ -62,6 +62,7 @@ class StepLosses:
     D_real: float
     D_fake: float
     finite: bool
+    G_bins: float = 0.0
 
 
 class RunLock:
@@ -207,12 +208,31 @@ class Trainer:
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> StepLosses:
         cfg = self.cfg
         mode = cfg.gan_mode
-        with autocast(self.device, self.amp_dtype):
-            fake = self.G_run(x)
-        g_l1 = F.l1_loss(fake.float(), y.float())
-        if self.step < cfg.pretrain_steps:  # L1 warm-up: no discriminator yet
-            finite = self._apply(None, cfg.l1_weight * g_l1, retain=False)
-            return StepLosses(math.nan, g_l1.item(), math.nan, math.nan, finite)
+        warm_up = self.step < cfg.pretrain_steps  # no discriminator yet
+        g_bins = torch.zeros((), device=y.device)
+        if cfg.chroma_head == "bins":
+            # Cross-entropy on the class distribution, L1 on its mean. Without D only every other
+            # half-resolution position is scored, cycling through the four offsets; D needs them all.
+            stride, offset = (2, self.step % 4) if warm_up else (1, 0)
+            dy, dx = divmod(offset, 2)
+            with autocast(self.device, self.amp_dtype):
+                logits = self.G_run(x, logits_at=(stride, dy, dx))
+            log_p = colormath.bin_log_probs(logits)
+            y_half = F.avg_pool2d(y.float(), 2)[:, :, dy::stride, dx::stride]
+            g_bins = colormath.bin_cross_entropy(log_p, y_half)
+            mean = colormath.ab_from_bin_probs(log_p.exp())
+            y_scored = y_half
+            if not warm_up:  # D sees the annealed mean, at full size, as users get it
+                fake = upsample2x(colormath.ab_from_bin_logits(logits, cfg.bin_temperature))
+        else:
+            with autocast(self.device, self.amp_dtype):
+                fake = mean = self.G_run(x)
+            y_scored = y
+        g_l1 = F.l1_loss(mean.float(), y_scored.float())
+        g_pixel = cfg.l1_weight * g_l1 + cfg.bin_weight * g_bins
+        if warm_up:
+            finite = self._apply(None, g_pixel, retain=False)
+            return StepLosses(math.nan, g_l1.item(), math.nan, math.nan, finite, g_bins.item())
         if cfg.shared_d_forward:
             # One D(fake) forward serves both losses (the TF recipe): D's loss reaches only D's weights,
             # G's loss only G's, as if D had been frozen for it.
@@ -221,7 +241,7 @@ class Trainer:
                 d_fake = self.D_run(x, fake)
             d_loss_real, d_loss_fake = adversarial_loss(d_real, True, mode), adversarial_loss(d_fake, False, mode)
             g_gan = adversarial_loss(d_fake, True, mode)
-            finite = self._apply(d_loss_real + d_loss_fake, cfg.gan_weight * g_gan + cfg.l1_weight * g_l1, True)
+            finite = self._apply(d_loss_real + d_loss_fake, cfg.gan_weight * g_gan + g_pixel, True)
         else:  # the reference PyTorch order: update D, then a fresh D(fake) for G's loss
             with autocast(self.device, self.amp_dtype):
                 d_real = self.D_run(x, y)
@@ -235,8 +255,8 @@ class Trainer:
                 self.opt_D.step()
             with autocast(self.device, self.amp_dtype):
                 g_gan = adversarial_loss(self.D_run(x, fake), True, mode)
-            finite = finite and self._apply(None, cfg.gan_weight * g_gan + cfg.l1_weight * g_l1, False)
-        return StepLosses(g_gan.item(), g_l1.item(), d_loss_real.item(), d_loss_fake.item(), finite)
+            finite = finite and self._apply(None, cfg.gan_weight * g_gan + g_pixel, False)
+        return StepLosses(g_gan.item(), g_l1.item(), d_loss_real.item(), d_loss_fake.item(), finite, g_bins.item())
 
     # ----------------------------------------------------------------- loop
     def fit(self) -> Path:
@@ -265,7 +285,7 @@ class Trainer:
                 self.step += 1
                 if log is not None:
                     row = [self.step, epoch, losses.G_gan, losses.G_l1, losses.D_real, losses.D_fake, cfg.lr,
-                           img_s, self.nonfinite_total]
+                           img_s, self.nonfinite_total, losses.G_bins]
                     log.write(",".join(_fmt(v) for v in row) + "\n")
                     log.flush()
                 bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
@@ -342,8 +362,9 @@ class Trainer:
         if path.exists() and self.step > 0:
             for line in path.read_text().splitlines()[1:]:
                 cells = line.split(",")
-                if len(cells) == len(LOG_FIELDS) and cells[0].isdigit() and int(cells[0]) <= self.step:
-                    kept.append(line)
+                if len(LOG_FIELDS) - 1 <= len(cells) <= len(LOG_FIELDS) and cells[0].isdigit() \
+                        and int(cells[0]) <= self.step:
+                    kept.append(",".join(cells + ["0"] * (len(LOG_FIELDS) - len(cells))))  # older runs: no G_bins
         atomic_write_text(path, "\n".join(kept) + "\n")
         return open(path, "a")  # noqa: SIM115 - closed in fit()
 

@@ -1,0 +1,111 @@
+"""The bins head: ab as classes (Zhang et al. 2016), its targets, its decoding and its training."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from colorgan import color as colormath
+from colorgan.checkpoint import load_checkpoint
+from colorgan.colorize import Colorizer
+from colorgan.config import make_config
+from colorgan.models import build_generator
+from colorgan.trainer import train
+
+from .conftest import TINY, synthetic_photo
+
+
+def real_ab(seed: int = 0) -> torch.Tensor:
+    """ab / 110 of real sRGB colors, (1, 2, 32, 32): every color of the gamut is fair game."""
+    rgb = torch.from_numpy(np.random.default_rng(seed).random((1, 3, 32, 32))).float()
+    return colormath.rgb_to_lab(rgb)[:, 1:] / colormath.AB_SCALE
+
+
+def test_classes_cover_the_srgb_gamut_on_a_10_unit_grid():
+    centers = colormath.ab_bin_centers()
+    assert 300 < len(centers) < 400  # Zhang et al. count 313 in-gamut bins; we add a one-cell margin
+    assert torch.all(torch.remainder(centers + 5, 10) == 0)
+    # every grid neighbour of every real color is a class, so no target loses weight
+    classes, weights = colormath.soft_bin_targets(real_ab(1))
+    assert torch.allclose(weights.sum(dim=1), torch.ones(1, 32, 32))
+
+
+def test_soft_targets_keep_the_true_ab_as_their_mean():
+    ab = real_ab(2)
+    classes, weights = colormath.soft_bin_targets(ab)
+    centers = colormath.ab_bin_centers() / colormath.AB_SCALE
+    expected = (centers[classes] * weights[..., None]).sum(dim=1).permute(0, 3, 1, 2)
+    assert torch.allclose(expected, ab, atol=1e-5)
+    assert torch.all(weights >= 0)
+
+
+def test_cross_entropy_is_lowest_for_the_target_distribution():
+    ab = real_ab(3)
+    classes, weights = colormath.soft_bin_targets(ab)
+    q = len(colormath.ab_bin_centers())
+    target = torch.zeros(1, 32, 32, q).scatter_add_(-1, classes.permute(0, 2, 3, 1), weights.permute(0, 2, 3, 1))
+    perfect = torch.log(target.clamp(min=1e-9)).permute(0, 3, 1, 2)
+    uniform = torch.zeros_like(perfect)
+    ce_perfect = colormath.bin_cross_entropy(colormath.bin_log_probs(perfect), ab)
+    ce_uniform = colormath.bin_cross_entropy(colormath.bin_log_probs(uniform), ab)
+    assert ce_uniform == pytest.approx(np.log(q), rel=1e-5)
+    entropy = -(weights * torch.log(weights.clamp(min=1e-9))).sum(dim=1).mean()
+    assert ce_perfect == pytest.approx(float(entropy), abs=1e-4)  # cross-entropy's minimum is the entropy
+    assert entropy < np.log(4) and ce_perfect < ce_uniform
+    blurred = torch.nn.functional.avg_pool2d(perfect, 3, stride=1, padding=1)  # neighbours' distributions
+    assert colormath.bin_cross_entropy(colormath.bin_log_probs(blurred), ab) > ce_perfect
+
+
+def test_temperature_moves_from_the_mean_to_the_mode():
+    centers = colormath.ab_bin_centers()
+    red = int(torch.argmin(((centers - torch.tensor([55.0, 45.0])) ** 2).sum(1)))
+    gray = int(torch.argmin((centers**2).sum(1)))
+    logits = torch.full((1, len(centers), 1, 1), -30.0)
+    logits[0, red], logits[0, gray] = 1.0, 0.5  # a likelier red, a less likely gray
+    chroma = {t: float(colormath.ab_from_bin_logits(logits, t).norm() * 110) for t in (1.0, 0.38, 0.05)}
+    assert chroma[1.0] < chroma[0.38] < chroma[0.05]
+    assert chroma[0.05] == pytest.approx(float(centers[red].norm()), abs=0.5)
+
+
+def test_bins_generator_gives_ab_at_full_size_and_logits_for_training():
+    cfg = make_config("default", **TINY, chroma_head="bins")
+    generator = build_generator(cfg).eval()
+    x = torch.zeros(2, 1, 64, 96)
+    out = generator(x)
+    assert out.shape == (2, 2, 64, 96) and out.abs().max() <= 1.0
+    q = len(colormath.ab_bin_centers())
+    assert generator(x, logits_at=(1, 0, 0)).shape == (2, q, 32, 48)
+    assert generator(x, logits_at=(2, 1, 0)).shape == (2, q, 16, 24)
+
+
+def test_bins_head_needs_lab():
+    with pytest.raises(ValueError, match="color-space lab"):
+        make_config("default", chroma_head="bins", color_space="rgb")
+    with pytest.raises(ValueError, match="bin-temperature"):
+        make_config("default", chroma_head="bins", bin_temperature=0.0)
+
+
+def tiny_bins(photo_dir, run_dir, **overrides):
+    values = {**TINY, "data": str(photo_dir), "run_dir": str(run_dir), "pretrain_steps": 3, "save_every": 1000,
+              "chroma_head": "bins", "epochs": 2}
+    return make_config("default", **{**values, **overrides})
+
+
+def test_bins_training_logs_its_loss_resumes_exactly_and_colorizes(photo_dir, tmp_path):
+    straight = train(tiny_bins(photo_dir, tmp_path / "a"), progress=False)
+    rows = list(csv.DictReader(Path(straight / "log.csv").read_text().splitlines()))
+    assert all(float(r["G_bins"]) > 0 for r in rows)
+    assert rows[0]["G_gan"] == "nan" and float(rows[-1]["G_gan"]) > 0  # warm-up, then D joins
+    train(tiny_bins(photo_dir, tmp_path / "b", max_steps=2), progress=False)
+    resumed = train(tiny_bins(photo_dir, tmp_path / "b"), resume=True, progress=False)
+    a, b = load_checkpoint(straight).tensors, load_checkpoint(resumed).tensors
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    colorizer = Colorizer.load(straight)
+    photo = synthetic_photo(5, (70, 90))
+    out = colorizer.colorize_array(photo[..., 1])
+    assert out.shape == (70, 90, 3) and out.dtype == np.uint8
