@@ -109,3 +109,33 @@ def test_bins_training_logs_its_loss_resumes_exactly_and_colorizes(photo_dir, tm
     photo = synthetic_photo(5, (70, 90))
     out = colorizer.colorize_array(photo[..., 1])
     assert out.shape == (70, 90, 3) and out.dtype == np.uint8
+
+
+def test_rebalancing_weights_rare_colors_up_and_averages_one_under_the_prior():
+    q = len(colormath.ab_bin_centers())
+    prior = torch.full((q,), 1e-5)
+    common = int(torch.argmin((colormath.ab_bin_centers() ** 2).sum(1)))  # near gray: most pixels
+    prior[common] = 1.0
+    prior /= prior.sum()
+    weights = colormath.rebalancing_weights(prior)
+    assert weights.shape == (q,) and torch.all(weights > 0)
+    assert weights[common] < 1.0 < weights.max()
+    assert weights.max() / weights[common] > 1.5  # rare colors weigh more than the common one
+    ab = real_ab(4)
+    assert torch.allclose(colormath.ab_class_prior(ab).sum(), torch.tensor(1.0))
+
+
+def test_ema_run_ships_the_average_and_resumes_exactly(photo_dir, tmp_path):
+    overrides = dict(ema_decay=0.5, bin_rebalance=True)
+    straight = train(tiny_bins(photo_dir, tmp_path / "a", **overrides), progress=False)
+    ckpt = load_checkpoint(straight)
+    assert len(ckpt.config["extra"]["ab_prior"]) == len(colormath.ab_bin_centers())
+    ema = ckpt.module_state("G_ema")
+    live = ckpt.module_state("G")
+    assert ema.keys() == live.keys() and not torch.equal(ema["head.0.weight"], live["head.0.weight"])
+    train(tiny_bins(photo_dir, tmp_path / "b", max_steps=3, **overrides), progress=False)
+    resumed = train(tiny_bins(photo_dir, tmp_path / "b", **overrides), resume=True, progress=False)
+    a, b = ckpt.tensors, load_checkpoint(resumed).tensors
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    shipped = Colorizer.load(straight).backend.generator
+    assert shipped.head[0].weight.shape == ema["head.0.weight"].shape

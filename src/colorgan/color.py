@@ -171,11 +171,37 @@ def bin_log_probs(logits: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits.permute(0, 2, 3, 1).float(), dim=-1)
 
 
-def bin_cross_entropy(log_p: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy between log-probabilities (N, h, w, Q) and soft targets from ab (N, 2, h, w)."""
+def bin_cross_entropy(log_p: torch.Tensor, target_ab: torch.Tensor,
+                      class_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean cross-entropy between log-probabilities (N, h, w, Q) and soft targets from ab (N, 2, h, w).
+
+    `class_weights` (Q,) weights each pixel by its target's main class (Zhang et al.'s rebalancing).
+    """
     classes, weights = soft_bin_targets(target_ab)
     picked = log_p.gather(-1, classes.permute(0, 2, 3, 1))
-    return -(picked * weights.permute(0, 2, 3, 1)).sum(dim=-1).mean()
+    per_pixel = -(picked * weights.permute(0, 2, 3, 1)).sum(dim=-1)
+    if class_weights is not None:
+        main = classes.gather(1, weights.argmax(dim=1, keepdim=True))[:, 0]
+        per_pixel = per_pixel * class_weights.to(per_pixel.device)[main]
+    return per_pixel.mean()
+
+
+def ab_class_prior(ab: torch.Tensor) -> torch.Tensor:
+    """Empirical class distribution (Q,) of ab values (N, 2, h, w) in network units, from the soft targets."""
+    classes, weights = soft_bin_targets(ab)
+    counts = torch.zeros(len(ab_bin_centers()), dtype=torch.float64)
+    counts.scatter_add_(0, classes.flatten(), weights.flatten().double())
+    return (counts / counts.sum()).float()
+
+
+def rebalancing_weights(prior: torch.Tensor, mix: float = 0.5, sigma: float = 5.0) -> torch.Tensor:
+    """Zhang et al. 2016: w ~ 1 / ((1 - mix) * smoothed prior + mix / Q), scaled so that E_prior[w] = 1."""
+    centers = ab_bin_centers()
+    kernel = torch.exp(-torch.cdist(centers, centers) ** 2 / (2 * sigma**2))
+    smoothed = kernel @ prior.double().to(kernel.dtype)
+    smoothed = smoothed / smoothed.sum()
+    weights = 1.0 / ((1 - mix) * smoothed + mix / len(centers))
+    return (weights / (smoothed * weights).sum()).float()
 
 
 def ab_from_bin_probs(p: torch.Tensor) -> torch.Tensor:

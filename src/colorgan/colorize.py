@@ -54,7 +54,8 @@ def load_generator(path: str | os.PathLike | None) -> tuple[torch.nn.Module, Tra
     ckpt = load_checkpoint(path)
     config = TrainConfig.from_dict(ckpt.config)
     generator = build_generator(config)
-    state = {k: v.float() for k, v in ckpt.module_state("G").items()}
+    # A run that keeps a moving average of G's weights ships the average.
+    state = {k: v.float() for k, v in (ckpt.module_state("G_ema") or ckpt.module_state("G")).items()}
     load_module_state(generator, state, str(path))
     return generator, config, Path(path)
 

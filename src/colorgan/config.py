@@ -47,6 +47,8 @@ class TrainConfig:
     beta2: float = 0.999
     l1_weight: float = 100.0
     bin_weight: float = 1.0  # bins head: weight of the cross-entropy over ab classes
+    bin_rebalance: bool = False  # bins head: weight rare colors up (Zhang et al. 2016, prior mixed 1:1 with uniform)
+    ema_decay: float = 0.0  # > 0: keep an exponential moving average of G's weights, used for samples and export
     gan_weight: float = 1.0
     gan_mode: GanMode = "vanilla"
     pretrain_steps: int = 0  # L1-only steps before the adversarial phase
@@ -83,6 +85,10 @@ class TrainConfig:
             raise ValueError("--chroma-head bins predicts Lab chroma: use it with --color-space lab")
         if not 0.0 < self.bin_temperature <= 10.0:
             raise ValueError(f"--bin-temperature must be in (0, 10], got {self.bin_temperature}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+        if self.bin_rebalance and self.chroma_head != "bins":
+            raise ValueError("--bin-rebalance weights the bins head's classes: use it with --chroma-head bins")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         return self

@@ -6,6 +6,7 @@ Rank 0 writes log.csv, samples, loss.png and atomic checkpoints; resuming replay
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import math
@@ -22,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import color as colormath
-from .checkpoint import LATEST, load_checkpoint, restore_training, save_checkpoint
+from .checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
 from .config import TrainConfig
 from .data import BatchStream, PixelCache, load_cache, make_split, pixels_to_float
 from .fsutil import atomic_write_text, remove_stale_temps
@@ -110,11 +111,13 @@ class Trainer:
         self.train_idx, self.val_idx = make_split(len(self.cache), cfg.val_fraction, cfg.seed)
         self.stream = BatchStream(self.cache, self.train_idx, cfg.batch_size, cfg.seed, cfg.flip,
                                   self.dist.rank, self.dist.world)
+        rows = self.train_idx[:: max(1, len(self.train_idx) // 1000)]
         if "mean_ab" not in cfg.extra:  # for the mean-chroma baseline; stored in every checkpoint
-            rows = self.train_idx[:: max(1, len(self.train_idx) // 1000)]
             # one row at a time with pread: through the memory map this would make RSS grow with the dataset
             means = colormath.mean_ab(self.cache.read(rows[i : i + 1])[0][0] for i in range(len(rows)))
             cfg.extra["mean_ab"] = [round(v, 4) for v in means]
+        if cfg.bin_rebalance and "ab_prior" not in cfg.extra:  # stored, so a resumed run weighs the same
+            cfg.extra["ab_prior"] = [round(float(v), 7) for v in self._ab_prior(rows)]
         self.total_steps = cfg.epochs * self.stream.steps_per_epoch
         if cfg.max_steps is not None:
             self.total_steps = min(self.total_steps, cfg.max_steps)
@@ -123,6 +126,13 @@ class Trainer:
         if resume:
             self._resume()
         self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
+
+    def _ab_prior(self, rows: np.ndarray) -> torch.Tensor:
+        prior = torch.zeros(len(colormath.ab_bin_centers()))
+        for i in range(len(rows)):
+            rgb = torch.from_numpy(self.cache.read(rows[i : i + 1])[0]).permute(0, 3, 1, 2).float() / 255.0
+            prior += colormath.ab_class_prior(colormath.encode_target(rgb, "lab"))
+        return prior / prior.sum()
 
     @classmethod
     def bare(cls, cfg: TrainConfig, device: torch.device) -> Trainer:
@@ -150,6 +160,12 @@ class Trainer:
         betas = (cfg.beta1, cfg.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        self.G_ema = None
+        if cfg.ema_decay > 0:
+            self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
+        self.class_weights = None
+        if cfg.bin_rebalance and "ab_prior" in cfg.extra:
+            self.class_weights = colormath.rebalancing_weights(torch.tensor(cfg.extra["ab_prior"]))
         self.step = 0
         self.nonfinite_total = 0
         self.nonfinite_run = 0
@@ -170,6 +186,9 @@ class Trainer:
         ckpt = load_checkpoint(latest)
         restore_training(ckpt, {"G": self.G, "D": self.D}, {"opt_G": self.opt_G, "opt_D": self.opt_D},
                          str(latest))
+        if self.G_ema is not None:  # a run that turns the average on later starts it from G
+            ema_state = ckpt.module_state("G_ema") or self.G.state_dict()
+            load_module_state(self.G_ema, ema_state, f"{latest} [G_ema]")
         self.step = ckpt.state["step"]
         self.nonfinite_total = ckpt.state.get("nonfinite_total", 0)
 
@@ -219,7 +238,7 @@ class Trainer:
                 logits = self.G_run(x, logits_at=(stride, dy, dx))
             log_p = colormath.bin_log_probs(logits)
             y_half = F.avg_pool2d(y.float(), 2)[:, :, dy::stride, dx::stride]
-            g_bins = colormath.bin_cross_entropy(log_p, y_half)
+            g_bins = colormath.bin_cross_entropy(log_p, y_half, self.class_weights)
             mean = colormath.ab_from_bin_probs(log_p.exp())
             y_scored = y_half
             if not warm_up:  # D sees the annealed mean, at full size, as users get it
@@ -280,6 +299,8 @@ class Trainer:
                 if not losses.finite:  # a skipped step leaves no trace, BatchNorm statistics included
                     for b, saved in zip((*self.G.buffers(), *self.D.buffers()), buffers):
                         b.copy_(saved)
+                elif self.G_ema is not None:
+                    self._update_ema()
                 img_s = cfg.batch_size / (time.perf_counter() - t0)
                 self._count_nonfinite(losses.finite)
                 self.step += 1
@@ -307,6 +328,14 @@ class Trainer:
             plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight)
         return self.run_dir
 
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * G for weights; batch-norm statistics are copied as they are."""
+        for ema, live in zip(self.G_ema.parameters(), self.G.parameters()):
+            ema.lerp_(live, 1.0 - self.cfg.ema_decay)
+        for ema, live in zip(self.G_ema.buffers(), self.G.buffers()):
+            ema.copy_(live)
+
     def _count_nonfinite(self, finite: bool) -> None:
         if finite:
             self.nonfinite_run = 0
@@ -324,7 +353,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         state = {"step": self.step, "nonfinite_total": self.nonfinite_total}
-        modules = {"G": self.G, "D": self.D}
+        modules = {"G": self.G, "D": self.D} | ({"G_ema": self.G_ema} if self.G_ema is not None else {})
         optimizers = {"opt_G": self.opt_G, "opt_D": self.opt_D}
         try:
             save_checkpoint(self.ckpt_dir / LATEST, modules, optimizers, self.cfg.to_dict(), state)
@@ -378,9 +407,10 @@ class Trainer:
         gray_u8 = torch.from_numpy(np.ascontiguousarray(self.cache.gray[rows])).unsqueeze(1)
         color_u8 = torch.from_numpy(np.ascontiguousarray(self.cache.color[rows])).permute(0, 3, 1, 2)
         gray, _ = pixels_to_float(gray_u8, color_u8, self.device)
-        self.G.eval()
+        generator = self.G_ema if self.G_ema is not None else self.G  # what export will ship
+        generator.eval()
         with autocast(self.device, self.amp_dtype):
-            out = self.G(colormath.encode_input(gray, self.cfg.color_space).contiguous(
+            out = generator(colormath.encode_input(gray, self.cfg.color_space).contiguous(
                 memory_format=self.memory_format))
         rgb = colormath.decode_output(gray, out, self.cfg.color_space)
         generated = (rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
