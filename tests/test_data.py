@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorgan.data import BatchStream, DataError, find_samples, load_cache, make_split, sample_folder
+from colorgan.data import (
+    BatchStream,
+    DataError,
+    find_samples,
+    load_cache,
+    make_split,
+    sample_folder,
+    split_by_folder,
+)
 from colorgan.images import rgb_to_gray_u8
 
 from .conftest import synthetic_photo
@@ -153,3 +161,16 @@ def test_folders_with_the_same_name_get_distinct_labels_and_a_folder_twice_is_re
         find_samples([first, tmp_path / "a" / ".." / "a" / "photos"])
     with pytest.raises(DataError, match="does not exist"):
         find_samples([first, tmp_path / "missing"])
+
+
+def test_each_folder_is_split_on_its_own_so_adding_a_folder_moves_no_held_out_photo(tmp_path):
+    scenes = [f"color/{i:05d}.jpg" for i in range(200)]
+    people = [f"p{i}.png" for i in range(50)]
+    alone_train, alone_val = split_by_folder(scenes, ["scenes"], 0.1, seed=0)
+    assert np.array_equal(alone_val, make_split(200, 0.1, 0)[1])  # one folder: exactly as before
+    names = [f"people/{n}" for n in people] + [f"scenes/{n}" for n in scenes]
+    train, val = split_by_folder(names, ["people", "scenes"], 0.1, seed=0)
+    held_out_scenes = [names[i].split("/", 1)[1] for i in val if names[i].startswith("scenes/")]
+    assert held_out_scenes == [scenes[i] for i in alone_val]
+    assert sum(names[i].startswith("people/") for i in val) == 5  # 10 % of each folder
+    assert not set(train) & set(val) and len(train) + len(val) == len(names)

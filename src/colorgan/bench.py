@@ -55,7 +55,8 @@ def bench_train(args: argparse.Namespace) -> dict:
     cfg = make_config("seed", size=args.size, batch_size=args.batch_size, ngf=args.ngf, ndf=args.ndf,
                       color_space=args.color_space, precision=args.precision,
                       channels_last=not args.no_channels_last, compile=args.compile,
-                      shared_d_forward=not args.no_shared_d_forward)
+                      shared_d_forward=not args.no_shared_d_forward, chroma_head=args.chroma_head,
+                      pretrain_steps=10**9 if args.no_gan else 0, ema_decay=args.ema_decay)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     trainer = Trainer.bare(cfg, device)
     out_ch = 2 if args.color_space == "lab" else 3
@@ -65,13 +66,16 @@ def bench_train(args: argparse.Namespace) -> dict:
 
     def step():
         trainer.train_step(x, y)
+        if trainer.G_ema is not None:
+            trainer.update_ema()
         if device.type == "cuda":
             torch.cuda.synchronize()
 
     seconds = _median_time(step, args.warmup, args.steps)
     flops = _count_flops(lambda: trainer.train_step(x[:1], y[:1]))
     return _with_peak({"what": "train", "img_per_s": args.batch_size / seconds, "gflop_per_img": flops / 1e9,
-                       "precision": str(trainer.amp_dtype or "fp32")}, flops * args.batch_size / seconds)
+                       "precision": str(trainer.amp_dtype or "fp32"), "chroma_head": args.chroma_head,
+                       "gan": not args.no_gan}, flops * args.batch_size / seconds)
 
 
 def _count_flops(fn) -> float:
@@ -93,7 +97,8 @@ def bench_infer(args: argparse.Namespace) -> dict:
     from .backends import TorchBackend
     from .models import build_generator
 
-    cfg = make_config("seed", size=args.size, ngf=args.ngf, color_space=args.color_space)
+    cfg = make_config("seed", size=args.size, ngf=args.ngf, color_space=args.color_space,
+                      chroma_head=args.chroma_head)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     generator = build_generator(cfg)
     with torch.inference_mode():

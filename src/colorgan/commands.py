@@ -173,6 +173,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--no-shared-d-forward", action="store_true", help="train: the reference 3-forward step")
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--chroma-head", choices=["regression", "bins"], default="regression",
+                   help="train/infer: the generator's output head (bins needs --color-space lab)")
+    p.add_argument("--no-gan", action="store_true", help="train: the step without D (the default recipe)")
+    p.add_argument("--ema-decay", type=float, default=0.0, help="train: also update a moving average of G")
     p.add_argument("--data", help="data: the folder to read")
     p.add_argument("--model", help="colorize: model to time")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")

@@ -306,6 +306,22 @@ def make_split(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, 
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def split_by_folder(names: Sequence[str], roots: Sequence[str], val_fraction: float,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`make_split` within each data folder on its own, so a folder's held-out photos stay the same whatever
+    other folders join it (and a one-folder run splits exactly as before)."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(sample_folder(name, roots), []).append(i)
+    train, val = [], []
+    for members in groups.values():
+        members_arr = np.asarray(members)
+        t, v = make_split(len(members_arr), val_fraction, seed)
+        train.append(members_arr[t])
+        val.append(members_arr[v])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
 class BatchStream:
     """Batches of uint8 pixels as a pure function of (epoch, index), sharded over `world` ranks.
 

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from . import color as colormath
 from .checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
 from .config import TrainConfig
-from .data import BatchStream, PixelCache, load_cache, make_split, pixels_to_float
+from .data import BatchStream, PixelCache, data_roots, load_cache, pixels_to_float, split_by_folder
 from .fsutil import atomic_write_text, remove_stale_temps
 from .models import build_discriminator, build_generator, init_weights, upsample2x
 from .report import plot_losses, sample_grid, save_png
@@ -108,7 +108,8 @@ class Trainer:
         if cfg.data is None:
             raise TrainingError("no training data: pass --data DIR")
         self.cache = cache or load_cache(cfg.data, cfg.size, cfg.cache_dir, cfg.limit, progress=self.progress)
-        self.train_idx, self.val_idx = make_split(len(self.cache), cfg.val_fraction, cfg.seed)
+        self.train_idx, self.val_idx = split_by_folder(self.cache.names, data_roots(cfg.data), cfg.val_fraction,
+                                                       cfg.seed)
         self.stream = BatchStream(self.cache, self.train_idx, cfg.batch_size, cfg.seed, cfg.flip,
                                   self.dist.rank, self.dist.world)
         rows = self.train_idx[:: max(1, len(self.train_idx) // 1000)]
@@ -300,7 +301,7 @@ class Trainer:
                     for b, saved in zip((*self.G.buffers(), *self.D.buffers()), buffers):
                         b.copy_(saved)
                 elif self.G_ema is not None:
-                    self._update_ema()
+                    self.update_ema()
                 img_s = cfg.batch_size / (time.perf_counter() - t0)
                 self._count_nonfinite(losses.finite)
                 self.step += 1
@@ -329,7 +330,7 @@ class Trainer:
         return self.run_dir
 
     @torch.no_grad()
-    def _update_ema(self) -> None:
+    def update_ema(self) -> None:
         """ema <- decay * ema + (1 - decay) * G for weights; batch-norm statistics are copied as they are."""
         for ema, live in zip(self.G_ema.parameters(), self.G.parameters()):
             ema.lerp_(live, 1.0 - self.cfg.ema_decay)
