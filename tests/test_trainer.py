@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from colorgan.checkpoint import load_checkpoint
 from colorgan.config import PRESETS, make_config
 from colorgan.trainer import TrainingError, train
 
-from .conftest import TINY
+from .conftest import TINY, synthetic_photo
 
 
 def tiny(photo_dir, run_dir, **overrides):
@@ -70,3 +71,24 @@ def test_seed_preset_is_the_recipe_and_flags_override_it():
     assert seed.resolved_depth == 8 and seed.ngf == seed.ndf == 64
     assert make_config("seed", batch_size=16).batch_size == 16
     assert PRESETS["default"]["color_space"] == "lab"
+
+
+def test_gan_weight_zero_trains_no_discriminator(photo_dir, tmp_path):
+    run = train(tiny(photo_dir, tmp_path / "nod", gan_weight=0.0, pretrain_steps=0, max_steps=3), progress=False)
+    rows = list(csv.DictReader(Path(run / "log.csv").read_text().splitlines()))
+    assert [r["D_real"] for r in rows] == ["nan"] * 3
+    ckpt = load_checkpoint(run)
+    assert not any(k.startswith("opt_D/") for k in ckpt.tensors)  # D never stepped: Adam has no state for it
+
+
+def test_resume_keeps_the_runs_split_when_the_data_folder_changed(photo_dir, tmp_path):
+    run = train(tiny(photo_dir, tmp_path / "run", max_steps=2), progress=False)
+    before = (run / "split.json").read_text()
+    for i in range(6):  # new photos whose names sort among the old ones
+        Image.fromarray(synthetic_photo(100 + i)).save(photo_dir / "a" / f"img{i:02d}x.png")
+    with pytest.warns(UserWarning, match="6 photo"):
+        train(tiny(photo_dir, tmp_path / "run", max_steps=4), resume=True, progress=False)
+    assert (run / "split.json").read_text() == before
+    (photo_dir / "b" / "img00.png").unlink()
+    with pytest.raises(TrainingError, match="no longer in the data"):
+        train(tiny(photo_dir, tmp_path / "run", max_steps=6), resume=True, progress=False)

@@ -49,7 +49,7 @@ class TrainConfig:
     bin_weight: float = 1.0  # bins head: weight of the cross-entropy over ab classes
     bin_rebalance: bool = False  # bins head: weight rare colors up (Zhang et al. 2016, prior mixed 1:1 with uniform)
     ema_decay: float = 0.0  # > 0: keep an exponential moving average of G's weights, used for samples and export
-    gan_weight: float = 1.0
+    gan_weight: float = 1.0  # 0: no discriminator at all (pixel losses only)
     gan_mode: GanMode = "vanilla"
     pretrain_steps: int = 0  # L1-only steps before the adversarial phase
     shared_d_forward: bool = True  # one D(fake) forward serves both losses, as the TF recipe does

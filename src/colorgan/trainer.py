@@ -110,6 +110,8 @@ class Trainer:
         self.cache = cache or load_cache(cfg.data, cfg.size, cfg.cache_dir, cfg.limit, progress=self.progress)
         self.train_idx, self.val_idx = split_by_folder(self.cache.names, data_roots(cfg.data), cfg.val_fraction,
                                                        cfg.seed)
+        if resume and (self.run_dir / "split.json").exists():
+            self.train_idx, self.val_idx = self._saved_split()
         self.stream = BatchStream(self.cache, self.train_idx, cfg.batch_size, cfg.seed, cfg.flip,
                                   self.dist.rank, self.dist.world)
         rows = self.train_idx[:: max(1, len(self.train_idx) // 1000)]
@@ -127,6 +129,23 @@ class Trainer:
         if resume:
             self._resume()
         self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
+
+    def _saved_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """The run's own split on resume, whatever changed in the data folders since: photos added since are
+        left out (with a warning), and a photo of the split that is gone stops the run (it cannot replay)."""
+        saved = json.loads((self.run_dir / "split.json").read_text())
+        index = {name: i for i, name in enumerate(self.cache.names)}
+        missing = [n for n in saved["train"] + saved["val"] if n not in index]
+        if missing:
+            raise TrainingError(
+                f"{self.run_dir}: {len(missing)} photo(s) of this run's split are no longer in the data "
+                f"(e.g. {missing[0]}); put them back to resume exactly, or start a new run")
+        added = len(index) - len(saved["train"]) - len(saved["val"])
+        if added > 0 and self.dist.is_main:
+            warnings.warn(f"{added} photo(s) added to the data since this run started are left out: resume "
+                          "keeps the run's split (split.json)", stacklevel=2)
+        return (np.array([index[n] for n in saved["train"]], dtype=np.int64),
+                np.array([index[n] for n in saved["val"]], dtype=np.int64))
 
     def _ab_prior(self, rows: np.ndarray) -> torch.Tensor:
         prior = torch.zeros(len(colormath.ab_bin_centers()))
@@ -228,7 +247,7 @@ class Trainer:
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> StepLosses:
         cfg = self.cfg
         mode = cfg.gan_mode
-        warm_up = self.step < cfg.pretrain_steps  # no discriminator yet
+        warm_up = self.step < cfg.pretrain_steps or cfg.gan_weight == 0  # no discriminator (yet)
         g_bins = torch.zeros((), device=y.device)
         if cfg.chroma_head == "bins":
             # Cross-entropy on the class distribution, L1 on its mean. Without D only every other
