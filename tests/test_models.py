@@ -60,3 +60,28 @@ def test_init_is_normal_with_std_002():
     init_weights(generator)
     weights = torch.cat([m.weight.flatten() for m in generator.modules() if isinstance(m, torch.nn.Conv2d)])
     assert abs(weights.mean().item()) < 2e-3 and abs(weights.std().item() - 0.02) < 2e-3
+
+
+def test_config_is_checked_whole_at_start_up_not_hours_in():
+    import pytest
+
+    from colorgan.config import make_config
+
+    for bad, message in ((dict(size=16), "too small for a discriminator"), (dict(size=32, d_layers=4), "d-layers 4"),
+                         (dict(ngf="wide"), "'ngf'"), (dict(size=0), "--size"), (dict(ngf=10**6), "--ngf"),
+                         (dict(lr=-1.0), "--lr")):
+        with pytest.raises(ValueError, match=message):
+            make_config("default", **bad)
+    assert make_config("default", size=32, d_layers=4, gan_weight=0.0).size == 32  # no D: no D constraint
+
+
+def test_a_crafted_model_config_is_one_clear_error(tmp_path):
+    import pytest
+
+    from colorgan.checkpoint import CheckpointError, save_checkpoint
+    from colorgan.colorize import Colorizer
+
+    path = tmp_path / "crafted.safetensors"
+    save_checkpoint(path, {}, {}, {"size": 0, "ngf": "x"}, {})
+    with pytest.raises(CheckpointError, match="unusable model config"):
+        Colorizer.load(path)

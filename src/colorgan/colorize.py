@@ -52,7 +52,10 @@ def load_generator(path: str | os.PathLike | None) -> tuple[torch.nn.Module, Tra
         if not path.exists():
             raise CheckpointError(f"{path}: the default model is not installed; pass --model RUN_DIR or FILE")
     ckpt = load_checkpoint(path)
-    config = TrainConfig.from_dict(ckpt.config)
+    try:
+        config = TrainConfig.from_dict(ckpt.config).validate()
+    except (TypeError, ValueError) as exc:  # a crafted or damaged file: say which, in one line
+        raise CheckpointError(f"{path}: unusable model config ({exc})") from None
     generator = build_generator(config)
     # A run that keeps a moving average of G's weights ships the average.
     state = {k: v.float() for k, v in (ckpt.module_state("G_ema") or ckpt.module_state("G")).items()}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -74,7 +76,22 @@ class TrainConfig:
         return self.depth if self.depth is not None else int(math.log2(self.size))
 
     def validate(self) -> TrainConfig:
+        """Check everything that can be checked before training starts, so nothing fails hours in."""
+        self._check_types()
+        if not 8 <= self.size <= 4096:
+            raise ValueError(f"--size must be in [8, 4096], got {self.size}")
+        if not 2 <= self.resolved_depth <= 12:
+            raise ValueError(f"--depth must be in [2, 12], got {self.resolved_depth}")
+        for name, value, high in (("ngf", self.ngf, 512), ("ndf", self.ndf, 512), ("d-layers", self.d_layers, 8)):
+            if not 1 <= value <= high:
+                raise ValueError(f"--{name} must be in [1, {high}], got {value}")
         multiple = 2**self.resolved_depth
+        if self.gan_weight > 0 and self.size // 2**self.d_layers < 3:
+            raise ValueError(f"--size {self.size} is too small for a discriminator with --d-layers {self.d_layers} "
+                             f"(it needs size >= {3 * 2**self.d_layers}); use fewer layers or --gan-weight 0")
+        if not (self.lr > 0 and 0 <= self.dropout < 1 and self.l1_weight >= 0 and self.gan_weight >= 0
+                and self.bin_weight >= 0):
+            raise ValueError("--lr must be positive, --dropout in [0, 1), and loss weights non-negative")
         if self.size % multiple:
             raise ValueError(f"--size {self.size} must be a multiple of 2**depth = {multiple}")
         if self.color_space not in ("rgb", "lab"):
@@ -92,6 +109,15 @@ class TrainConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         return self
+
+    def _check_types(self) -> None:
+        """A config read from a file (a checkpoint, a YAML) can hold anything: name the field that is wrong."""
+        hints = typing.get_type_hints(TrainConfig)
+        for f in fields(self):
+            value, hint = getattr(self, f.name), hints[f.name]
+            allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+            if not any(_matches(value, t) for t in allowed):
+                raise ValueError(f"config field {f.name!r} has an invalid value {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,6 +139,23 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if hint is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin is list:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
