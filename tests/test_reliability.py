@@ -542,3 +542,19 @@ def test_atomic_write_keeps_normal_permissions(tmp_path):
         assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o640  # replacing keeps the file's mode
     finally:
         os.umask(old)
+
+
+def test_special_files_are_skipped_at_once_not_read_forever(tiny_model, tmp_path):
+    """A FIFO named like a photo and /dev/zero linked as a photo or a model: skipped by name, no hang."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(synthetic_photo(1)).save(folder / "good.png")
+    os.mkfifo(folder / "p.jpg")
+    os.symlink("/dev/zero", folder / "z.jpg")
+    colorizer = Colorizer.load(tiny_model)
+    report = colorizer.colorize_folder(folder, tmp_path / "out", progress=False)
+    assert [p.name for p in report.done] == ["good.png"]
+    reasons = dict((Path(p).name, r) for p, r in report.skipped)
+    assert "not a regular file" in reasons["p.jpg"] and "not a regular file" in reasons["z.jpg"]
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        Colorizer.load(folder / "z.jpg")

@@ -19,10 +19,11 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from .fsutil import atomic_write_bytes
+from .fsutil import atomic_write_bytes, read_regular_file
 
 FORMAT = "colorgan/1"
 LATEST = "latest.safetensors"
+MAX_CHECKPOINT_BYTES = 8 * 2**30  # the recipe at 256 px with both Adam states is about 0.9 GB
 
 
 class CheckpointError(ValueError):
@@ -86,7 +87,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint without unpickling anything; raise CheckpointError naming the file and problem."""
     path = resolve_model_path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path, MAX_CHECKPOINT_BYTES)
         tensors = load_safetensors(raw)
         metadata = _read_metadata(raw)
     except (SafetensorError, ValueError, OSError, UnicodeDecodeError) as exc:

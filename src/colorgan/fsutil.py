@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never a torn one."""
+"""Safe file I/O: atomic writes (a reader sees the old file or the whole new one, never a torn one) and bounded
+reads of regular files only (a FIFO, a device or an endless file never hangs or floods a reader)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,24 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
             tmp.unlink()
             count += 1
     return count
+
+
+def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of `path` if it is a regular file of at most `limit` bytes; OSError naming the reason if not.
+
+    Opened non-blocking, so a FIFO named like a photo returns at once instead of waiting for a writer, and
+    checked with fstat on the open descriptor, so what is read is what was checked.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, device or socket)")
+        if info.st_size > limit:
+            raise OSError(errno.EFBIG, f"file too large ({info.st_size:,} bytes, limit {limit:,})")
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # grew while being read
+        raise OSError(errno.EFBIG, f"file too large (over {limit:,} bytes)")
+    return data

@@ -18,10 +18,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .fsutil import read_regular_file
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"})
 # The decoders Pillow may use: the formats of IMAGE_SUFFIXES (a camera's multi-picture JPEG opens as JPEG).
 DECODERS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "GIF", "PPM")
 DEFAULT_MAX_PIXELS = 50_000_000  # about 8000 x 6000; larger claims are treated as decompression bombs
+MAX_FILE_BYTES = 512 * 2**20  # an uncompressed 16-bit RGB TIFF at the pixel limit is 300 MB
 
 Source = str | os.PathLike | bytes | Image.Image | np.ndarray
 
@@ -85,9 +88,7 @@ def load_image(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str |
 
 
 def _read_bytes(path: Path) -> bytes:
-    if path.is_dir():
-        raise IsADirectoryError(21, "is a directory")
-    return path.read_bytes()
+    return read_regular_file(path, MAX_FILE_BYTES)
 
 
 def _label(source: Source) -> str:
