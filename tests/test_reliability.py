@@ -558,3 +558,37 @@ def test_special_files_are_skipped_at_once_not_read_forever(tiny_model, tmp_path
     assert "not a regular file" in reasons["p.jpg"] and "not a regular file" in reasons["z.jpg"]
     with pytest.raises(CheckpointError, match="not a regular file"):
         Colorizer.load(folder / "z.jpg")
+
+
+def test_a_symlinked_run_lock_is_refused_and_its_target_untouched(photo_dir, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    (run / ".lock").symlink_to(victim)
+    cfg = make_config("default", data=str(photo_dir), size=32, ngf=8, ndf=8, batch_size=4, max_steps=1,
+                      precision="fp32", run_dir=str(run))
+    with pytest.raises(TrainingError, match="run lock"):
+        train(cfg, progress=False)
+    assert victim.read_text() == "keep me"
+
+
+def test_non_finite_weights_are_refused_at_load_and_non_finite_output_writes_nothing(tiny_model, tmp_path):
+    ckpt = load_checkpoint(tiny_model)
+    generator = build_generator(make_config("default", **{k: v for k, v in ckpt.config.items() if k != "extra"}))
+    load_module_state(generator, ckpt.module_state("G"), "tiny")
+    with torch.no_grad():
+        generator.head[0].bias[0] = float("inf")
+    broken = tmp_path / "inf.safetensors"
+    save_checkpoint(broken, {"G": generator}, {}, ckpt.config, {})
+    with pytest.raises(CheckpointError, match="NaN or Inf"):
+        Colorizer.load(broken)
+
+    colorizer = Colorizer.load(tiny_model)
+    colorizer.backend = lambda x: torch.full((x.shape[0], 2, *x.shape[2:]), float("nan"))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(synthetic_photo(2)).save(folder / "a.png")
+    report = colorizer.colorize_folder(folder, tmp_path / "out", progress=False)
+    assert report.done == [] and "NaN or Inf" in report.skipped[0][1]
+    assert not (tmp_path / "out" / "a.png").exists()

@@ -90,6 +90,9 @@ def post_image(client, data: bytes, name: str = "photo.png", **fields):
 def test_health_and_info(client):
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
+    for path in ("/", "/healthz"):  # uptime checkers probe with HEAD
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b""
     info = client.get("/api/info").json()
     assert info["train_size"] == 32 and info["model"] == "tiny.safetensors" and "/" not in info["model"]
     limits = info["limits"]

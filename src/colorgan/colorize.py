@@ -59,6 +59,9 @@ def load_generator(path: str | os.PathLike | None) -> tuple[torch.nn.Module, Tra
     generator = build_generator(config)
     # A run that keeps a moving average of G's weights ships the average.
     state = {k: v.float() for k, v in (ckpt.module_state("G_ema") or ckpt.module_state("G")).items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:  # it would colorize every photo pure white, and reruns would then skip them as done
+        raise CheckpointError(f"{path}: damaged weights: {len(bad)} tensor(s) hold NaN or Inf (e.g. {bad[0]})")
     load_module_state(generator, state, str(path))
     return generator, config, Path(path)
 
@@ -168,6 +171,8 @@ class Colorizer:
 
     def _chroma(self, gray: torch.Tensor, out: torch.Tensor) -> np.ndarray:
         """Network output -> (N, h, w, 2) Lab ab; an RGB-mode model's chroma is taken the same way."""
+        if not torch.isfinite(out).all():
+            raise ImageReadError(self.source or "model", "the model produced NaN or Inf colors; nothing written")
         if self.config.color_space == "lab":
             ab = out.float() * colormath.AB_SCALE
         else:
@@ -214,7 +219,12 @@ class Colorizer:
                     report.skipped.append((str(path), err.reason))
                     bar.update(1)
             if loaded:
-                outputs = self._colorize_loaded([im for im, _ in loaded], size)
+                try:
+                    outputs = self._colorize_loaded([im for im, _ in loaded], size)
+                except ImageReadError as err:  # the model failed on this batch: skip it by name, go on
+                    report.skipped += [(str(target), err.reason) for _, target in loaded]
+                    bar.update(len(loaded))
+                    continue
                 for (image, target), rgb in zip(loaded, outputs):
                     pil = self._to_pil(rgb, image)
                     try:

@@ -523,11 +523,13 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
         return _error(500, "internal server error")
 
     # ------------------------------------------------------------------ routes
-    @app.get("/", include_in_schema=False)
+    # HEAD as well as GET: load balancers and uptime checkers probe with HEAD.
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index():
         return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"})
 
-    @app.get("/healthz", response_model=Health, summary="Liveness, and the queue's state")
+    @app.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health,
+                   summary="Liveness, and the queue's state")
     async def healthz():
         return {"status": "ok", **gate.state()}
 

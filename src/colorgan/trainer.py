@@ -71,7 +71,13 @@ class RunLock:
 
     def __init__(self, run_dir: Path):
         self.path = run_dir / ".lock"
-        self.handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the run
+        # O_NOFOLLOW: a .lock that is a symlink must not get its target truncated.
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            raise TrainingError(f"{self.path}: cannot open the run lock ({exc.strerror or exc}); "
+                                "it must be a plain file") from None
+        self.handle = os.fdopen(fd, "r+")  # held for the life of the run
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
