@@ -592,3 +592,16 @@ def test_non_finite_weights_are_refused_at_load_and_non_finite_output_writes_not
     report = colorizer.colorize_folder(folder, tmp_path / "out", progress=False)
     assert report.done == [] and "NaN or Inf" in report.skipped[0][1]
     assert not (tmp_path / "out" / "a.png").exists()
+
+
+def test_full_disk_while_caching_training_photos_is_one_clear_error(photo_dir, tmp_path, capsys):
+    """The pixel cache was written through a memory map: a full disk killed training with SIGBUS, no message."""
+    cache = tmp_path / "cache"
+    with file_size_limit(20_000):  # 24 photos at 32 px need 74 kB of color pixels
+        code = cli_main(["train", "--data", str(photo_dir), "--size", "32", "--ngf", "8", "--ndf", "8",
+                         "--max-steps", "1", "--run-dir", str(tmp_path / "run"), "--cache-dir", str(cache)])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write the pixel cache" in err and "--cache-dir" in err
+    assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".lock"]  # no half cache left
+    assert cli_main(["train", "--data", str(photo_dir), "--size", "32", "--ngf", "8", "--ndf", "8", "--max-steps",
+                     "1", "--run-dir", str(tmp_path / "run2"), "--cache-dir", str(cache), "--precision", "fp32"]) == 0

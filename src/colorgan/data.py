@@ -252,21 +252,25 @@ def _build_cache(folder: Path, samples: list[Sample], skipped: list[Skipped], si
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     n = len(samples)
-    color = np.lib.format.open_memmap(tmp / "color.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
-    gray = np.lib.format.open_memmap(tmp / "gray.npy", mode="w+", dtype=np.uint8, shape=(n, size, size))
     names: list[str] = []
     skipped = list(skipped)
-    for sample in tqdm(samples, desc="caching images", unit="img", disable=not progress):
-        try:
-            color_px, gray_px = decode_sample(sample, size)
-        except ImageReadError as err:
-            skipped.append(Skipped(sample.name, err.reason))
-            continue
-        color[len(names)], gray[len(names)] = color_px, gray_px
-        names.append(sample.name)
-    color.flush()
-    gray.flush()
-    del color, gray
+    # Plain writes, not a memory map: a full disk is then an OSError here, not a SIGBUS that kills the process.
+    try:
+        with _NpyWriter(tmp / "color.npy", (n, size, size, 3)) as color, \
+                _NpyWriter(tmp / "gray.npy", (n, size, size)) as gray:
+            for sample in tqdm(samples, desc="caching images", unit="img", disable=not progress):
+                try:
+                    color_px, gray_px = decode_sample(sample, size)
+                except ImageReadError as err:
+                    skipped.append(Skipped(sample.name, err.reason))
+                    continue
+                color.write(color_px)
+                gray.write(gray_px)
+                names.append(sample.name)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"{folder.parent}: cannot write the pixel cache ({exc.strerror or exc}); free some space "
+                        "or put it elsewhere with --cache-dir DIR (or $COLORGAN_CACHE)") from None
     if not names:
         shutil.rmtree(tmp, ignore_errors=True)
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
@@ -278,6 +282,32 @@ def _build_cache(folder: Path, samples: list[Sample], skipped: list[Skipped], si
         os.rename(tmp, folder)
     except OSError:  # another process finished the same cache first
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _NpyWriter:
+    """Writes a uint8 .npy of `shape` row by row; rows never written (skipped samples) read as zeros."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...]):
+        self.path, self.shape = path, shape
+        self.handle = open(path, "wb")  # noqa: SIM115 - closed in __exit__
+
+    def __enter__(self) -> _NpyWriter:
+        header = {"descr": "|u1", "fortran_order": False, "shape": self.shape}
+        np.lib.format.write_array_header_1_0(self.handle, header)
+        self.data_start = self.handle.tell()
+        return self
+
+    def write(self, row: np.ndarray) -> None:
+        self.handle.write(np.ascontiguousarray(row, dtype=np.uint8).tobytes())
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            if exc_info[0] is None:
+                self.handle.truncate(self.data_start + int(np.prod(self.shape)))
+                self.handle.flush()
+                os.fsync(self.handle.fileno())
+        finally:
+            self.handle.close()
 
 
 def _remove_dead_builds(cache_root: Path) -> None:
