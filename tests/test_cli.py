@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,17 @@ def test_train_takes_several_data_folders_and_evaluate_reports_each(tmp_path, ca
     assert sum(p["images"] for p in summary["per_folder"].values()) == summary["images"] == 10
     out = capsys.readouterr().out
     assert "people (" in out and "model - gray (paired" in out
+
+
+def test_a_skipped_file_with_a_non_utf8_name_still_gets_its_summary_and_csv(tiny_model, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(synthetic_photo(3)).save(folder / "ok.png")
+    bad_name = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 bytes: not UTF-8
+    (folder / bad_name).write_bytes(b"broken")
+    result = subprocess.run([sys.executable, "-m", "colorgan", "colorize", str(folder), "--model", str(tiny_model),
+                             "--out", str(tmp_path / "out"), "--quiet"], capture_output=True,
+                            env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b"colorized 1" in result.stdout and b"skipped 1" in result.stdout
+    assert b"caf\xe9.jpg" in (tmp_path / "out" / "skipped.csv").read_bytes()  # the name as it is on disk

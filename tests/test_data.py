@@ -49,12 +49,15 @@ def test_mismatched_pairs_are_skipped_with_reasons(tmp_path):
     noise = np.random.default_rng(0).integers(0, 255, (48, 40), dtype=np.uint8)
     Image.fromarray(noise).save(root / "gray" / "2.jpg")  # wrong content
     (root / "gray" / "3.jpg").unlink()  # no partner
+    (root / "gray" / "4.jpg").write_bytes(b"not a jpeg")  # the gray file is the broken one
     cache = load_cache(root, 32, tmp_path / "c", progress=False)
     reasons = {s.path.split("/")[-1]: s.reason for s in cache.skipped}
+    assert {s.path for s in cache.skipped} >= {"gray/1.jpg", "gray/2.jpg", "gray/4.jpg", "color/3.jpg"}
     assert "does not match its color photo's" in reasons["1.jpg"]
     assert "correlation" in reasons["2.jpg"]
     assert "no gray counterpart" in reasons["3.jpg"]
-    assert len(cache) == 3
+    assert "cannot decode" in reasons["4.jpg"] or "not an image" in reasons["4.jpg"]
+    assert len(cache) == 2
 
 
 def test_color_only_folder_any_mode_recursive_and_bad_files_skipped(tmp_path):

@@ -305,4 +305,4 @@ def write_skipped_csv(path: Path, skipped: list[tuple[str, str]]) -> None:
     writer = csv.writer(buffer)
     writer.writerow(["path", "reason"])
     writer.writerows(skipped)
-    atomic_write_bytes(path, buffer.getvalue().encode())
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8", "surrogateescape"))  # names as the bytes they are

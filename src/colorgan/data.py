@@ -40,6 +40,7 @@ class Sample:
     name: str  # path relative to the data root, used in split.json and skip reports
     color: Path
     gray: Path | None  # None: derive the gray input from the color photo
+    gray_name: str | None = None  # the gray file's name relative to the data root, for skip reports
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def find_samples(roots: str | os.PathLike | Sequence[str | os.PathLike]) -> tupl
     samples, skipped = [], []
     for label, root in zip(folder_labels(roots), roots):
         found, skips = _folder_samples(Path(root))
-        samples += [Sample(f"{label}/{s.name}", s.color, s.gray) for s in found]
+        samples += [Sample(f"{label}/{s.name}", s.color, s.gray, s.gray_name and f"{label}/{s.gray_name}")
+                    for s in found]
         skipped += [Skipped(f"{label}/{s.path}", s.reason) for s in skips]
     return samples, skipped
 
@@ -126,7 +128,7 @@ def _paired_samples(root: Path, color_dir: Path, gray_dir: Path) -> tuple[list[S
         if gray is None:
             skipped.append(Skipped(name, f"no gray counterpart gray/{stem}.*"))
         else:
-            samples.append(Sample(name, color, gray))
+            samples.append(Sample(name, color, gray, str(gray.relative_to(root))))
     skipped += [Skipped(str(g.relative_to(root)), "no color counterpart") for g in grays.values()]
     return samples, skipped
 
@@ -261,8 +263,9 @@ def _build_cache(folder: Path, samples: list[Sample], skipped: list[Skipped], si
             for sample in tqdm(samples, desc="caching images", unit="img", disable=not progress):
                 try:
                     color_px, gray_px = decode_sample(sample, size)
-                except ImageReadError as err:
-                    skipped.append(Skipped(sample.name, err.reason))
+                except ImageReadError as err:  # name the file at fault: in a pair it may be the gray one
+                    at_fault = sample.gray_name if sample.gray and err.name == str(sample.gray) else sample.name
+                    skipped.append(Skipped(at_fault, err.reason))
                     continue
                 color.write(color_px)
                 gray.write(gray_px)

@@ -53,7 +53,9 @@ def _create_temp(path: Path) -> tuple[int, Path]:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    # surrogateescape: file names that are not valid UTF-8 (os.fsdecode's surrogates) are written back as the
+    # bytes they were, instead of failing after the work is done.
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def _fsync_dir(folder: Path) -> None:
