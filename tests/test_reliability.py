@@ -605,3 +605,16 @@ def test_full_disk_while_caching_training_photos_is_one_clear_error(photo_dir, t
     assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".lock"]  # no half cache left
     assert cli_main(["train", "--data", str(photo_dir), "--size", "32", "--ngf", "8", "--ndf", "8", "--max-steps",
                      "1", "--run-dir", str(tmp_path / "run2"), "--cache-dir", str(cache), "--precision", "fp32"]) == 0
+
+
+def test_a_rerun_removes_the_temp_files_of_a_killed_folder_run(tiny_model, tmp_path):
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    (photos / "sub").mkdir(parents=True)
+    Image.fromarray(synthetic_photo(4)).save(photos / "sub" / "a.png")
+    (out / "sub").mkdir(parents=True)
+    left = out / "sub" / ".a.png.0badc0de.tmp"  # as a kill mid-write leaves it
+    left.write_bytes(b"half")
+    mine = out / "sub" / ".notes.tmp"  # not ours: kept
+    mine.write_text("user file")
+    report = Colorizer.load(tiny_model).colorize_folder(photos, out, progress=False)
+    assert len(report.done) == 1 and not left.exists() and mine.exists()

@@ -27,7 +27,7 @@ from . import color as colormath
 from .backends import OnnxBackend, TorchBackend
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state
 from .config import TrainConfig
-from .fsutil import atomic_write_bytes
+from .fsutil import atomic_write_bytes, remove_stale_temps
 from .images import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage, Source, gray_channel, is_image_path, load_image
 from .models import build_generator
 from .runtime import pick_device, pick_precision
@@ -199,6 +199,8 @@ class Colorizer:
         """
         src, dst = Path(src), Path(dst)
         report = FolderReport()
+        if dst.is_dir():  # temp files of a run that was killed mid-write
+            remove_stale_temps(dst, recursive=True)
         jobs = []
         for path in iter_inputs(src):
             target = dst / path.relative_to(src)

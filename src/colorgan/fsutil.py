@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -67,13 +68,17 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def remove_stale_temps(folder: str | os.PathLike) -> int:
-    """Delete temp files left by a killed writer; returns how many."""
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # what _create_temp makes, and nothing else
+
+
+def remove_stale_temps(folder: str | os.PathLike, recursive: bool = False) -> int:
+    """Delete temp files left by a killed writer (in `folder`, or its whole tree); returns how many."""
     count = 0
-    for tmp in Path(folder).glob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-            count += 1
+    for tmp in (Path(folder).rglob if recursive else Path(folder).glob)(".*.tmp"):
+        if _TEMP_NAME.match(tmp.name) and tmp.is_file() and not tmp.is_symlink():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                count += 1
     return count
 
 
