@@ -90,3 +90,56 @@ def test_a_skipped_file_with_a_non_utf8_name_still_gets_its_summary_and_csv(tiny
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert b"colorized 1" in result.stdout and b"skipped 1" in result.stdout
     assert b"caf\xe9.jpg" in (tmp_path / "out" / "skipped.csv").read_bytes()  # the name as it is on disk
+
+
+def _photos(folder: Path, names: list[str]) -> dict[str, bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        Image.fromarray(synthetic_photo(i)).save(folder / name)
+    return {name: (folder / name).read_bytes() for name in names}
+
+
+def test_no_flag_ever_writes_over_an_input_photo(tiny_model, tmp_path, capsys):
+    originals = _photos(tmp_path / "photos", ["a.jpg", "b.png"])
+    code = main(["colorize", str(tmp_path / "photos"), "--out", str(tmp_path / "photos"), "--overwrite",
+                 "--model", str(tiny_model), "--quiet"])
+    assert code == 2 and "output folder is the input folder" in capsys.readouterr().err
+    assert {n: (tmp_path / "photos" / n).read_bytes() for n in originals} == originals
+    # a file whose output name is another input: skipped by name, the other input untouched
+    first = tmp_path / "photos" / "a.jpg"
+    clash = tmp_path / "photos" / "a_color.jpg"
+    clash.write_bytes(first.read_bytes())
+    before = clash.read_bytes()
+    main(["colorize", str(first), str(clash), "--overwrite", "--model", str(tiny_model), "--quiet"])
+    assert clash.read_bytes() == before and "would replace an input photo" in capsys.readouterr().out
+
+
+def test_outputs_never_collide_and_the_gif_rerun_finds_its_output(tiny_model, tmp_path, capsys):
+    _photos(tmp_path / "one" / "photos", ["photo.gif", "photo.png"])
+    _photos(tmp_path / "two" / "photos", ["x.png"])
+    out = tmp_path / "out"
+    assert main(["colorize", str(tmp_path / "one" / "photos"), str(tmp_path / "two" / "photos"), "--out", str(out),
+                 "--model", str(tiny_model), "--quiet"]) == 0
+    assert "colorized 3" in capsys.readouterr().out
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "photos/photo.gif.png", "photos/photo.png", "photos~2/x.png"]
+    single = tmp_path / "one" / "photos" / "photo.gif"
+    assert main(["colorize", str(single), "--model", str(tiny_model), "--quiet"]) == 0
+    written = tmp_path / "one" / "photos" / "photo_color.gif.png"
+    written.write_bytes(b"edited by hand")
+    assert main(["colorize", str(single), "--model", str(tiny_model), "--quiet"]) == 0  # rerun: kept
+    assert written.read_bytes() == b"edited by hand" and "already there 1" in capsys.readouterr().out
+
+
+def test_an_output_folder_inside_the_input_is_not_colorized_again(tiny_model, tmp_path, monkeypatch, capsys):
+    photos = tmp_path / "photos"
+    _photos(photos, ["a.png", "b.png"])
+    for _ in range(2):
+        assert main(["colorize", str(photos), "--out", str(photos / "colored"), "--model", str(tiny_model),
+                     "--quiet"]) == 0
+    assert not (photos / "colored" / "colored").exists()
+    assert sorted(p.name for p in (photos / "colored").iterdir()) == ["a.png", "b.png"]
+    monkeypatch.chdir(photos)
+    assert main(["colorize", ".", "--model", str(tiny_model), "--quiet"]) == 0  # "." is a folder like any other
+    assert sorted(p.name for p in (tmp_path / "photos_color").iterdir()) == ["a.png", "b.png", "colored"]
+    capsys.readouterr()

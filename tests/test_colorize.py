@@ -89,7 +89,7 @@ def test_a_folder_of_every_mode_plus_bad_files(tiny_model, tmp_path):
     outputs = {p.name: Image.open(p) for p in report.done}
     assert outputs["rgba.png"].mode == "RGBA"
     assert all(im.size == (80, 60) for im in outputs.values())
-    assert "palette.gif" not in outputs and "palette.png" in outputs  # GIF is read, written as PNG
+    assert "palette.gif" not in outputs and "palette.gif.png" in outputs  # GIF is read, written as PNG
 
 
 def test_exif_orientation_is_honoured(tiny_model, tmp_path):

@@ -198,12 +198,21 @@ class Colorizer:
         cannot be read are skipped and reported, never fatal. Skips are written to `dst/skipped.csv`.
         """
         src, dst = Path(src), Path(dst)
+        if dst.resolve() == src.resolve():
+            raise ValueError(f"{dst}: the output folder is the input folder, so the outputs would replace the "
+                             "photos; choose another --out")
         report = FolderReport()
         if dst.is_dir():  # temp files of a run that was killed mid-write
             remove_stale_temps(dst, recursive=True)
+        # An output folder inside the input folder holds outputs, not inputs: a rerun must not colorize them.
+        inputs = [p for p in iter_inputs(src) if dst.resolve() not in p.resolve().parents]
+        protected = {p.resolve() for p in inputs}
         jobs = []
-        for path in iter_inputs(src):
+        for path in inputs:
             target = dst / path.relative_to(src)
+            if writes_over_input(target, protected):
+                report.skipped.append((str(path), f"its output {target} would replace an input photo; not written"))
+                continue
             existing = existing_output(target)
             if existing is not None and not overwrite:
                 report.existing.append(existing)
@@ -277,18 +286,28 @@ def iter_inputs(src: Path) -> Iterable[Path]:
 
 
 def output_path_for(target: Path, has_alpha: bool) -> Path:
-    """Keep the input's format where we can write it; alpha needs a format that stores it."""
+    """Keep the input's format where we can write it; alpha needs a format that stores it.
+
+    Otherwise ".png" is appended, not swapped in: `photo.gif` and `photo.png` in one folder must not share an
+    output (`photo.gif.png` and `photo.png`).
+    """
     suffix = target.suffix.lower()
     if suffix not in WRITABLE_SUFFIXES or (has_alpha and suffix in {".jpg", ".jpeg", ".bmp"}):
-        return target.with_suffix(".png")
+        return target.with_name(target.name + ".png")
     return target
 
 
 def existing_output(target: Path) -> Path | None:
-    for candidate in (target, target.with_suffix(".png")):
+    """The output already written for `target`, under either name `output_path_for` may give it."""
+    for candidate in dict.fromkeys((output_path_for(target, False), output_path_for(target, True))):
         if candidate.is_file() and candidate.stat().st_size > 0:
             return candidate
     return None
+
+
+def writes_over_input(target: Path, inputs: set[Path]) -> bool:
+    """Whether either name the output of `target` may get is one of the (resolved) input files."""
+    return any(p.resolve() in inputs for p in (output_path_for(target, False), output_path_for(target, True)))
 
 
 def save_image(image: Image.Image, path: Path) -> Path:

@@ -63,7 +63,14 @@ def _paired_line(label: str, summary: dict) -> str:
 
 def _colorize(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
-    from .colorize import Colorizer, FolderReport, output_path_for, write_skipped_csv
+    from .colorize import (
+        Colorizer,
+        FolderReport,
+        existing_output,
+        output_path_for,
+        write_skipped_csv,
+        writes_over_input,
+    )
     from .images import ImageReadError
 
     try:
@@ -73,17 +80,35 @@ def _colorize(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     report = FolderReport()
     out = Path(args.out) if args.out else None
-    for item in map(Path, args.inputs):
+    inputs = [Path(i) for i in args.inputs]
+    protected = {p.resolve() for p in inputs if not p.is_dir()}  # never written over, whatever the flags
+    folder_names: set[str] = set()
+    for item in inputs:
         if item.is_dir():
-            dst = out / item.name if out and len(args.inputs) > 1 else (out or item.with_name(item.name + "_color"))
-            sub = colorizer.colorize_folder(item, dst, args.size, args.overwrite, progress=not args.quiet)
+            name = item.resolve().name or "root"  # ".", ".." and "/" have no name of their own
+            dst = item.resolve().with_name(name + "_color") if out is None else out
+            if out is not None and len(inputs) > 1:  # two input folders named alike get distinct outputs
+                unique, n = name, 1
+                while unique in folder_names:
+                    n += 1
+                    unique = f"{name}~{n}"
+                folder_names.add(unique)
+                dst = out / unique
+            try:
+                sub = colorizer.colorize_folder(item, dst, args.size, args.overwrite, progress=not args.quiet)
+            except ValueError as exc:
+                return _fail(str(exc))
             report.done += sub.done
             report.existing += sub.existing
             report.skipped += sub.skipped
             continue
         target = (out / f"{item.stem}_color{item.suffix}") if out else item.with_name(f"{item.stem}_color{item.suffix}")
-        if target.exists() and not args.overwrite:
-            report.existing.append(target)
+        if writes_over_input(target, protected):
+            report.skipped.append((str(item), f"its output {target} would replace an input photo; not written"))
+            continue
+        existing = existing_output(target)
+        if existing is not None and not args.overwrite:
+            report.existing.append(existing)
             continue
         try:
             report.done.append(colorizer.colorize_file(item, target, args.size))
