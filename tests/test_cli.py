@@ -143,3 +143,13 @@ def test_an_output_folder_inside_the_input_is_not_colorized_again(tiny_model, tm
     assert main(["colorize", ".", "--model", str(tiny_model), "--quiet"]) == 0  # "." is a folder like any other
     assert sorted(p.name for p in (tmp_path / "photos_color").iterdir()) == ["a.png", "b.png", "colored"]
     capsys.readouterr()
+
+
+def test_several_files_into_an_unwritable_out_is_a_summary_not_a_traceback(tiny_model, tmp_path, capsys):
+    _photos(tmp_path / "p", ["a.png", "b.png"])
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where --out should be a folder")
+    code = main(["colorize", str(tmp_path / "p" / "a.png"), str(tmp_path / "p" / "b.png"), "--out", str(blocked),
+                 "--model", str(tiny_model), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 1 and "skipped 2" in captured.out and "cannot write" in captured.err

@@ -126,3 +126,15 @@ def test_the_shipped_default_model_works_offline_with_no_path():
     assert colorizer.config.color_space == "lab" and colorizer.size == 128
     out = colorizer.colorize(synthetic_photo(0, (90, 120)))
     assert out.size == (120, 90)
+
+
+def test_any_aspect_ratio_works_in_bounded_memory(tiny_model, tmp_path):
+    """An 84-byte 1x4000 PNG once asked for a 32 x 128,000 network input (and 4 GB at 128 px)."""
+    colorizer = Colorizer.load(tiny_model)
+    assert colorizer.working_shape(1, 4000) == (32, 512)  # 16 squares of 32 px, not 32 x 128,000
+    assert colorizer.working_shape(6000, 2) == (512, 32)
+    assert colorizer.working_shape(3000, 4000) == (32, 32 * round(4 / 3))
+    line = tmp_path / "line.png"
+    Image.fromarray(np.full((1, 4000), 128, np.uint8)).save(line)
+    out = colorizer.colorize(line)
+    assert out.size == (4000, 1)

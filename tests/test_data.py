@@ -177,3 +177,14 @@ def test_each_folder_is_split_on_its_own_so_adding_a_folder_moves_no_held_out_ph
     assert held_out_scenes == [scenes[i] for i in alone_val]
     assert sum(names[i].startswith("people/") for i in val) == 5  # 10 % of each folder
     assert not set(train) & set(val) and len(train) + len(val) == len(names)
+
+
+def test_a_dangling_symlink_is_skipped_and_an_unwritable_cache_is_one_clear_error(tmp_path):
+    root = make_photos(tmp_path / "photos", 3)
+    (root / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    cache = load_cache(root, 32, tmp_path / "c", progress=False)
+    assert len(cache) == 3 and [s.path for s in cache.skipped] == ["gone.png"]
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    with pytest.raises(DataError, match="cannot write the pixel cache.*--cache-dir"):
+        load_cache(root, 32, blocked / "cache", progress=False)

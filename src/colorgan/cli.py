@@ -75,8 +75,9 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # e.g. a full disk while writing logs or samples (all writes are atomic)
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}; resume with --resume {cfg.run_dir}",
-              file=sys.stderr)
+        resumable = (Path(cfg.run_dir) / "checkpoints" / "latest.safetensors").exists()
+        hint = f"; resume with --resume {cfg.run_dir}" if resumable else ""
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}{hint}", file=sys.stderr)
         return 2
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0 only
         print(f"run folder: {run_dir}")

@@ -33,6 +33,7 @@ from .models import build_generator
 from .runtime import pick_device, pick_precision
 
 DEFAULT_WEIGHTS = "default.safetensors"
+WORKING_AREA_LIMIT = 16  # at most this many size x size images' worth of network input per photo
 ROW_CHUNK = 512  # rows composed at a time, so a 12-megapixel photo never needs full-size float buffers
 WRITABLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 
@@ -119,7 +120,12 @@ class Colorizer:
             config = TrainConfig.from_dict(json.loads(props["colorgan_config"]))
         except Exception as exc:  # onnx raises many types for a foreign or damaged file
             raise CheckpointError(f"{path}: not a colorgan ONNX export ({exc})") from None
-        return cls(OnnxBackend(path, threads), config, max_pixels, str(path))
+        try:
+            backend = OnnxBackend(path, threads)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (external data, bad graph)
+            raise CheckpointError(f"{path}: onnxruntime cannot load this model ({str(exc).splitlines()[0][:200]})") \
+                from None
+        return cls(backend, config, max_pixels, str(path))
 
     # ------------------------------------------------------------------ facts
     @property
@@ -140,7 +146,11 @@ class Colorizer:
         size = size or self.size
         scale = size / min(height, width)
         m = self.multiple
-        return (max(m, int(round(height * scale / m)) * m), max(m, int(round(width * scale / m)) * m))
+        h, w = max(m, int(round(height * scale / m)) * m), max(m, int(round(width * scale / m)) * m)
+        # A very elongated photo (an 84-byte 1x4000 PNG) would ask for a 128 x 512,000 input: the long side is
+        # capped so that the network never sees more than 16 square working images' worth of pixels.
+        longest = max(m, (WORKING_AREA_LIMIT * size * size // min(h, w)) // m * m)
+        return (min(h, longest), w) if h > w else (h, min(w, longest))
 
     # ------------------------------------------------------------------ colorizing
     def colorize(self, image: Source, size: int | None = None) -> Image.Image:

@@ -118,7 +118,10 @@ def _colorize(args: argparse.Namespace) -> int:
             report.skipped.append((str(output_path_for(target, False)), f"cannot write ({exc.strerror or exc})"))
     print(report.summary())
     if report.skipped and out is not None and not any(Path(i).is_dir() for i in args.inputs):
-        write_skipped_csv(out / "skipped.csv", report.skipped)
+        try:
+            write_skipped_csv(out / "skipped.csv", report.skipped)
+        except OSError as exc:  # the summary above already lists them
+            print(f"warning: {out / 'skipped.csv'}: cannot write ({exc.strerror or exc})", file=sys.stderr)
     if len(report.done) == 1 and not report.existing:
         print(f"wrote {report.done[0]}")
     return 0 if (report.done or report.existing) else 1

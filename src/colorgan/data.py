@@ -236,11 +236,20 @@ def load_cache(
     samples, skipped = find_samples(root)
     if limit is not None:
         samples = samples[:limit]
+    gone = [s for s in samples if not (s.color.exists() and (s.gray is None or s.gray.exists()))]
+    if gone:  # dangling symlinks, or files deleted since the listing: skipped like unreadable files
+        samples = [s for s in samples if s not in gone]
+        skipped = skipped + [Skipped(s.name, "file not found (a dangling symlink?)") for s in gone]
     folder = Path(cache_root or default_cache_root()) / cache_key(samples, size)
     if not (folder / "index.json").exists():
-        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(folder.with_name(folder.name + ".lock"), "a")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise DataError(f"{folder.parent}: cannot write the pixel cache ({exc.strerror or exc}); put it "
+                            "elsewhere with --cache-dir DIR (or $COLORGAN_CACHE)") from None
         # One builder per cache: other processes (the DDP ranks of a node) wait here, then open its result.
-        with open(folder.with_name(folder.name + ".lock"), "a") as lock:
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (folder / "index.json").exists():
                 _build_cache(folder, samples, skipped, size, progress)
