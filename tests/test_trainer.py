@@ -92,3 +92,15 @@ def test_resume_keeps_the_runs_split_when_the_data_folder_changed(photo_dir, tmp
     (photo_dir / "b" / "img00.png").unlink()
     with pytest.raises(TrainingError, match="no longer in the data"):
         train(tiny(photo_dir, tmp_path / "run", max_steps=6), resume=True, progress=False)
+
+
+def test_lr_decays_linearly_to_zero_over_the_last_fraction_and_resumes_exactly(photo_dir, tmp_path):
+    straight = train(tiny(photo_dir, tmp_path / "a", epochs=2, lr_decay=0.5), progress=False)
+    rows = list(csv.DictReader(Path(straight / "log.csv").read_text().splitlines()))
+    lrs = [float(r["lr"]) for r in rows]  # 10 steps; the last 5 decay: 2e-4 * (10 - step) / 5
+    assert lrs[:6] == [2e-4] * 6 and lrs[6:] == pytest.approx([1.6e-4, 1.2e-4, 0.8e-4, 0.4e-4])
+    train(tiny(photo_dir, tmp_path / "b", epochs=2, lr_decay=0.5, max_steps=7), progress=False)
+    resumed = train(tiny(photo_dir, tmp_path / "b", epochs=2, lr_decay=0.5, max_steps=None), resume=True,
+                    progress=False)
+    a, b = load_checkpoint(straight).tensors, load_checkpoint(resumed).tensors
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -45,6 +45,7 @@ class TrainConfig:
     epochs: int = 50
     max_steps: int | None = None  # stop early after this many steps in total
     lr: float = 2e-4
+    lr_decay: float = 0.0  # the last fraction of all steps over which lr falls linearly to 0 (pix2pix's decay)
     beta1: float = 0.5
     beta2: float = 0.999
     l1_weight: float = 100.0
@@ -102,6 +103,8 @@ class TrainConfig:
             raise ValueError("--chroma-head bins predicts Lab chroma: use it with --color-space lab")
         if not 0.0 < self.bin_temperature <= 10.0:
             raise ValueError(f"--bin-temperature must be in (0, 10], got {self.bin_temperature}")
+        if not 0.0 <= self.lr_decay <= 1.0:
+            raise ValueError(f"--lr-decay must be in [0, 1], got {self.lr_decay}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.bin_rebalance and self.chroma_head != "bins":

@@ -321,6 +321,10 @@ class Trainer:
                 t0 = time.perf_counter()
                 _, x, y = self._inputs(epoch, index)
                 buffers = [b.clone() for b in (*self.G.buffers(), *self.D.buffers())]
+                lr = self.lr_at(self.step)
+                for optimizer in (self.opt_G, self.opt_D):
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
                 losses = self.train_step(x, y)
                 if not losses.finite:  # a skipped step leaves no trace, BatchNorm statistics included
                     for b, saved in zip((*self.G.buffers(), *self.D.buffers()), buffers):
@@ -331,7 +335,7 @@ class Trainer:
                 self._count_nonfinite(losses.finite)
                 self.step += 1
                 if log is not None:
-                    row = [self.step, epoch, losses.G_gan, losses.G_l1, losses.D_real, losses.D_fake, cfg.lr,
+                    row = [self.step, epoch, losses.G_gan, losses.G_l1, losses.D_real, losses.D_fake, lr,
                            img_s, self.nonfinite_total, losses.G_bins]
                     log.write(",".join(_fmt(v) for v in row) + "\n")
                     log.flush()
@@ -353,6 +357,16 @@ class Trainer:
         if self.dist.is_main and last_sample_epoch < 0 and self.step > 0:
             plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight)
         return self.run_dir
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of a step: constant, then falling linearly to 0 over the last `lr_decay` of the
+        run's epochs. A pure function of the step and --epochs (not of --max-steps, which only stops early), so
+        resuming anywhere replays it exactly."""
+        planned = self.cfg.epochs * self.stream.steps_per_epoch
+        decay_steps = self.cfg.lr_decay * planned
+        if decay_steps <= 0:
+            return self.cfg.lr
+        return self.cfg.lr * min(1.0, (planned - step) / decay_steps)
 
     @torch.no_grad()
     def update_ema(self) -> None:
