@@ -151,7 +151,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(Path(args.out), train_seconds=args.train_seconds)
+    return run_demo(Path(args.out), train_seconds=args.train_seconds, model=args.model)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -215,6 +215,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="demo_out")
     p.add_argument("--train-seconds", type=float, default=60.0,
                    help="when no default model is installed: how long to train a small one first")
+    p.add_argument("--model", help="run folder or weights file to show (default: the shipped model)")
     p.set_defaults(func=_demo)
 
     try:

@@ -68,14 +68,15 @@ def _train_fallback(photos: list[Path], out: Path, seconds: float) -> Path:
     return train(cfg, progress=True)
 
 
-def run_demo(out: Path, train_seconds: float = 60.0) -> int:
+def run_demo(out: Path, train_seconds: float = 60.0, model: str | None = None) -> int:
     photos = package_photos()
     if not photos:
         print("error: no sample photos found (install scikit-image)")
         return 1
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    model = None if default_weights_path().exists() else _train_fallback(photos, out, train_seconds)
+    if model is None and not default_weights_path().exists():
+        model = _train_fallback(photos, out, train_seconds)
     colorizer = Colorizer.load(model)
     rows, grays, truths, ours = [], [], [], []
     for path in photos:
