@@ -45,9 +45,10 @@ def default_weights_path() -> Path:
     return Path(str(resources.files("colorgan") / "weights" / DEFAULT_WEIGHTS))
 
 
-def load_generator(path: str | os.PathLike | None) -> tuple[torch.nn.Module, TrainConfig, Path]:
+def load_generator(path: str | os.PathLike | None, live: bool = False) -> tuple[torch.nn.Module, TrainConfig, Path]:
     """The trained generator (fp32, training layout) and its config from a run folder or weights file;
-    None means the shipped default model."""
+    None means the shipped default model. A run with a moving average of G's weights gives the average,
+    unless `live` asks for the weights as trained."""
     if path is None:
         path = default_weights_path()
         if not path.exists():
@@ -59,7 +60,7 @@ def load_generator(path: str | os.PathLike | None) -> tuple[torch.nn.Module, Tra
         raise CheckpointError(f"{path}: unusable model config ({exc})") from None
     generator = build_generator(config)
     # A run that keeps a moving average of G's weights ships the average.
-    state = {k: v.float() for k, v in (ckpt.module_state("G_ema") or ckpt.module_state("G")).items()}
+    state = {k: v.float() for k, v in ((not live and ckpt.module_state("G_ema")) or ckpt.module_state("G")).items()}
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:  # it would colorize every photo pure white, and reruns would then skip them as done
         raise CheckpointError(f"{path}: damaged weights: {len(bad)} tensor(s) hold NaN or Inf (e.g. {bad[0]})")

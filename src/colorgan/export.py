@@ -11,8 +11,10 @@ from .checkpoint import save_checkpoint
 from .colorize import load_generator
 
 
-def export_model(model: str | os.PathLike | None, out: str | os.PathLike, fmt: str, half: bool = False) -> Path:
-    generator, cfg, source = load_generator(model)
+def export_model(model: str | os.PathLike | None, out: str | os.PathLike, fmt: str, half: bool = False,
+                 live: bool = False) -> Path:
+    """`live`: the weights as trained rather than their moving average (where the run keeps one)."""
+    generator, cfg, source = load_generator(model, live=live)
     generator.eval()
     config = cfg.to_dict()
     if "mean_ab" not in config["extra"] and model is not None and Path(model).is_dir():

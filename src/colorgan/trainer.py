@@ -370,9 +370,14 @@ class Trainer:
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        """ema <- decay * ema + (1 - decay) * G for weights; batch-norm statistics are copied as they are."""
+        """ema <- decay * ema + (1 - decay) * G for weights; batch-norm statistics are copied as they are.
+
+        The decay warms up as (1 + step) / (10 + step): a fixed 0.999 would still hold 13 % of the random
+        initial weights after 2,000 steps.
+        """
+        decay = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
         for ema, live in zip(self.G_ema.parameters(), self.G.parameters()):
-            ema.lerp_(live, 1.0 - self.cfg.ema_decay)
+            ema.lerp_(live, 1.0 - decay)
         for ema, live in zip(self.G_ema.buffers(), self.G.buffers()):
             ema.copy_(live)
 
