@@ -74,14 +74,24 @@ def summarize(rows: np.ndarray, gray_rows: np.ndarray) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", required=True, type=Path, help="run folder whose split.json gives the held-out set")
+    parser.add_argument("--split", type=Path, help="run folder whose split.json gives the held-out set")
+    parser.add_argument("--merge", nargs="+", type=Path, help="only plot: the curves of these JSON results together")
     parser.add_argument("--per-folder", type=int, default=600, help="held-out photos per data folder")
-    parser.add_argument("--curve", nargs=4, action="append", required=True,
+    parser.add_argument("--curve", nargs=4, action="append", default=[],
                         metavar=("LABEL", "MODEL", "KNOB", "VALUES"), help="VALUES: comma-separated")
     parser.add_argument("--size", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("color_plane.png"))
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.merge:
+        parts = [json.loads(p.read_text()) for p in args.merge]
+        merged = parts[0] | {"curves": [c for part in parts for c in part["curves"]]}
+        plot(merged, args.out)
+        if args.json:
+            args.json.write_text(json.dumps(merged, indent=1))
+        return
+    if not args.split or not args.curve:
+        parser.error("--split and at least one --curve are needed (or --merge)")
 
     images, roots = held_out(args.split, args.per_folder)
     folders = sorted({sample_folder(im.name, roots) for im in images})

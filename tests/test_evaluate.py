@@ -64,15 +64,41 @@ def test_the_verdict_rests_on_paired_differences_and_is_given_per_folder(tmp_pat
     images = [EvalImage(f"{'a' if i < 4 else 'b'}/{i}.png", rgb_to_gray_u8(t), t) for i, t in enumerate(truths)]
     grays = {im.gray.tobytes(): np.repeat(im.gray[..., None], 3, axis=2) for im in images}
     oracle = TruthColorizer({im.gray.tobytes(): im.truth for im in images})
-    folders = [im.name[0] for im in images]
-    truth = evaluate(oracle, images, tmp_path / "t", [0.0, 0.0], progress=False, folders=folders)
+    def folder_of(name):
+        return name[0]
+
+    truth = evaluate(oracle, iter(images), tmp_path / "t", [0.0, 0.0], progress=False, folder_of=folder_of)
     diff = truth["model_minus"]["gray"]["ciede2000"]
     assert diff["ci_high"] < 0 and diff["mean"] == -truth["gray"]["ciede2000"]["mean"]
     assert set(truth["per_folder"]) == {"a", "b"} and truth["per_folder"]["a"]["images"] == 4
     assert truth["per_folder"]["b"]["beats_baselines"]["ciede2000"]
     # a "model" that returns gray ties with gray: no verdict in its favour, whatever the means say
-    same = evaluate(TruthColorizer(grays), images, tmp_path / "g", [0.0, 0.0], progress=False, folders=folders)
+    same = evaluate(TruthColorizer(grays), images, tmp_path / "g", [0.0, 0.0], progress=False, folder_of=folder_of)
     assert same["model_minus"]["gray"]["ciede2000"] == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}
     assert not any(same["beats_baselines"].values())
     page = (tmp_path / "t" / "report.html").read_text()
     assert "Per data folder" in page and "model − gray" in page
+
+
+def test_evaluation_streams_photos_instead_of_holding_them_all(tmp_path):
+    import gc
+    import weakref
+
+    truths = [synthetic_photo(i, (60, 80)) for i in range(20)]
+    oracle = TruthColorizer({rgb_to_gray_u8(t).tobytes(): t for t in truths})
+    alive_at_each_yield = []
+    refs = []
+
+    def photos():
+        for i, truth in enumerate(truths):
+            gc.collect()
+            alive_at_each_yield.append(sum(r() is not None for r in refs))
+            image = EvalImage(f"{i}.png", rgb_to_gray_u8(truth), truth.copy())
+            refs.append(weakref.ref(image))
+            yield image
+
+    summary = evaluate(oracle, photos(), tmp_path, [0.0, 0.0], progress=False, count=20)
+    assert summary["images"] == 20
+    assert max(alive_at_each_yield) <= 2  # the one being scored, at most one more: not all twenty
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/") >= 4 and "0.png" in page  # samples, best and worst still shown

@@ -10,9 +10,11 @@ A model is only good if it beats both.
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import json
 import os
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +49,11 @@ def mean_chroma_baseline(gray: np.ndarray, ab: list[float]) -> np.ndarray:
 
 
 def load_eval_images(samples: list[Sample], skipped: list[tuple[str, str]]) -> list[EvalImage]:
-    images = []
+    return list(iter_eval_images(samples, skipped))
+
+
+def iter_eval_images(samples: list[Sample], skipped: list[tuple[str, str]]) -> Iterator[EvalImage]:
+    """Decode one photo at a time (unreadable ones are appended to `skipped`), so memory stays flat."""
     for sample in samples:
         try:
             color = load_image(sample.color)
@@ -57,8 +63,7 @@ def load_eval_images(samples: list[Sample], skipped: list[tuple[str, str]]) -> l
         except ImageReadError as err:
             skipped.append((sample.name, err.reason))
             continue
-        images.append(EvalImage(sample.name, gray, color.rgb))
-    return images
+        yield EvalImage(sample.name, gray, color.rgb)
 
 
 def run_samples(run_dir: Path, data: str | list[str] | None) -> tuple[list[Sample], list[str]]:
@@ -74,28 +79,32 @@ def run_samples(run_dir: Path, data: str | list[str] | None) -> tuple[list[Sampl
     return [by_name[n] for n in names], roots
 
 
-def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train_mean_ab: list[float] | None,
+def evaluate(colorizer: Colorizer, images: Iterable[EvalImage], out_dir: Path, train_mean_ab: list[float] | None,
              size: int | None = None, progress: bool = True, loss_png: Path | None = None,
              skipped: list[tuple[str, str]] | None = None, title: str = "", lpips=None,
-             folders: list[str] | None = None) -> dict:
+             folder_of: Callable[[str], str] | None = None, count: int | None = None) -> dict:
     """Score the model and both baselines on `images`; write metrics.json, per_image.csv and report.html.
 
-    `folders` (one label per image) adds the same figures per data folder, so that a gain on one folder
-    cannot hide a loss on another.
+    Photos are streamed: each is colorized, scored and dropped, and the report keeps only small tiles of
+    the first, best and worst eight, so memory does not grow with the number or size of the photos.
+    `folder_of` (a photo's name -> its data folder) adds the same figures per data folder, so that a gain
+    on one folder cannot hide a loss on another.
     """
-    from .htmlreport import write_report
+    from .htmlreport import triple_tiles, write_report
 
-    if not images:
-        raise DataError("nothing to evaluate: no readable images")
     out_dir.mkdir(parents=True, exist_ok=True)
     oracle = train_mean_ab is None
-    ab = train_mean_ab if train_mean_ab is not None else mean_ab([im.truth for im in images])
+    if oracle:  # no training mean stored: the evaluation set's own (needs one pass over it first)
+        images = list(images)
+        train_mean_ab = mean_ab([im.truth for im in images]) if images else [0.0, 0.0]
+    ab = train_mean_ab
     rows: dict[str, list[dict]] = {"model": [], "gray": [], "mean_chroma": []}
+    names: list[str] = []
     hists = {k: np.zeros((32, 32)) for k in ("truth", "model", "gray", "mean_chroma")}
-    predictions = []
+    gallery = _Gallery()
     # The metrics are pure NumPy/scikit-image code that releases the GIL: two threads score twice as fast.
     pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)))
-    for im in tqdm(images, desc="evaluating", unit="img", disable=not progress):
+    for im in tqdm(images, desc="evaluating", unit="img", total=count, disable=not progress):
         outputs = {"model": colorizer.colorize_array(im.gray, size), "gray": gray_baseline(im.gray),
                    "mean_chroma": mean_chroma_baseline(im.gray, ab), "truth": im.truth}
         scored = pool.map(lambda key, pred, truth=im.truth: (
@@ -105,11 +114,15 @@ def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train
             if row is not None:
                 rows[key].append(row)
             hists[key] += hist * im.truth.shape[0] * im.truth.shape[1]
-        predictions.append(outputs["model"])
+        names.append(im.name)
+        gallery.offer(im.name, rows["model"][-1]["ciede2000"],
+                      lambda im=im, pred=outputs["model"]: triple_tiles(im.gray, im.truth, pred))
     pool.shutdown()
+    if not names:
+        raise DataError("nothing to evaluate: no readable images")
     hists = {k: v / v.sum() for k, v in hists.items()}
     summary = {
-        "images": len(images),
+        "images": len(names),
         "skipped": len(skipped or []),
         "size": size or colorizer.size,
         "model_info": colorizer.info(),
@@ -127,6 +140,7 @@ def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train
         summary[key]["chroma_hist_distance"] = metrics.chroma_histogram_distance(hists[key], hists["truth"])
     summary["model_minus"] = paired_differences(rows)
     summary["beats_baselines"] = beats_baselines(summary["model_minus"])
+    folders = [folder_of(n) for n in names] if folder_of else None
     if folders is not None and len(set(folders)) > 1:
         summary["per_folder"] = {}
         for folder in sorted(set(folders)):
@@ -136,10 +150,36 @@ def evaluate(colorizer: Colorizer, images: list[EvalImage], out_dir: Path, train
             part["beats_baselines"] = beats_baselines(part["model_minus"])
             summary["per_folder"][folder] = part | {"images": len(subset["model"])}
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2))
-    _write_per_image(out_dir / "per_image.csv", images, rows)
-    write_report(out_dir / "report.html", summary, images, predictions, rows["model"], hists, loss_png,
-                 skipped or [], title)
+    _write_per_image(out_dir / "per_image.csv", names, rows)
+    write_report(out_dir / "report.html", summary, gallery.as_dict(), hists, loss_png, skipped or [], title)
     return summary
+
+
+class _Gallery:
+    """Report tiles of the first, the best and the worst `keep` photos by CIEDE2000, kept as they stream by."""
+
+    def __init__(self, keep: int = 8):
+        self.keep, self.seen = keep, 0
+        self.first: list = []
+        self.best: list = []  # max-heap by CIEDE2000 (negated): the worst of the best is popped first
+        self.worst: list = []  # min-heap by CIEDE2000
+
+    def offer(self, name: str, ciede: float, make_tiles: Callable[[], list]) -> None:
+        self.seen += 1
+        tiles = None
+        if len(self.first) < self.keep:
+            tiles = make_tiles()
+            self.first.append((name, tiles))
+        for heap, key in ((self.best, -ciede), (self.worst, ciede)):
+            if len(heap) < self.keep or key > heap[0][0]:
+                tiles = tiles if tiles is not None else make_tiles()
+                entry = (key, self.seen, name, tiles)
+                heapq.heappush(heap, entry) if len(heap) < self.keep else heapq.heapreplace(heap, entry)
+
+    def as_dict(self) -> dict[str, list]:
+        return {"first": self.first,
+                "best": [(n, t) for _, _, n, t in sorted(self.best, key=lambda e: -e[0])],
+                "worst": [(n, t) for _, _, n, t in sorted(self.worst, key=lambda e: -e[0])]}
 
 
 def _score(pred: np.ndarray, truth: np.ndarray, lpips) -> dict[str, float]:
@@ -183,15 +223,15 @@ def beats_baselines(model_minus: dict) -> dict[str, bool]:
     return {metric: all(better(model_minus[b][metric], metric) for b in BASELINES) for metric in PAIRED_METRICS}
 
 
-def _write_per_image(path: Path, images: list[EvalImage], rows: dict[str, list[dict]]) -> None:
+def _write_per_image(path: Path, names: list[str], rows: dict[str, list[dict]]) -> None:
     keys = list(rows["model"][0])
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["image"] + keys + [f"{b}_{k}" for b in BASELINES for k in ("psnr", "ssim", "ciede2000")])
-    for i, im in enumerate(images):
-        writer.writerow([im.name] + [f"{rows['model'][i][k]:.5g}" for k in keys]
+    for i, name in enumerate(names):
+        writer.writerow([name] + [f"{rows['model'][i][k]:.5g}" for k in keys]
                         + [f"{rows[b][i][k]:.5g}" for b in BASELINES for k in ("psnr", "ssim", "ciede2000")])
-    atomic_write_bytes(path, buffer.getvalue().encode())
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8", "surrogateescape"))
 
 
 def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, data: str | None = None,
@@ -203,12 +243,12 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     samples, roots = run_samples(run_dir, data)
     samples = spread(samples, limit, roots) if limit else samples
     skipped: list[tuple[str, str]] = []
-    images = load_eval_images(samples, skipped)
     train_ab = colorizer.config.extra.get("mean_ab") or train_split_mean_ab(run_dir, data)
     loss_png = run_dir / "loss.png"
-    return evaluate(colorizer, images, Path(out_dir or run_dir), train_ab, size, progress,
-                    loss_png if loss_png.exists() else None, skipped, title=str(run_dir),
-                    lpips=_load_lpips(lpips_weights), folders=[sample_folder(im.name, roots) for im in images])
+    return evaluate(colorizer, iter_eval_images(samples, skipped), Path(out_dir or run_dir), train_ab, size,
+                    progress, loss_png if loss_png.exists() else None, skipped, title=str(run_dir),
+                    lpips=_load_lpips(lpips_weights), folder_of=lambda name: sample_folder(name, roots),
+                    count=len(samples))
 
 
 def spread(samples: list[Sample], limit: int, roots: list[str]) -> list[Sample]:
@@ -251,9 +291,9 @@ def evaluate_model(model: str | os.PathLike | None, data: str | os.PathLike, out
     samples, found_skips = find_samples(data)
     samples = samples[:limit] if limit else samples
     skipped = [(s.path, s.reason) for s in found_skips]
-    images = load_eval_images(samples, skipped)
-    return evaluate(colorizer, images, Path(out_dir), colorizer.config.extra.get("mean_ab"), size, progress,
-                    None, skipped, title=f"{model or 'default model'} on {data}", lpips=_load_lpips(lpips_weights))
+    return evaluate(colorizer, iter_eval_images(samples, skipped), Path(out_dir), colorizer.config.extra.get("mean_ab"),
+                    size, progress, None, skipped, title=f"{model or 'default model'} on {data}",
+                    lpips=_load_lpips(lpips_weights), count=len(samples))
 
 
 def _load_lpips(spec: str | None):

@@ -40,12 +40,15 @@ def _tile(img: np.ndarray) -> np.ndarray:
     return cv2.resize(img, (max(1, round(w * TILE / h)), TILE), interpolation=cv2.INTER_AREA)
 
 
-def _triples(images, predictions, order) -> str:
-    """Gray | truth | ours rows for the chosen images, as one embedded picture."""
+def triple_tiles(gray: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> list[np.ndarray]:
+    """Report-sized tiles of one photo (gray | truth | ours): all the report keeps of it."""
+    return [_tile(np.repeat(gray[..., None], 3, axis=2)), _tile(truth), _tile(prediction)]
+
+
+def _triples(shown: list[tuple[str, list[np.ndarray]]]) -> str:
+    """Gray | truth | ours rows for the chosen photos, as one embedded picture."""
     rows = []
-    for i in order:
-        gray = np.repeat(images[i].gray[..., None], 3, axis=2)
-        tiles = [_tile(gray), _tile(images[i].truth), _tile(predictions[i])]
+    for _, tiles in shown:
         width = min(t.shape[1] for t in tiles)
         rows.append([t[:, :width] for t in tiles])
     if not rows:
@@ -53,7 +56,7 @@ def _triples(images, predictions, order) -> str:
     width = min(r[0].shape[1] for r in rows)
     stack = [np.stack([t[:, :width] for t in r]) for r in rows]
     grid = sample_grid(*(np.stack([s[j] for s in stack]) for j in range(3)))
-    names = ", ".join(html.escape(images[i].name) for i in order)
+    names = ", ".join(html.escape(name) for name, _ in shown)
     return f'<img src="{_png_uri(grid)}" alt="gray | truth | ours"><p class="names">{names}</p>'
 
 
@@ -121,10 +124,9 @@ def _folder_tables(summary: dict) -> list[str]:
     return ["<h2>Per data folder</h2>", *sections] if sections else []
 
 
-def write_report(path: Path, summary: dict, images, predictions, model_rows, hists, loss_png, skipped,
+def write_report(path: Path, summary: dict, gallery: dict[str, list], hists, loss_png, skipped,
                  title: str) -> None:
-    ciede = np.array([r["ciede2000"] for r in model_rows])
-    order = np.argsort(ciede)
+    """`gallery`: "first", "best" and "worst" lists of (name, tiles) from `triple_tiles`."""
     beats = summary["beats_baselines"]
     verdict = ("beats both baselines" if beats["ciede2000"] else
                "does NOT beat both baselines (paired 95 % interval of the difference)")
@@ -144,9 +146,9 @@ def write_report(path: Path, summary: dict, images, predictions, model_rows, his
         sections += ["<h2>Training losses</h2>", f'<img src="{_file_uri(loss_png)}" alt="loss graphs">']
     sections += [
         "<h2>Samples</h2><p class='note'>gray input | ground truth | ours</p>",
-        _triples(images, predictions, list(range(min(8, len(images))))),
-        "<h2>Best 8 by CIEDE2000</h2>", _triples(images, predictions, list(order[:8])),
-        "<h2>Worst 8 by CIEDE2000</h2>", _triples(images, predictions, list(order[::-1][:8])),
+        _triples(gallery["first"]),
+        "<h2>Best 8 by CIEDE2000</h2>", _triples(gallery["best"]),
+        "<h2>Worst 8 by CIEDE2000</h2>", _triples(gallery["worst"]),
         "<h2>Chroma distribution</h2>", f'<img src="{_hist_plot(hists)}" alt="ab histograms">',
     ]
     if skipped:
