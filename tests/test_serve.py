@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
@@ -341,3 +342,40 @@ def test_server_still_up_and_no_temp_files(client, server_tmp):
     assert health["status"] == "ok" and health["served"] > 5
     assert post_image(client, encode(synthetic_photo(12, (33, 47)))).status_code == 200
     assert list(server_tmp.iterdir()) == []
+
+
+def test_trickling_uploads_are_cut_off_and_a_normal_upload_gets_through(colorizer):
+    """40 connections sending a byte a second once held every upload slot for the whole body timeout."""
+    limits = ServeLimits(max_upload_bytes=300_000, workers=1, queue=4, timeout=30.0, body_timeout=60.0,
+                         head_timeout=5.0, max_size=256, upload_grace=1.0, min_upload_rate=2000)
+    with serve_in_thread(create_app(colorizer, limits)) as base:
+        address = urlsplit(base)
+        trickles = []
+        for _ in range(40):
+            raw = socket.create_connection((address.hostname, address.port), timeout=10)
+            raw.sendall(b"POST /api/colorize HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=zz"
+                        b"\r\nContent-Length: 100000\r\n\r\n--zz\r\n")
+            trickles.append(raw)
+        started = time.monotonic()
+        try:
+            for _ in range(3):  # keep trickling for a while: a byte every half second
+                for raw in trickles:
+                    with contextlib.suppress(OSError):
+                        raw.sendall(b"x")
+                time.sleep(0.5)
+            with httpx.Client(base_url=base, timeout=30) as http:  # a normal client, retrying a 503 as told
+                answer = post_image(http, encode(synthetic_photo(5, (32, 32))))
+                while answer.status_code == 503 and time.monotonic() - started < 10:
+                    time.sleep(0.5)
+                    answer = post_image(http, encode(synthetic_photo(5, (32, 32))))
+            assert answer.status_code == 200 and time.monotonic() - started < 10
+            statuses = []
+            for raw in trickles:
+                raw.settimeout(5)
+                statuses.append(raw.recv(4096)[:12])
+            # those that got an upload slot are cut off as too slow; the rest were refused a slot at once
+            assert statuses.count(b"HTTP/1.1 408") == limits.upload_slots
+            assert set(statuses) == {b"HTTP/1.1 408", b"HTTP/1.1 503"}
+        finally:
+            for raw in trickles:
+                raw.close()

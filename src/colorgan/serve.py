@@ -67,6 +67,8 @@ class ServeLimits:
     queue: int = 16  # requests waiting for a worker beyond those; more get 503
     timeout: float = 120.0  # seconds a request may wait for a worker and run; then 503
     body_timeout: float = 60.0  # seconds to receive a whole upload; then 408
+    min_upload_rate: float = 16 * 1024  # bytes/s an upload must average once `upload_grace` has passed; then 408
+    upload_grace: float = 5.0  # seconds before the rate counts, and the longest silence allowed mid-upload
     head_timeout: float = 10.0  # seconds to receive a request's line and headers; then the connection is closed
     max_size: int = 1024  # the largest working size (`size`) a request may ask for
     max_uploads: int | None = None  # bodies received at once; None = 2 * (workers + queue) + 4
@@ -81,6 +83,8 @@ class ServeLimits:
             problems.append("workers must be >= 1")
         if self.queue < 0:
             problems.append("queue must be >= 0")
+        if not self.min_upload_rate >= 0 or not self.upload_grace > 0:
+            problems.append("min_upload_rate must be >= 0 and upload_grace > 0")
         if not self.timeout > 0 or not self.body_timeout > 0 or not self.head_timeout > 0:
             problems.append("timeouts must be > 0 seconds")
         if self.max_size < MIN_SIZE:
@@ -298,6 +302,7 @@ async def read_form(request: Request, limits: ServeLimits) -> list[FormPart]:
         raise ApiError(400, "malformed multipart body: invalid boundary") from None
     received = 0
     more = True
+    started = loop.time()
     try:
         while more:
             message = await _receive(request, deadline, limits)
@@ -306,6 +311,12 @@ async def read_form(request: Request, limits: ServeLimits) -> list[FormPart]:
             received += len(chunk)
             if received > limits.max_body_bytes:
                 raise too_large
+            elapsed = loop.time() - started
+            # A trickle (a byte a second) would hold an upload slot for the whole body timeout: past the grace
+            # period an upload must keep up a minimum average rate.
+            if more and elapsed > limits.upload_grace and received < limits.min_upload_rate * elapsed:
+                raise ApiError(408, f"the upload is too slow ({received / elapsed:,.0f} bytes/s; at least "
+                                    f"{limits.min_upload_rate:,.0f} are needed)")
             if chunk:
                 try:
                     parser.write(chunk)
@@ -326,10 +337,12 @@ async def read_form(request: Request, limits: ServeLimits) -> list[FormPart]:
 
 async def _receive(request: Request, deadline: float, limits: ServeLimits) -> dict:
     loop = asyncio.get_running_loop()
+    wait = min(deadline - loop.time(), limits.upload_grace)  # silence longer than the grace also ends it
     try:
-        message = await asyncio.wait_for(request.receive(), max(0.001, deadline - loop.time()))
+        message = await asyncio.wait_for(request.receive(), max(0.001, wait))
     except asyncio.TimeoutError:
-        raise ApiError(408, f"the upload did not arrive within {limits.body_timeout:g} s") from None
+        raise ApiError(408, f"the upload did not arrive within {limits.body_timeout:g} s (or stalled for "
+                            f"{limits.upload_grace:g} s)") from None
     if message["type"] == "http.disconnect":
         raise ApiError(400, "the client disconnected during the upload")
     return message

@@ -42,6 +42,8 @@ def add_serve_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds a request may wait for a worker and run (default 120) -> 503")
     p.add_argument("--body-timeout", type=float, default=60.0,
                    help="seconds to receive a whole upload (default 60) -> 408")
+    p.add_argument("--min-upload-kbps", type=float, default=16.0,
+                   help="an upload slower than this on average after 5 s is cut off (default 16 KiB/s) -> 408")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -50,7 +52,7 @@ def limits_from_args(args: argparse.Namespace):
 
     return ServeLimits(max_upload_bytes=int(args.max_upload_mb * MB), max_pixels=args.max_pixels,
                        workers=args.workers, queue=args.queue, timeout=args.timeout, body_timeout=args.body_timeout,
-                       max_size=args.max_size)
+                       max_size=args.max_size, min_upload_rate=args.min_upload_kbps * 1024)
 
 
 def serve_command(args: argparse.Namespace) -> int:
