@@ -167,10 +167,22 @@ def gray_channel(image: LoadedImage) -> np.ndarray:
 
 
 def rgb_to_gray_u8(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) uint8 sRGB -> (...) uint8 gray with the same CIE luminance (and so the same Lab L)."""
+    """(..., 3) uint8 sRGB -> (...) uint8 gray with the same CIE luminance (and so the same Lab L).
+
+    Large images go in bands of rows: float temporaries of a whole 49-megapixel photo would take gigabytes.
+    """
+    if rgb.ndim == 3 and rgb.shape[0] * rgb.shape[1] > _GRAY_BAND_PIXELS:
+        rows = max(1, _GRAY_BAND_PIXELS // rgb.shape[1])
+        out = np.empty(rgb.shape[:2], np.uint8)
+        for top in range(0, rgb.shape[0], rows):
+            out[top : top + rows] = rgb_to_gray_u8(rgb[top : top + rows])
+        return out
     lin = _SRGB_TO_LINEAR[rgb]
     y = lin @ np.array([0.212671, 0.715160, 0.072169], dtype=np.float32)
     return _linear_to_srgb_u8(y)
+
+
+_GRAY_BAND_PIXELS = 1 << 20
 
 
 _SRGB_TO_LINEAR = np.where(
