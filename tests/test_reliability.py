@@ -35,7 +35,7 @@ from colorgan.checkpoint import CheckpointError, load_checkpoint, load_module_st
 from colorgan.cli import main as cli_main
 from colorgan.colorize import save_image
 from colorgan.config import make_config
-from colorgan.images import load_image
+from colorgan.images import ImageReadError, load_image
 from colorgan.models import build_generator
 from colorgan.trainer import LOG_FIELDS, Trainer, TrainingError, train
 
@@ -618,3 +618,17 @@ def test_a_rerun_removes_the_temp_files_of_a_killed_folder_run(tiny_model, tmp_p
     mine.write_text("user file")
     report = Colorizer.load(tiny_model).colorize_folder(photos, out, progress=False)
     assert len(report.done) == 1 and not left.exists() and mine.exists()
+
+
+def test_a_progressive_jpeg_scan_bomb_is_refused_at_once():
+    """Thousands of empty scan headers after a progressive JPEG: each costs a full decode pass."""
+    buffer = io.BytesIO()
+    Image.fromarray(synthetic_photo(0, (700, 700))).save(buffer, format="JPEG", progressive=True)
+    normal = buffer.getvalue()
+    assert load_image(normal).rgb.shape == (700, 700, 3)  # an honest progressive JPEG is fine
+    empty_scan = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+    bomb = normal[:-2] + empty_scan * 3000 + b"\xff\xd9"
+    started = time.monotonic()
+    with pytest.raises(ImageReadError, match="JPEG scans"):
+        load_image(bomb)
+    assert time.monotonic() - started < 1.0

@@ -24,6 +24,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 # The decoders Pillow may use: the formats of IMAGE_SUFFIXES (a camera's multi-picture JPEG opens as JPEG).
 DECODERS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP", "GIF", "PPM")
 DEFAULT_MAX_PIXELS = 50_000_000  # about 8000 x 6000; larger claims are treated as decompression bombs
+MAX_JPEG_SCANS = 100  # libjpeg's progressive script writes 10, mozjpeg's about 20
 MAX_FILE_BYTES = 512 * 2**20  # an uncompressed 16-bit RGB TIFF at the pixel limit is 300 MB
 
 Source = str | os.PathLike | bytes | Image.Image | np.ndarray
@@ -64,6 +65,7 @@ def load_image(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str |
             raise ImageReadError(label, f"cannot read file ({exc.strerror or exc})") from None
         if not raw:
             raise ImageReadError(label, "empty file (0 bytes)")
+        _check_jpeg_scans(raw, label)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -85,6 +87,20 @@ def load_image(source: Source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str |
         raise ImageReadError(label, f"cannot decode ({type(exc).__name__})") from None
     except Exception as exc:  # noqa: BLE001 - a decoder may raise anything on hostile input; it is still a skip
         raise ImageReadError(label, f"cannot decode ({type(exc).__name__}: {_short(exc)})") from None
+
+
+def _check_jpeg_scans(raw: bytes, label: str) -> None:
+    """Refuse a JPEG with more progressive scans than any encoder writes: each scan costs a full decode pass,
+    so a few hundred kilobytes of empty scan headers keep a decoder busy for minutes (a "scan bomb").
+
+    In JPEG data a 0xFF byte is always escaped, so FF DA occurs only as a start-of-scan marker (an embedded
+    EXIF thumbnail's scans are counted too, which the margin allows for).
+    """
+    if raw[:2] == b"\xff\xd8":
+        scans = raw.count(b"\xff\xda")
+        if scans > MAX_JPEG_SCANS:
+            raise ImageReadError(label, f"refused: {scans} JPEG scans (at most {MAX_JPEG_SCANS}; a normal "
+                                        "progressive JPEG has about 10)")
 
 
 def _read_bytes(path: Path) -> bytes:
