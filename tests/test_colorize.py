@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from colorgan import Colorizer
@@ -163,3 +164,16 @@ def test_memory_per_photo_is_bounded_per_pixel(tiny_model):
 
     small, large = peak_bytes(500), peak_bytes(3000)
     assert (large - small) / (2500 * 2000) < 20
+
+
+def test_chroma_gain_scales_the_predicted_chroma(tiny_model):
+    import dataclasses
+
+    colorizer = Colorizer.load(tiny_model)
+    gray = torch.zeros(1, 1, 4, 4)
+    out = torch.full((1, 2, 4, 4), 0.2)  # network units: ab / 110
+    assert np.allclose(colorizer._chroma(gray, out), 22.0)
+    colorizer.config = dataclasses.replace(colorizer.config, chroma_gain=1.5)
+    assert np.allclose(colorizer._chroma(gray, out), 33.0)
+    with pytest.raises(ValueError, match="chroma-gain"):
+        dataclasses.replace(colorizer.config, chroma_gain=0.0).validate()

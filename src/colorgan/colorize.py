@@ -188,6 +188,8 @@ class Colorizer:
             ab = out.float() * colormath.AB_SCALE
         else:
             ab = colormath.rgb_to_lab(colormath.decode_output(gray, out, "rgb"))[:, 1:]
+        if self.config.chroma_gain != 1.0:
+            ab = ab * self.config.chroma_gain
         return ab.permute(0, 2, 3, 1).contiguous().numpy()
 
     @staticmethod

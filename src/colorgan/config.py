@@ -40,6 +40,7 @@ class TrainConfig:
     dropout: float = 0.5
     chroma_head: ChromaHead = "regression"  # bins: ab as classes (Zhang et al. 2016), lab only
     bin_temperature: float = 0.38  # bins head: annealed-mean temperature at inference (1 = mean, -> 0 = mode)
+    chroma_gain: float = 1.0  # inference: predicted ab is multiplied by this (chosen on the held-out split)
     # optimisation (the recipe: Adam 2e-4, beta1 0.5, lambda 100)
     batch_size: int = 64
     epochs: int = 50
@@ -103,6 +104,8 @@ class TrainConfig:
             raise ValueError("--chroma-head bins predicts Lab chroma: use it with --color-space lab")
         if not 0.0 < self.bin_temperature <= 10.0:
             raise ValueError(f"--bin-temperature must be in (0, 10], got {self.bin_temperature}")
+        if not 0.0 < self.chroma_gain <= 4.0:
+            raise ValueError(f"--chroma-gain must be in (0, 4], got {self.chroma_gain}")
         if not 0.0 <= self.lr_decay <= 1.0:
             raise ValueError(f"--lr-decay must be in [0, 1], got {self.lr_decay}")
         if not 0.0 <= self.ema_decay < 1.0:
