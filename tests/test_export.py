@@ -54,3 +54,23 @@ def test_cli_export_and_onnx_colorize(tiny_model, tmp_path, photo_dir):
     assert main(["colorize", str(photo_dir), "--backend", "onnx", "--model", str(out), "--out",
                  str(tmp_path / "o"), "--quiet"]) == 0
     assert len(list((tmp_path / "o").rglob("*.*"))) == 24
+
+
+def test_export_stores_the_chosen_inference_knobs(tmp_path):
+    from colorgan.checkpoint import load_checkpoint, save_checkpoint
+    from colorgan.cli import main
+    from colorgan.colorize import Colorizer
+    from colorgan.config import make_config
+    from colorgan.models import build_generator
+
+    cfg = make_config("default", size=32, ngf=8, ndf=8, chroma_head="bins")
+    source = tmp_path / "bins.safetensors"
+    save_checkpoint(source, {"G": build_generator(cfg)}, {}, cfg.to_dict(), {})
+    out = tmp_path / "tuned.safetensors"
+    assert main(["export", "--model", str(source), "--format", "safetensors", "--out", str(out),
+                 "--bin-temperature", "0.5", "--chroma-gain", "1.25"]) == 0
+    config = load_checkpoint(out).config
+    assert (config["bin_temperature"], config["chroma_gain"]) == (0.5, 1.25)
+    assert Colorizer.load(out).backend.generator.temperature == 0.5
+    assert main(["export", "--model", str(source), "--format", "safetensors", "--out", str(out),
+                 "--chroma-gain", "0"]) == 2  # validated like any config

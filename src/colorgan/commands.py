@@ -132,7 +132,8 @@ def _export(args: argparse.Namespace) -> int:
     from .export import export_model
 
     try:
-        path = export_model(args.model, args.out, args.format, half=args.half, live=args.live_weights)
+        path = export_model(args.model, args.out, args.format, half=args.half, live=args.live_weights,
+                            knobs={"chroma_gain": args.chroma_gain, "bin_temperature": args.bin_temperature})
     except (CheckpointError, ValueError) as exc:
         return _fail(str(exc))
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
@@ -186,6 +187,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["onnx", "safetensors"], default="onnx")
     p.add_argument("--out", required=True)
     p.add_argument("--half", action="store_true", help="safetensors: store weights as fp16 (half the size)")
+    p.add_argument("--chroma-gain", type=float, help="store this inference chroma gain with the weights")
+    p.add_argument("--bin-temperature", type=float, help="bins head: store this annealed-mean temperature")
     p.add_argument("--live-weights", action="store_true",
                    help="export G as trained, not the moving average of its weights (runs with --ema-decay)")
     p.set_defaults(func=_export)
