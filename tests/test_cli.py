@@ -76,6 +76,12 @@ def test_train_takes_several_data_folders_and_evaluate_reports_each(tmp_path, ca
     assert sum(p["images"] for p in summary["per_folder"].values()) == summary["images"] == 10
     out = capsys.readouterr().out
     assert "people (" in out and "model - gray (paired" in out
+    # the same split scored with an exported weights file gives the same figures
+    weights = tmp_path / "w.safetensors"
+    assert main(["export", "--model", str(run), "--format", "safetensors", "--out", str(weights)]) == 0
+    assert main(["evaluate", "--run", str(run), "--model", str(weights), "--out", str(tmp_path / "e2")]) == 0
+    again = json.loads((tmp_path / "e2" / "metrics.json").read_text())
+    assert again["model"]["ciede2000"] == summary["model"]["ciede2000"]
 
 
 def test_a_skipped_file_with_a_non_utf8_name_still_gets_its_summary_and_csv(tiny_model, tmp_path):

@@ -21,7 +21,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         if args.run:
             summary = evaluate_run(args.run, args.out, args.data, args.limit, args.size,
-                                   lpips_weights=args.lpips_weights)
+                                   lpips_weights=args.lpips_weights, model=args.model)
             out = Path(args.out or args.run)
         elif args.data:
             if not args.out:
@@ -159,7 +159,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the non-training sub-commands to the `colorgan` parser."""
     p = sub.add_parser("evaluate", help="score a model against gray and mean-chroma baselines; HTML report")
     p.add_argument("--run", help="run folder: evaluate its latest checkpoint on its validation split")
-    p.add_argument("--model", help="weights file, checkpoint or run folder (default: the shipped model)")
+    p.add_argument("--model", help="weights file, checkpoint or run folder (default: the shipped model; with "
+                   "--run: that run's own checkpoint)")
     p.add_argument("--data", help="folder of color photos (or color/ + gray/) to evaluate on")
     p.add_argument("--out", help="output folder (default: the run folder)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")

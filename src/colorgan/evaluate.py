@@ -236,14 +236,16 @@ def _write_per_image(path: Path, names: list[str], rows: dict[str, list[dict]]) 
 
 def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, data: str | None = None,
                  limit: int | None = None, size: int | None = None, progress: bool = True,
-                 lpips_weights: str | None = None) -> dict:
-    """Evaluate a run folder's latest checkpoint on its saved validation split."""
+                 lpips_weights: str | None = None, model: str | os.PathLike | None = None) -> dict:
+    """Evaluate a run folder's latest checkpoint on its saved validation split, or `model` (another weights
+    file, e.g. an export with its chosen settings, or a model to compare) on that same split."""
     run_dir = Path(run_dir)
-    colorizer = Colorizer.load(run_dir)
+    colorizer = Colorizer.load(model or run_dir)
     samples, roots = run_samples(run_dir, data)
     samples = spread(samples, limit, roots) if limit else samples
     skipped: list[tuple[str, str]] = []
-    train_ab = colorizer.config.extra.get("mean_ab") or train_split_mean_ab(run_dir, data)
+    train_ab = (TrainConfig.from_yaml(run_dir / "config.yaml").extra.get("mean_ab")
+                or colorizer.config.extra.get("mean_ab") or train_split_mean_ab(run_dir, data))
     loss_png = run_dir / "loss.png"
     return evaluate(colorizer, iter_eval_images(samples, skipped), Path(out_dir or run_dir), train_ab, size,
                     progress, loss_png if loss_png.exists() else None, skipped, title=str(run_dir),
