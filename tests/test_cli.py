@@ -159,3 +159,20 @@ def test_several_files_into_an_unwritable_out_is_a_summary_not_a_traceback(tiny_
                  "--model", str(tiny_model), "--quiet"])
     captured = capsys.readouterr()
     assert code == 1 and "skipped 2" in captured.out and "cannot write" in captured.err
+
+
+def test_version_and_bad_flags_are_one_line_not_a_traceback(tmp_path, capsys):
+    import pytest
+
+    from colorgan import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and __version__ in capsys.readouterr().out
+    assert main(["train", "--size", "100", "--data", str(tmp_path)]) == 2
+    assert "multiple of" in capsys.readouterr().err
+    photos = tmp_path / "p"
+    _photos(photos, ["a.png", "b.png"])
+    if not __import__("torch").cuda.is_available():
+        assert main(["train", "--device", "cuda", "--data", str(photos), "--run-dir", str(tmp_path / "r")]) == 2
+        assert "no CUDA device" in capsys.readouterr().err

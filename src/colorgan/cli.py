@@ -44,7 +44,13 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                                help="one or more folders of photos; one split covers all of them")
         else:
             group.add_argument(flag, dest=f.name, type=kind, choices=choices, default=None,
-                               help=f"default from the preset (base {f.default!r})")
+                               help=f"default: {_preset_values(f.name)}")
+
+
+def _preset_values(name: str) -> str:
+    """What each preset really uses for a field, for --help."""
+    return ", ".join(f"{preset} {PRESETS[preset].get(name, getattr(TrainConfig, name, None))!r}"
+                     for preset in PRESETS)
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
@@ -57,18 +63,22 @@ def _train(args: argparse.Namespace) -> int:
     from .trainer import TrainingError, train
 
     overrides = config_overrides(args)
-    if args.resume:
-        run_dir = Path(args.resume if isinstance(args.resume, str) else overrides.get("run_dir", ""))
-        if not (run_dir / "config.yaml").exists():
-            print(f"error: {run_dir}: no config.yaml to resume from (pass --resume RUN_DIR)", file=sys.stderr)
-            return 2
-        values = TrainConfig.from_yaml(run_dir / "config.yaml").to_dict()
-        values.update(overrides, run_dir=str(run_dir))
-        cfg = TrainConfig.from_dict(values).validate()
-    else:
-        if overrides.get("data") is None and args.default_data:
-            overrides["data"] = args.default_data
-        cfg = make_config(args.preset, **overrides)
+    try:
+        if args.resume:
+            run_dir = Path(args.resume if isinstance(args.resume, str) else overrides.get("run_dir", ""))
+            if not (run_dir / "config.yaml").exists():
+                print(f"error: {run_dir}: no config.yaml to resume from (pass --resume RUN_DIR)", file=sys.stderr)
+                return 2
+            values = TrainConfig.from_yaml(run_dir / "config.yaml").to_dict()
+            values.update(overrides, run_dir=str(run_dir))
+            cfg = TrainConfig.from_dict(values).validate()
+        else:
+            if overrides.get("data") is None and args.default_data:
+                overrides["data"] = args.default_data
+            cfg = make_config(args.preset, **overrides)
+    except ValueError as exc:  # a bad flag: one line, before anything starts
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         run_dir = train(cfg, resume=bool(args.resume))
     except (DataError, TrainingError, ValueError) as exc:
@@ -85,7 +95,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="colorgan", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"colorgan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a colorizer (pix2pix: U-Net + PatchGAN)")

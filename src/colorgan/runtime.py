@@ -14,9 +14,13 @@ import torch.distributed as dist
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but this PyTorch build sees no CUDA device")
+        raise ValueError("--device cuda was asked for, but this PyTorch build sees no CUDA device; "
+                         "use --device cpu, or install a CUDA build of torch")
     return device
 
 

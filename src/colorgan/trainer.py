@@ -340,8 +340,12 @@ class Trainer:
                     log.write(",".join(_fmt(v) for v in row) + "\n")
                     log.flush()
                 bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
-                bar.set_postfix(G_l1=f"{losses.G_l1:.4f}", G_gan=f"{losses.G_gan:.3f}",
-                                D=f"{losses.D_real + losses.D_fake:.3f}", img_s=f"{img_s:.1f}", refresh=False)
+                shown = {"G_l1": f"{losses.G_l1:.4f}"}
+                if cfg.chroma_head == "bins":
+                    shown["G_bins"] = f"{losses.G_bins:.3f}"
+                if not math.isnan(losses.G_gan):  # no D yet (warm-up): nothing to show, not "nan"
+                    shown |= {"G_gan": f"{losses.G_gan:.3f}", "D": f"{losses.D_real + losses.D_fake:.3f}"}
+                bar.set_postfix(**shown, img_s=f"{img_s:.1f}", refresh=False)
                 bar.update(1)
                 epoch_done = self.step % per_epoch == 0 or self.step == self.total_steps
                 if self.dist.is_main and epoch_done:
