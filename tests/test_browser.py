@@ -21,6 +21,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 from colorgan import Colorizer  # noqa: E402
 from colorgan.serve import ServeLimits, create_app, serve_in_thread  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]

@@ -35,6 +35,8 @@ from colorgan.trainer import Trainer
 
 from .conftest import TINY
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find a rank's pid")
 # 24 photos, 10 % validation -> 22 training photos -> 2 steps of 8 per epoch; ranks see 4 photos each.

@@ -35,7 +35,8 @@ from colorgan.images import ImageReadError, LoadedImage, load_image
 
 from .conftest import synthetic_photo
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about some corrupt metadata
+pytestmark = [pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore::UserWarning")]  # Pillow warns about some corrupt metadata
 
 CORPUS = Path(__file__).parent / "corpus"
 EXAMPLES = int(os.environ.get("COLORGAN_FUZZ_EXAMPLES", "0"))  # per test; 0 = the CI budget below

@@ -147,6 +147,7 @@ def kill(proc: subprocess.Popen) -> None:
 # =============================================================================================== 1. kills
 
 
+@pytest.mark.slow
 def test_kill_anywhere_resume_is_bit_identical(photo_dir, tmp_path):
     """SIGKILL a real `colorgan train` five times - at random steps, at a random moment after start (imports,
     data, resume included), the moment a checkpoint temp file appears, and halfway through a checkpoint write -

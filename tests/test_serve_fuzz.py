@@ -24,6 +24,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 from colorgan import Colorizer  # noqa: E402
 from colorgan.serve import ServeLimits, create_app, serve_in_thread  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 300  # per operation and mode: about 15 s in all on 2 busy cores
 BUDGET_S = 60.0  # per mode: past this, the remaining cases are skipped rather than sent (a hard bound for CI)
 # Not negative_data_rejection: in multipart, schemathesis "negates" e.g. size into an empty array, which is sent
