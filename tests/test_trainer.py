@@ -104,3 +104,17 @@ def test_lr_decays_linearly_to_zero_over_the_last_fraction_and_resumes_exactly(p
                     progress=False)
     a, b = load_checkpoint(straight).tensors, load_checkpoint(resumed).tensors
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_presets_are_yaml_files_and_a_run_config_can_start_a_new_run(photo_dir, tmp_path, capsys):
+    from colorgan.cli import main
+
+    assert make_config("pix2pix") == make_config("seed")
+    run = train(tiny(photo_dir, tmp_path / "run", max_steps=1), progress=False)
+    again = make_config(config_file=run / "config.yaml", run_dir=str(tmp_path / "other"))
+    assert again.to_dict() | {"run_dir": ""} == load_checkpoint(run).config | {"run_dir": ""}
+    assert main(["train", "--config", str(run / "config.yaml"), "--batch-size", "2", "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert "batch_size: 2" in printed and "ngf: 8" in printed
+    (tmp_path / "bad.yaml").write_text("- not a mapping")
+    assert main(["train", "--config", str(tmp_path / "bad.yaml")]) == 2

@@ -10,7 +10,7 @@ import types
 import typing
 from pathlib import Path
 
-from .config import PRESETS, TrainConfig, make_config
+from .config import PRESET_ALIASES, PRESETS, TrainConfig, make_config
 
 _SKIP_FIELDS = {"extra"}
 
@@ -50,7 +50,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def _preset_values(name: str) -> str:
     """What each preset really uses for a field, for --help."""
     return ", ".join(f"{preset} {PRESETS[preset].get(name, getattr(TrainConfig, name, None))!r}"
-                     for preset in PRESETS)
+                     for preset in PRESETS if preset not in PRESET_ALIASES)
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
@@ -75,10 +75,13 @@ def _train(args: argparse.Namespace) -> int:
         else:
             if overrides.get("data") is None and args.default_data:
                 overrides["data"] = args.default_data
-            cfg = make_config(args.preset, **overrides)
+            cfg = make_config(args.preset, config_file=args.config, **overrides)
     except ValueError as exc:  # a bad flag: one line, before anything starts
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.print_config:
+        print(cfg.to_yaml(), end="")
+        return 0
     try:
         run_dir = train(cfg, resume=bool(args.resume))
     except (DataError, TrainingError, ValueError) as exc:
@@ -103,7 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a colorizer (pix2pix: U-Net + PatchGAN)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="seed = the recipe exactly (RGB, 256, batch 64, 50 epochs); default = our CPU recipe")
+                   help="seed (alias pix2pix) = the recipe exactly (RGB, 256, batch 64, 50 epochs); default = our "
+                   "CPU recipe; both are YAML files in colorgan/presets/")
+    p.add_argument("--config", metavar="FILE", help="start from this YAML config (a preset's or a run's "
+                   "config.yaml format) instead of a preset; flags still override it")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR (or --run-dir) exactly where its last checkpoint stopped")
     p.set_defaults(default_data=None)

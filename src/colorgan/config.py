@@ -164,25 +164,33 @@ def _matches(value: Any, hint: Any) -> bool:
     return isinstance(value, hint)
 
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # The recipe as the user wrote it.
-    "seed": dict(
-        size=256, color_space="rgb", batch_size=64, epochs=50, lr=2e-4, beta1=0.5, l1_weight=100.0,
-        gan_weight=1.0, pretrain_steps=0,
-    ),
-    # Our best recipe for a small CPU: Lab (only chroma to learn), 128 px, half-width networks (4x the images
-    # per second of ngf 64 here), 12 epochs of L1 alone, then 2 adversarial epochs at a light weight (0.2):
-    # enough to lift colorfulness without inventing hues (at weight 1.0 it oversaturated; see MODEL_CARD.md).
-    "default": dict(
-        size=128, color_space="lab", ngf=32, ndf=32, batch_size=16, epochs=14, lr=2e-4, beta1=0.5,
-        l1_weight=100.0, gan_weight=0.2, pretrain_steps=5400, keep_every_epochs=4,
-    ),
-}
+PRESET_DIR = Path(__file__).parent / "presets"
+PRESET_ALIASES = {"pix2pix": "seed"}  # the recipe under the name of what it is
 
 
-def make_config(preset: str = "default", **overrides: Any) -> TrainConfig:
-    """A preset with the given overrides (None values are ignored, so unset CLI flags keep the preset's)."""
-    if preset not in PRESETS:
+def _load_presets() -> dict[str, dict[str, Any]]:
+    """Presets are YAML files in the same format as a run's config.yaml (only the fields they set)."""
+    presets = {p.stem: yaml.safe_load(p.read_text()) or {} for p in sorted(PRESET_DIR.glob("*.yaml"))}
+    presets.update({alias: presets[name] for alias, name in PRESET_ALIASES.items()})
+    return presets
+
+
+PRESETS: dict[str, dict[str, Any]] = _load_presets()
+
+
+def make_config(preset: str = "default", config_file: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """A preset, or a YAML config file (a preset's or a run's format), with the given overrides on top (None
+    values are ignored, so unset CLI flags keep the base's)."""
+    if config_file is not None:
+        try:
+            base = yaml.safe_load(Path(config_file).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"{config_file}: cannot read the config file ({exc})") from None
+        if not isinstance(base, dict):
+            raise ValueError(f"{config_file}: a config file is a YAML mapping of field: value")
+    elif preset in PRESETS:
+        base = PRESETS[preset]
+    else:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    values = {**base, **{k: v for k, v in overrides.items() if v is not None}}
     return TrainConfig.from_dict(values).validate()
