@@ -62,6 +62,8 @@ def _paired_line(label: str, summary: dict) -> str:
 
 
 def _colorize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from .checkpoint import CheckpointError
     from .colorize import (
         Colorizer,
@@ -83,7 +85,12 @@ def _colorize(args: argparse.Namespace) -> int:
     inputs = [Path(i) for i in args.inputs]
     protected = {p.resolve() for p in inputs if not p.is_dir()}  # never written over, whatever the flags
     folder_names: set[str] = set()
+    files = [p for p in inputs if not p.is_dir()]
+    # A shell glob of files gets a bar as a folder does (folders show their own).
+    bar = tqdm(total=len(files), unit="img", desc="colorizing", disable=args.quiet or len(files) < 2)
     for item in inputs:
+        if not item.is_dir():
+            bar.update(1)
         if item.is_dir():
             name = item.resolve().name or "root"  # ".", ".." and "/" have no name of their own
             dst = item.resolve().with_name(name + "_color") if out is None else out
@@ -116,6 +123,7 @@ def _colorize(args: argparse.Namespace) -> int:
             report.skipped.append((str(item), err.reason))
         except OSError as exc:
             report.skipped.append((str(output_path_for(target, False)), f"cannot write ({exc.strerror or exc})"))
+    bar.close()
     print(report.summary())
     if report.skipped and out is not None and not any(Path(i).is_dir() for i in args.inputs):
         try:
