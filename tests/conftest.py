@@ -44,7 +44,9 @@ def photo_dir(tmp_path):
     return root
 
 
-TINY = dict(size=32, ngf=8, ndf=8, batch_size=4, epochs=1, pretrain_steps=0, precision="fp32")
+# The GAN recipe in miniature (the default preset trains without D; tests cover the adversarial path too).
+TINY = dict(size=32, ngf=8, ndf=8, batch_size=4, epochs=1, pretrain_steps=0, precision="fp32", gan_weight=0.2,
+            ema_decay=0.0, lr_decay=0.0, chroma_gain=1.0)
 
 
 @pytest.fixture(scope="session")

@@ -82,7 +82,8 @@ sys.exit(main(sys.argv[1:]))
 
 def tiny_config(photo_dir: Path, run_dir: Path, **overrides):
     values = dict(data=str(photo_dir), size=32, ngf=8, ndf=8, batch_size=4, epochs=2, pretrain_steps=2,
-                  precision="fp32", save_every=1, run_dir=str(run_dir), threads=1)
+                  precision="fp32", save_every=1, run_dir=str(run_dir), threads=1, gan_weight=0.2, ema_decay=0.0,
+                  lr_decay=0.0)
     return make_config("default", **{**values, **overrides})
 
 
@@ -567,7 +568,7 @@ def test_a_symlinked_run_lock_is_refused_and_its_target_untouched(photo_dir, tmp
     victim = tmp_path / "precious.txt"
     victim.write_text("keep me")
     (run / ".lock").symlink_to(victim)
-    cfg = make_config("default", data=str(photo_dir), size=32, ngf=8, ndf=8, batch_size=4, max_steps=1,
+    cfg = make_config("default", data=str(photo_dir), size=32, ngf=8, ndf=8, batch_size=4, max_steps=1, ema_decay=0,
                       precision="fp32", run_dir=str(run))
     with pytest.raises(TrainingError, match="run lock"):
         train(cfg, progress=False)
