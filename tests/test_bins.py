@@ -145,7 +145,7 @@ def test_the_average_forgets_the_random_start():
     """With a fixed 0.999 the average still held 13 % of the initial weights after 2,000 steps."""
     from colorgan.trainer import Trainer
 
-    trainer = Trainer.bare(make_config("default", **TINY, ema_decay=0.999), torch.device("cpu"))
+    trainer = Trainer.bare(make_config("default", **{**TINY, "ema_decay": 0.999}), torch.device("cpu"))
     start = trainer.G_ema.head[0].weight.clone()
     for step in range(300):
         trainer.step = step
