@@ -536,15 +536,18 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
         return _error(500, "internal server error")
 
     # ------------------------------------------------------------------ routes
-    # HEAD as well as GET: load balancers and uptime checkers probe with HEAD.
-    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    @app.get("/", include_in_schema=False)
     async def index():
         return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"})
 
-    @app.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health,
-                   summary="Liveness, and the queue's state")
+    @app.get("/healthz", response_model=Health, summary="Liveness, and the queue's state")
     async def healthz():
         return {"status": "ok", **gate.state()}
+
+    # HEAD as well as GET: load balancers and uptime checkers probe with HEAD (kept out of the OpenAPI schema,
+    # where a second operation on the same function would duplicate its id).
+    app.add_api_route("/", index, methods=["HEAD"], include_in_schema=False)
+    app.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
 
     @app.get("/api/info", response_model=Info, summary="The model, its training size and the limits")
     async def info():
