@@ -211,15 +211,17 @@ class Colorizer:
         cannot be read are skipped and reported, never fatal. Skips are written to `dst/skipped.csv`.
         """
         src, dst = Path(src), Path(dst)
-        if dst.resolve() == src.resolve():
+        dst_resolved = dst.resolve()
+        if dst_resolved == src.resolve():
             raise ValueError(f"{dst}: the output folder is the input folder, so the outputs would replace the "
                              "photos; choose another --out")
         report = FolderReport()
         if dst.is_dir():  # temp files of a run that was killed mid-write
             remove_stale_temps(dst, recursive=True)
         # An output folder inside the input folder holds outputs, not inputs: a rerun must not colorize them.
-        inputs = [p for p in iter_inputs(src) if dst.resolve() not in p.resolve().parents]
-        protected = {p.resolve() for p in inputs}
+        resolved = {p: p.resolve() for p in iter_inputs(src)}
+        inputs = [p for p, real in resolved.items() if dst_resolved not in real.parents]
+        protected = {resolved[p] for p in inputs}
         jobs = []
         for path in inputs:
             target = dst / path.relative_to(src)

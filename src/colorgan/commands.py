@@ -73,6 +73,7 @@ def _colorize(args: argparse.Namespace) -> int:
         write_skipped_csv,
         writes_over_input,
     )
+    from .data import folder_labels
     from .images import ImageReadError
 
     try:
@@ -84,23 +85,20 @@ def _colorize(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     inputs = [Path(i) for i in args.inputs]
     protected = {p.resolve() for p in inputs if not p.is_dir()}  # never written over, whatever the flags
-    folder_names: set[str] = set()
     files = [p for p in inputs if not p.is_dir()]
+    # Two input folders with the same name get distinct outputs under --out (photos, photos~2).
+    folders = [p for p in inputs if p.is_dir()]
+    labels = dict(zip(folders, folder_labels([str(p) for p in folders])))
     # A shell glob of files gets a bar as a folder does (folders show their own).
     bar = tqdm(total=len(files), unit="img", desc="colorizing", disable=args.quiet or len(files) < 2)
     for item in inputs:
         if not item.is_dir():
             bar.update(1)
         if item.is_dir():
-            name = item.resolve().name or "root"  # ".", ".." and "/" have no name of their own
-            dst = item.resolve().with_name(name + "_color") if out is None else out
-            if out is not None and len(inputs) > 1:  # two input folders named alike get distinct outputs
-                unique, n = name, 1
-                while unique in folder_names:
-                    n += 1
-                    unique = f"{name}~{n}"
-                folder_names.add(unique)
-                dst = out / unique
+            if out is None:  # resolved first: ".", ".." and "/" have no name of their own
+                dst = item.resolve().with_name(labels[item] + "_color")
+            else:
+                dst = out / labels[item] if len(inputs) > 1 else out
             try:
                 sub = colorizer.colorize_folder(item, dst, args.size, args.overwrite, progress=not args.quiet)
             except ValueError as exc:

@@ -236,10 +236,11 @@ def load_cache(
     samples, skipped = find_samples(root)
     if limit is not None:
         samples = samples[:limit]
-    gone = [s for s in samples if not (s.color.exists() and (s.gray is None or s.gray.exists()))]
-    if gone:  # dangling symlinks, or files deleted since the listing: skipped like unreadable files
-        samples = [s for s in samples if s not in gone]
-        skipped = skipped + [Skipped(s.name, "file not found (a dangling symlink?)") for s in gone]
+    present = [s.color.exists() and (s.gray is None or s.gray.exists()) for s in samples]
+    if not all(present):  # dangling symlinks, or files deleted since the listing: skipped like unreadable files
+        skipped = skipped + [Skipped(s.name, "file not found (a dangling symlink?)")
+                             for s, ok in zip(samples, present) if not ok]
+        samples = [s for s, ok in zip(samples, present) if ok]
     folder = Path(cache_root or default_cache_root()) / cache_key(samples, size)
     if not (folder / "index.json").exists():
         try:
