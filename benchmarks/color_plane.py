@@ -101,7 +101,7 @@ def main() -> None:
         mask = np.array([sample_folder(im.name, roots) == folder for im in images])
         results["folders"][folder or "all"] = {"gray": summarize(gray[mask], gray[mask])}
     for label, model, knob, values in args.curve:
-        colorizer = Colorizer.load(model)
+        colorizer = Colorizer.load(model, backend="onnx" if str(model).endswith(".onnx") else "torch")
         base = colorizer.backend
         curve = {"label": label, "model": model, "knob": knob, "points": []}
         for value in map(float, values.split(",")):

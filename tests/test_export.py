@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,22 @@ def test_export_stores_the_chosen_inference_knobs(tmp_path):
     assert Colorizer.load(out).backend.generator.temperature == 0.5
     assert main(["export", "--model", str(source), "--format", "safetensors", "--out", str(out),
                  "--chroma-gain", "0"]) == 2  # validated like any config
+
+
+def test_export_format_follows_the_file_name_and_refuses_a_contradiction(tiny_model, tmp_path, capsys):
+    from colorgan.checkpoint import load_checkpoint
+
+    weights = tmp_path / "w.safetensors"
+    assert main(["export", "--model", str(tiny_model), "--out", str(weights), "--half"]) == 0
+    assert load_checkpoint(weights).config["size"] > 0  # a safetensors file, not an ONNX graph under that name
+    graph = tmp_path / "g.onnx"
+    assert main(["export", "--model", str(tiny_model), "--out", str(graph)]) == 0
+    assert graph.read_bytes()[:2] != weights.read_bytes()[:2]
+    refused = [(["--out", str(tmp_path / "x.safetensors"), "--format", "onnx"], "the name says safetensors"),
+               (["--out", str(tmp_path / "x.bin")], "name the format with --format"),
+               (["--out", str(tmp_path / "y.onnx"), "--half"], "--half applies to safetensors only")]
+    for argv, reason in refused:
+        capsys.readouterr()
+        assert main(["export", "--model", str(tiny_model), *argv]) == 2
+        assert reason in capsys.readouterr().err
+        assert not Path(argv[1]).exists()

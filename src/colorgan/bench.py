@@ -21,16 +21,18 @@ from .config import make_config
 from .runtime import pick_precision
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 6) -> float:
-    """Sustained GFLOP/s of an n x n matmul in `dtype` (the machine's practical ceiling)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", reps: int = 6) -> float:
+    """Sustained GFLOP/s of an n x n matmul in `dtype` on `device` (the machine's practical ceiling)."""
+    device = torch.device(device)
+    n = 8192 if device.type == "cuda" else 2048  # a GPU needs a bigger product to reach its peak
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+
+    def product():
         a @ b
-        times.append(time.perf_counter() - t0)
-    return 2 * n**3 / statistics.median(times) / 1e9
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return 2 * n**3 / _median_time(product, 1, reps) / 1e9
 
 
 def _median_time(fn, warmup: int, steps: int) -> float:
@@ -45,8 +47,11 @@ def _median_time(fn, warmup: int, steps: int) -> float:
 
 
 def _machine() -> dict:
-    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__}
+    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+               "torch": torch.__version__}
+    if torch.cuda.is_available():
+        machine["gpu"] = torch.cuda.get_device_name()
+    return machine
 
 
 def bench_train(args: argparse.Namespace) -> dict:
@@ -75,7 +80,7 @@ def bench_train(args: argparse.Namespace) -> dict:
     flops = _count_flops(lambda: trainer.train_step(x[:1], y[:1]))
     return _with_peak({"what": "train", "img_per_s": args.batch_size / seconds, "gflop_per_img": flops / 1e9,
                        "precision": str(trainer.amp_dtype or "fp32"), "chroma_head": args.chroma_head,
-                       "gan": not args.no_gan}, flops * args.batch_size / seconds)
+                       "gan": not args.no_gan}, flops * args.batch_size / seconds, device)
 
 
 def _count_flops(fn) -> float:
@@ -85,8 +90,8 @@ def _count_flops(fn) -> float:
     return float(counter.get_total_flops())
 
 
-def _with_peak(result: dict, flop_per_s: float) -> dict:
-    bf16, fp32 = matmul_peak(torch.bfloat16), matmul_peak(torch.float32)
+def _with_peak(result: dict, flop_per_s: float, device: torch.device) -> dict:
+    bf16, fp32 = matmul_peak(torch.bfloat16, device), matmul_peak(torch.float32, device)
     result.update(achieved_gflop_s=flop_per_s / 1e9, bf16_matmul_gflop_s=bf16, fp32_matmul_gflop_s=fp32,
                   fraction_of_bf16_matmul=flop_per_s / 1e9 / bf16, machine=_machine())
     return result
@@ -114,7 +119,7 @@ def bench_infer(args: argparse.Namespace) -> dict:
     seconds = _median_time(forward, args.warmup, args.steps)
     return _with_peak({"what": "infer", "ms_per_img": 1000 * seconds / args.batch_size, "batch": args.batch_size,
                        "gflop_per_img": flops / 1e9, "precision": str(backend.dtype)},
-                      flops * args.batch_size / seconds)
+                      flops * args.batch_size / seconds, device)
 
 
 def bench_data(args: argparse.Namespace) -> dict:

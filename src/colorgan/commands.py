@@ -191,7 +191,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export", help="export the generator to ONNX or a compact safetensors file")
     p.add_argument("--model", help="run folder, checkpoint or weights file (default: the shipped model)")
-    p.add_argument("--format", choices=["onnx", "safetensors"], default="onnx")
+    p.add_argument("--format", choices=["onnx", "safetensors"],
+                   help="default: the one --out's suffix names (.onnx or .safetensors)")
     p.add_argument("--out", required=True)
     p.add_argument("--half", action="store_true", help="safetensors: store weights as fp16 (half the size)")
     p.add_argument("--chroma-gain", type=float, help="store this inference chroma gain with the weights")

@@ -12,12 +12,30 @@ from .checkpoint import save_checkpoint
 from .colorize import load_generator
 
 INFERENCE_KNOBS = ("chroma_gain", "bin_temperature")  # set at export; they change no weight
+FORMAT_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
 
 
-def export_model(model: str | os.PathLike | None, out: str | os.PathLike, fmt: str, half: bool = False,
-                 live: bool = False, knobs: dict | None = None) -> Path:
-    """`live`: the weights as trained rather than their moving average (where the run keeps one).
+def export_format(out: str | os.PathLike, fmt: str | None) -> str:
+    """The format to write: `fmt` where given, else the one `out`'s suffix names. A suffix that names the
+    other format is refused: an ONNX graph in a file called .safetensors fails far from here, much later."""
+    implied = FORMAT_SUFFIXES.get(Path(out).suffix.lower())
+    if fmt is None:
+        if implied is None:
+            raise ValueError(f"{out}: name the format with --format, or end the name in .onnx or .safetensors")
+        return implied
+    if implied is not None and implied != fmt:
+        raise ValueError(f"{out}: the name says {implied} but --format is {fmt}")
+    return fmt
+
+
+def export_model(model: str | os.PathLike | None, out: str | os.PathLike, fmt: str | None = None,
+                 half: bool = False, live: bool = False, knobs: dict | None = None) -> Path:
+    """`fmt`: onnx or safetensors; None takes it from `out`'s suffix.
+    `live`: the weights as trained rather than their moving average (where the run keeps one).
     `knobs`: inference settings to store with the weights (`INFERENCE_KNOBS`), e.g. the chosen temperature."""
+    fmt = export_format(out, fmt)
+    if half and fmt != "safetensors":
+        raise ValueError("--half applies to safetensors only (ONNX keeps fp32 weights)")
     generator, cfg, source = load_generator(model, live=live)
     knobs = {k: v for k, v in (knobs or {}).items() if v is not None}
     unknown = set(knobs) - set(INFERENCE_KNOBS)
