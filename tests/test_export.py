@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from colorgan import Colorizer
 from colorgan.cli import main
@@ -95,3 +96,23 @@ def test_export_format_follows_the_file_name_and_refuses_a_contradiction(tiny_mo
         assert main(["export", "--model", str(tiny_model), *argv]) == 2
         assert reason in capsys.readouterr().err
         assert not Path(argv[1]).exists()
+
+
+def test_an_onnx_model_with_external_data_loads_and_a_missing_data_file_is_one_clear_error(onnx_model, tmp_path,
+                                                                                           capsys):
+    """Large ONNX models keep their weights in a side file; a missing side file gave a raw traceback."""
+    import onnx
+
+    split = tmp_path / "split.onnx"
+    onnx.save_model(onnx.load(str(onnx_model)), str(split), save_as_external_data=True, location="split.weights",
+                    size_threshold=0)
+    gray = rgb_to_gray_u8(synthetic_photo(5, (40, 60)))
+    expected = Colorizer.load(onnx_model, backend="onnx").colorize_array(gray)
+    assert np.array_equal(Colorizer.load(split, backend="onnx").colorize_array(gray), expected)
+    (tmp_path / "split.weights").unlink()
+    photo = tmp_path / "p.png"
+    Image.fromarray(gray).save(photo)
+    assert main(["colorize", str(photo), "--backend", "onnx", "--model", str(split), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(split) in err[0] and "onnxruntime cannot load this model" in err[0]
+    assert not (tmp_path / "p_color.png").exists()

@@ -379,3 +379,47 @@ def test_trickling_uploads_are_cut_off_and_a_normal_upload_gets_through(colorize
         finally:
             for raw in trickles:
                 raw.close()
+
+
+def slow_legal_jpeg() -> bytes:
+    """A 49-megapixel progressive JPEG: within every limit, about a second to decode here (and seconds more
+    to colorize)."""
+    small = np.random.default_rng(0).integers(0, 256, (700, 700, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(small).resize((7000, 7000)).save(buffer, format="JPEG", progressive=True, quality=50)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_a_request_that_times_out_while_decoding_frees_its_worker_at_once(colorizer):
+    """A thread cannot be stopped: the worker stayed busy with the decode (and the colorizing after it) long
+    after the client's 503, and every upload meanwhile got 503 too."""
+    limits = ServeLimits(max_upload_bytes=20_000_000, workers=1, queue=4, timeout=0.5, max_size=256)
+    slow = slow_legal_jpeg()
+    with serve_in_thread(create_app(colorizer, limits)) as base, httpx.Client(base_url=base, timeout=30) as http:
+        assert post_image(http, encode(synthetic_photo(5, (32, 32)))).status_code == 200  # decoders started
+        started = time.monotonic()
+        answer = post_image(http, slow, "slow.jpg")
+        assert answer.status_code == 503 and "took longer" in answer.json()["detail"]
+        assert time.monotonic() - started < 2
+        time.sleep(0.1)  # the killed decode hands its worker back through the event loop
+        assert post_image(http, encode(synthetic_photo(6, (40, 40)))).status_code == 200
+        assert http.get("/healthz").json()["running"] == 0
+
+
+def test_the_decoder_pool_reports_bad_files_and_replaces_a_dead_decoder():
+    from colorgan.decoder_pool import DecoderPool
+    from colorgan.images import ImageReadError
+
+    pool = DecoderPool(1, 10_000_000)
+    try:
+        loaded = pool.decode(encode(synthetic_photo(3, (30, 50))), "ok.png", 30)
+        assert loaded.rgb.shape == (30, 50, 3) and loaded.is_gray
+        with pytest.raises(ImageReadError, match="not an image"):
+            pool.decode(b"not an image at all", "bad.png", 30)
+        (decoder,) = pool._idle
+        decoder.process.kill()  # as a codec crash would end it
+        decoder.process.join()
+        assert pool.decode(encode(synthetic_photo(4, (8, 8))), "next.png", 30).rgb.shape == (8, 8, 3)
+    finally:
+        pool.close()

@@ -41,7 +41,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from .images import DEFAULT_MAX_PIXELS, ImageReadError, load_image
+from .decoder_pool import DecoderPool, DecodeTimeout
+from .images import DEFAULT_MAX_PIXELS, ImageReadError
 
 MB = 1024 * 1024
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
@@ -497,6 +498,8 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
     """The FastAPI app serving `colorizer` (a `Colorizer`, or anything with its `colorize` and `info`)."""
     limits = limits or ServeLimits()
     gate = InferenceGate(limits.workers, limits.queue, limits.timeout)
+    # Uploads are decoded in child processes, so a decode that outlives its request can be stopped.
+    decoders = DecoderPool(limits.workers, limits.max_pixels)
     uploads = {"active": 0}
     page = _page_html()
     model_info = colorizer.info()
@@ -504,8 +507,10 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app):
+        threading.Thread(target=decoders.warm_up, daemon=True, name="colorgan-decode-start").start()
         yield
         gate.close()
+        decoders.close()
 
     app = FastAPI(title="colorgan", version=__version__, lifespan=lifespan,
                   description="Colorize black-and-white photos. POST a photo to /api/colorize; the page is at /.")
@@ -558,9 +563,9 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             "limits": limits.as_dict(),
         }
 
-    def work(raw: bytes, label: str, size: int | None, fmt: str) -> tuple[bytes, float]:
+    def work(raw: bytes, label: str, size: int | None, fmt: str, deadline: float) -> tuple[bytes, float]:
         started = time.perf_counter()
-        loaded = load_image(raw, limits.max_pixels, name=label)
+        loaded = decoders.decode(raw, label, deadline - time.monotonic())
         del raw
         pil_format, _ = FORMATS[fmt]
         height, width = loaded.rgb.shape[:2]
@@ -618,7 +623,10 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
         del parts, image
         queued = time.perf_counter()
         try:
-            data, work_s = await gate.run(work, raw, label, size, fmt)
+            data, work_s = await gate.run(work, raw, label, size, fmt, time.monotonic() + limits.timeout)
+        except DecodeTimeout:
+            raise gate.busy(f"{label}: decoding took longer than {limits.timeout:g} s; try a smaller "
+                            "or simpler file") from None
         except ImageReadError as err:
             reason = err.reason
             if reason.startswith("not an image"):
