@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from colorgan.cli import main
@@ -176,3 +177,56 @@ def test_version_and_bad_flags_are_one_line_not_a_traceback(tmp_path, capsys):
     if not __import__("torch").cuda.is_available():
         assert main(["train", "--device", "cuda", "--data", str(photos), "--run-dir", str(tmp_path / "r")]) == 2
         assert "no CUDA device" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- smoke tests
+def test_bench_train_and_infer_print_figures_and_write_json(tmp_path, capsys):
+    small = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "2", "--steps", "2", "--warmup", "1"]
+    for what in ("train", "infer"):
+        out = tmp_path / f"{what}.json"
+        assert main(["bench", what, *small, "--json", str(out)]) == 0
+        result = json.loads(out.read_text())
+        speed = result["img_per_s"] if what == "train" else 1000 / result["ms_per_img"]
+        assert speed > 0 and result["fraction_of_bf16_matmul"] > 0 and result["gflop_per_img"] > 0
+        assert "fraction_of_bf16_matmul" in capsys.readouterr().out
+
+
+def test_demo_writes_its_page_and_sheet_with_a_given_model(tiny_model, tmp_path):
+    from colorgan.demo import package_photos
+
+    if not package_photos():
+        pytest.skip("no package sample photos (scikit-image or scikit-learn) installed")
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--model", str(tiny_model)]) == 0
+    page = (out / "index.html").read_text()
+    assert page.count("<tr>") == len(package_photos()) + 1 and "data:image/jpeg;base64," in page
+    assert Image.open(out / "sheet.png").size[0] > 0
+    assert len(list(out.glob("*_color.png"))) == len(package_photos())
+
+
+def test_serve_command_starts_answers_and_stops(tiny_model, tmp_path):
+    """`colorgan serve` as a user starts it: a real process on a free loopback port."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "colorgan", "serve", "--model", str(tiny_model), "--port",
+                               str(port), "--log-level", "warning"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                    assert json.loads(answer.read())["status"] == "ok"
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read().decode()
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=5) as answer:
+            assert json.loads(answer.read())["train_size"] == 32
+    finally:
+        server.terminate()
+        assert server.wait(timeout=20) == 0 or server.returncode == -15

@@ -54,15 +54,15 @@ def eval_mode_steps(trainer: Trainer, steps: int, poison) -> list[bool]:
     for _ in range(steps):
         epoch, index = divmod(trainer.step, trainer.stream.steps_per_epoch)
         _, x, y = trainer._inputs(epoch, index)
-        trainer.G.eval()
-        trainer.D.eval()
-        finite.append(trainer.train_step(poison(trainer.step + 1, x), y).finite)
+        trainer.model.G.eval()
+        trainer.model.D.eval()
+        finite.append(trainer.model.step(poison(trainer.step + 1, x), y, trainer.step).finite)
         trainer.step += 1
     return finite
 
 
 def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
-    named = [("G", trainer.G), ("D", trainer.D)]
+    named = [("G", trainer.model.G), ("D", trainer.model.D)]
     params = {f"{n}.{k}": v.detach().clone() for n, m in named for k, v in m.named_parameters()}
     buffers = {f"buffer:{n}.{k}": v.detach().clone() for n, m in named for k, v in m.named_buffers()}
     return {**params, **buffers}

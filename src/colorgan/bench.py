@@ -55,7 +55,7 @@ def _machine() -> dict:
 
 
 def bench_train(args: argparse.Namespace) -> dict:
-    from .trainer import Trainer
+    from .pix2pix import Pix2Pix
 
     cfg = make_config("seed", size=args.size, batch_size=args.batch_size, ngf=args.ngf, ndf=args.ndf,
                       color_space=args.color_space, precision=args.precision,
@@ -63,23 +63,26 @@ def bench_train(args: argparse.Namespace) -> dict:
                       shared_d_forward=not args.no_shared_d_forward, chroma_head=args.chroma_head,
                       pretrain_steps=10**9 if args.no_gan else 0, ema_decay=args.ema_decay)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    trainer = Trainer.bare(cfg, device)
+    model = Pix2Pix(cfg.validate(), device)
     out_ch = 2 if args.color_space == "lab" else 3
     x = torch.rand(args.batch_size, 1, args.size, args.size, device=device) * 2 - 1
     y = torch.rand(args.batch_size, out_ch, args.size, args.size, device=device) * 2 - 1
-    x, y = (t.contiguous(memory_format=trainer.memory_format) for t in (x, y))
+    x, y = (t.contiguous(memory_format=model.memory_format) for t in (x, y))
+    index = 0
 
     def step():
-        trainer.train_step(x, y)
-        if trainer.G_ema is not None:
-            trainer.update_ema()
+        nonlocal index
+        model.step(x, y, index)
+        if model.G_ema is not None:
+            model.update_ema(index)
+        index += 1
         if device.type == "cuda":
             torch.cuda.synchronize()
 
     seconds = _median_time(step, args.warmup, args.steps)
-    flops = _count_flops(lambda: trainer.train_step(x[:1], y[:1]))
+    flops = _count_flops(lambda: model.step(x[:1], y[:1], index))
     return _with_peak({"what": "train", "img_per_s": args.batch_size / seconds, "gflop_per_img": flops / 1e9,
-                       "precision": str(trainer.amp_dtype or "fp32"), "chroma_head": args.chroma_head,
+                       "precision": str(model.amp_dtype or "fp32"), "chroma_head": args.chroma_head,
                        "gan": not args.no_gan}, flops * args.batch_size / seconds, device)
 
 

@@ -1,4 +1,4 @@
-"""The training loop: a D step then a G step per batch, in plain sight.
+"""The training loop around `Pix2Pix.step`: data, learning rate, logging, samples, checkpoints, the run lock.
 
 bf16 autocast where the hardware has it, channels_last, optional torch.compile, DDP under torchrun.
 Rank 0 writes log.csv, samples, loss.png and atomic checkpoints; resuming replays exactly the same steps.
@@ -6,20 +6,16 @@ Rank 0 writes log.csv, samples, loss.png and atomic checkpoints; resuming replay
 
 from __future__ import annotations
 
-import copy
 import fcntl
 import json
 import math
 import os
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 from tqdm import tqdm
 
 from . import color as colormath
@@ -27,17 +23,14 @@ from .checkpoint import LATEST, load_checkpoint, load_module_state, restore_trai
 from .config import TrainConfig
 from .data import BatchStream, PixelCache, data_roots, load_cache, pixels_to_float, split_by_folder
 from .fsutil import atomic_write_text, remove_stale_temps
-from .models import build_discriminator, build_generator, init_weights, upsample2x
+from .pix2pix import Pix2Pix
 from .report import plot_losses, sample_grid, save_png
 from .runtime import (
-    Dist,
-    all_ranks_agree,
     autocast,
     check_sync_bn,
     collective_failure_message,
     init_distributed,
     is_collective_failure,
-    pick_precision,
     set_threads,
     shutdown_distributed,
 )
@@ -47,23 +40,6 @@ LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s
 
 class TrainingError(RuntimeError):
     """Training cannot go on (locked run folder, diverged losses, nothing to resume)."""
-
-
-def adversarial_loss(logits: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
-    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-    if mode == "lsgan":
-        return F.mse_loss(logits.float(), target.float())
-    return F.binary_cross_entropy_with_logits(logits.float(), target.float())
-
-
-@dataclass
-class StepLosses:
-    G_gan: float
-    G_l1: float
-    D_real: float
-    D_fake: float
-    finite: bool
-    G_bins: float = 0.0
 
 
 class RunLock:
@@ -107,7 +83,6 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.lock = RunLock(self.run_dir)
             self._check_fresh_or_resume(resume)
-        self.amp_dtype = pick_precision(cfg.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
@@ -131,10 +106,9 @@ class Trainer:
         if cfg.max_steps is not None:
             self.total_steps = min(self.total_steps, cfg.max_steps)
 
-        self._build_models()
+        self._build_model()
         if resume:
             self._resume()
-        self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
 
     def _saved_split(self) -> tuple[np.ndarray, np.ndarray]:
         """The run's own split on resume, whatever changed in the data folders since: photos added since are
@@ -160,38 +134,8 @@ class Trainer:
             prior += colormath.ab_class_prior(colormath.encode_target(rgb, "lab"))
         return prior / prior.sum()
 
-    @classmethod
-    def bare(cls, cfg: TrainConfig, device: torch.device) -> Trainer:
-        """Models and optimizers only, no data or run folder: for benchmarks on random tensors."""
-        self = cls.__new__(cls)
-        self.cfg, self.device, self.dist = cfg.validate(), device, Dist()
-        self.amp_dtype = pick_precision(cfg.precision, device)
-        self._build_models()
-        self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
-        return self
-
-    def _build_models(self) -> None:
-        cfg = self.cfg
-        torch.manual_seed(cfg.seed)
-        self.G = build_generator(cfg)
-        self.D = build_discriminator(cfg)
-        init_weights(self.G)
-        init_weights(self.D)
-        if cfg.sync_bn and self.dist.enabled:
-            self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
-            self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
-        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.G.to(self.device, memory_format=self.memory_format)
-        self.D.to(self.device, memory_format=self.memory_format)
-        betas = (cfg.beta1, cfg.beta2)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
-        self.G_ema = None
-        if cfg.ema_decay > 0:
-            self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
-        self.class_weights = None
-        if cfg.bin_rebalance and "ab_prior" in cfg.extra:
-            self.class_weights = colormath.rebalancing_weights(torch.tensor(cfg.extra["ab_prior"]))
+    def _build_model(self) -> None:
+        self.model = Pix2Pix(self.cfg, self.device, self.dist)
         self.step = 0
         self.nonfinite_total = 0
         self.nonfinite_run = 0
@@ -210,98 +154,22 @@ class Trainer:
     def _resume(self) -> None:
         latest = self.ckpt_dir / LATEST
         ckpt = load_checkpoint(latest)
-        restore_training(ckpt, {"G": self.G, "D": self.D}, {"opt_G": self.opt_G, "opt_D": self.opt_D},
-                         str(latest))
-        if self.G_ema is not None:  # a run that turns the average on later starts it from G
-            ema_state = ckpt.module_state("G_ema") or self.G.state_dict()
-            load_module_state(self.G_ema, ema_state, f"{latest} [G_ema]")
+        model = self.model
+        restore_training(ckpt, {"G": model.G, "D": model.D}, model.optimizers(), str(latest))
+        if model.G_ema is not None:  # a run that turns the average on later starts it from G
+            ema_state = ckpt.module_state("G_ema") or model.G.state_dict()
+            load_module_state(model.G_ema, ema_state, f"{latest} [G_ema]")
         self.step = ckpt.state["step"]
         self.nonfinite_total = ckpt.state.get("nonfinite_total", 0)
-
-    def _wrap(self, module: nn.Module) -> nn.Module:
-        if self.dist.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
-        if self.cfg.compile:
-            module = torch.compile(module)
-        return module
 
     # ----------------------------------------------------------------- steps
     def _inputs(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         gray_u8, color_u8 = self.stream.batch(epoch, index)
         gray, rgb = pixels_to_float(gray_u8, color_u8, self.device)
-        x = colormath.encode_input(gray, self.cfg.color_space).contiguous(memory_format=self.memory_format)
-        y = colormath.encode_target(rgb, self.cfg.color_space).contiguous(memory_format=self.memory_format)
+        layout = self.model.memory_format
+        x = colormath.encode_input(gray, self.cfg.color_space).contiguous(memory_format=layout)
+        y = colormath.encode_target(rgb, self.cfg.color_space).contiguous(memory_format=layout)
         return gray, x, y
-
-    def _apply(self, loss_d: torch.Tensor | None, loss_g: torch.Tensor, retain: bool) -> bool:
-        """Backward and step both optimizers, unless a loss is not finite: then skip the step."""
-        finite = bool(torch.isfinite(loss_g)) and (loss_d is None or bool(torch.isfinite(loss_d)))
-        if not all_ranks_agree(finite, self.dist, self.device):  # under DDP all ranks skip, or none does
-            return False
-        # Both backward passes run before either step: G's gradient flows through D's current weights.
-        self.opt_G.zero_grad(set_to_none=True)
-        if loss_d is not None:
-            self.opt_D.zero_grad(set_to_none=True)
-            loss_d.backward(inputs=list(self.D.parameters()), retain_graph=retain)
-        loss_g.backward(inputs=list(self.G.parameters()))
-        if loss_d is not None:
-            self.opt_D.step()
-        self.opt_G.step()
-        return True
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> StepLosses:
-        cfg = self.cfg
-        mode = cfg.gan_mode
-        warm_up = self.step < cfg.pretrain_steps or cfg.gan_weight == 0  # no discriminator (yet)
-        g_bins = torch.zeros((), device=y.device)
-        if cfg.chroma_head == "bins":
-            # Cross-entropy on the class distribution, L1 on its mean. Without D only every other
-            # half-resolution position is scored, cycling through the four offsets; D needs them all.
-            stride, offset = (2, self.step % 4) if warm_up else (1, 0)
-            dy, dx = divmod(offset, 2)
-            with autocast(self.device, self.amp_dtype):
-                logits = self.G_run(x, logits_at=(stride, dy, dx))
-            log_p = colormath.bin_log_probs(logits)
-            y_half = F.avg_pool2d(y.float(), 2)[:, :, dy::stride, dx::stride]
-            g_bins = colormath.bin_cross_entropy(log_p, y_half, self.class_weights)
-            mean = colormath.ab_from_bin_probs(log_p.exp())
-            y_scored = y_half
-            if not warm_up:  # D sees the annealed mean, at full size, as users get it
-                fake = upsample2x(colormath.ab_from_bin_logits(logits, cfg.bin_temperature))
-        else:
-            with autocast(self.device, self.amp_dtype):
-                fake = mean = self.G_run(x)
-            y_scored = y
-        g_l1 = F.l1_loss(mean.float(), y_scored.float())
-        g_pixel = cfg.l1_weight * g_l1 + cfg.bin_weight * g_bins
-        if warm_up:
-            finite = self._apply(None, g_pixel, retain=False)
-            return StepLosses(math.nan, g_l1.item(), math.nan, math.nan, finite, g_bins.item())
-        if cfg.shared_d_forward:
-            # One D(fake) forward serves both losses (the TF recipe): D's loss reaches only D's weights,
-            # G's loss only G's, as if D had been frozen for it.
-            with autocast(self.device, self.amp_dtype):
-                d_real = self.D_run(x, y)
-                d_fake = self.D_run(x, fake)
-            d_loss_real, d_loss_fake = adversarial_loss(d_real, True, mode), adversarial_loss(d_fake, False, mode)
-            g_gan = adversarial_loss(d_fake, True, mode)
-            finite = self._apply(d_loss_real + d_loss_fake, cfg.gan_weight * g_gan + g_pixel, True)
-        else:  # the reference PyTorch order: update D, then a fresh D(fake) for G's loss
-            with autocast(self.device, self.amp_dtype):
-                d_real = self.D_run(x, y)
-                d_fake = self.D_run(x, fake.detach())
-            d_loss_real, d_loss_fake = adversarial_loss(d_real, True, mode), adversarial_loss(d_fake, False, mode)
-            loss_d = d_loss_real + d_loss_fake
-            finite = all_ranks_agree(bool(torch.isfinite(loss_d)), self.dist, self.device)
-            if finite:
-                self.opt_D.zero_grad(set_to_none=True)
-                loss_d.backward()
-                self.opt_D.step()
-            with autocast(self.device, self.amp_dtype):
-                g_gan = adversarial_loss(self.D_run(x, fake), True, mode)
-            finite = finite and self._apply(None, cfg.gan_weight * g_gan + g_pixel, False)
-        return StepLosses(g_gan.item(), g_l1.item(), d_loss_real.item(), d_loss_fake.item(), finite, g_bins.item())
 
     # ----------------------------------------------------------------- loop
     def fit(self) -> Path:
@@ -316,21 +184,20 @@ class Trainer:
         try:
             while self.step < self.total_steps:
                 epoch, index = divmod(self.step, per_epoch)
-                self.G.train()
-                self.D.train()
+                model = self.model
+                model.G.train()
+                model.D.train()
                 t0 = time.perf_counter()
                 _, x, y = self._inputs(epoch, index)
-                buffers = [b.clone() for b in (*self.G.buffers(), *self.D.buffers())]
+                buffers = [b.clone() for b in model.buffers()]
                 lr = self.lr_at(self.step)
-                for optimizer in (self.opt_G, self.opt_D):
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                losses = self.train_step(x, y)
+                model.set_lr(lr)
+                losses = model.step(x, y, self.step)
                 if not losses.finite:  # a skipped step leaves no trace, BatchNorm statistics included
-                    for b, saved in zip((*self.G.buffers(), *self.D.buffers()), buffers):
+                    for b, saved in zip(model.buffers(), buffers):
                         b.copy_(saved)
-                elif self.G_ema is not None:
-                    self.update_ema()
+                elif model.G_ema is not None:
+                    model.update_ema(self.step)
                 img_s = cfg.batch_size / (time.perf_counter() - t0)
                 self._count_nonfinite(losses.finite)
                 self.step += 1
@@ -372,19 +239,6 @@ class Trainer:
             return self.cfg.lr
         return self.cfg.lr * min(1.0, (planned - step) / decay_steps)
 
-    @torch.no_grad()
-    def update_ema(self) -> None:
-        """ema <- decay * ema + (1 - decay) * G for weights; batch-norm statistics are copied as they are.
-
-        The decay warms up as (1 + step) / (10 + step): a fixed 0.999 would still hold 13 % of the random
-        initial weights after 2,000 steps.
-        """
-        decay = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
-        for ema, live in zip(self.G_ema.parameters(), self.G.parameters()):
-            ema.lerp_(live, 1.0 - decay)
-        for ema, live in zip(self.G_ema.buffers(), self.G.buffers()):
-            ema.copy_(live)
-
     def _count_nonfinite(self, finite: bool) -> None:
         if finite:
             self.nonfinite_run = 0
@@ -402,8 +256,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         state = {"step": self.step, "nonfinite_total": self.nonfinite_total}
-        modules = {"G": self.G, "D": self.D} | ({"G_ema": self.G_ema} if self.G_ema is not None else {})
-        optimizers = {"opt_G": self.opt_G, "opt_D": self.opt_D}
+        modules, optimizers = self.model.modules(), self.model.optimizers()
         try:
             save_checkpoint(self.ckpt_dir / LATEST, modules, optimizers, self.cfg.to_dict(), state)
             if keep:
@@ -456,17 +309,17 @@ class Trainer:
         gray_u8 = torch.from_numpy(np.ascontiguousarray(self.cache.gray[rows])).unsqueeze(1)
         color_u8 = torch.from_numpy(np.ascontiguousarray(self.cache.color[rows])).permute(0, 3, 1, 2)
         gray, _ = pixels_to_float(gray_u8, color_u8, self.device)
-        generator = self.G_ema if self.G_ema is not None else self.G  # what export will ship
+        generator = self.model.shipped_generator()
         generator.eval()
-        with autocast(self.device, self.amp_dtype):
+        with autocast(self.device, self.model.amp_dtype):
             out = generator(colormath.encode_input(gray, self.cfg.color_space).contiguous(
-                memory_format=self.memory_format))
+                memory_format=self.model.memory_format))
         rgb = colormath.decode_output(gray, out, self.cfg.color_space)
         generated = (rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         gray_rgb = np.repeat(self.cache.gray[rows][..., None], 3, axis=3)
         grid = sample_grid(gray_rgb, np.asarray(self.cache.color[rows]), generated)
         save_png(grid, self.run_dir / "samples" / f"epoch_{epoch:03d}.png")
-        self.G.train()
+        self.model.G.train()
 
     def close(self) -> None:
         if self.lock is not None:

@@ -1,0 +1,178 @@
+"""The pix2pix model: G, D, their optimizers and one training step (Isola et al. 2017).
+
+`Pix2Pix.step` is the recipe, top to bottom: G's forward, D's loss on real and fake pairs, G's loss
+(adversarial + lambda * L1), both backward passes, both optimizer steps. Everything around it (data, logging,
+checkpoints, the run folder) is the trainer's job; benchmarks drive this object directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import color as colormath
+from .config import TrainConfig
+from .models import build_discriminator, build_generator, init_weights, upsample2x
+from .runtime import Dist, all_ranks_agree, autocast, pick_precision
+
+
+@dataclass
+class StepLosses:
+    G_gan: float  # nan while there is no discriminator (L1 warm-up, or --gan-weight 0)
+    G_l1: float
+    D_real: float
+    D_fake: float
+    finite: bool  # False: the step was skipped, nothing was updated
+    G_bins: float = 0.0
+
+
+def adversarial_loss(logits: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
+    """BCE on D's patch logits (the recipe), or least squares (`lsgan`)."""
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    if mode == "lsgan":
+        return F.mse_loss(logits.float(), target.float())
+    return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+
+
+class Pix2Pix:
+    def __init__(self, cfg: TrainConfig, device: torch.device, dist: Dist | None = None):
+        self.cfg, self.device, self.dist = cfg, device, dist or Dist()
+        self.amp_dtype = pick_precision(cfg.precision, device)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        torch.manual_seed(cfg.seed)
+        self.G, self.D = build_generator(cfg), build_discriminator(cfg)
+        init_weights(self.G)
+        init_weights(self.D)
+        if cfg.sync_bn and self.dist.enabled:
+            self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+        self.G.to(device, memory_format=self.memory_format)
+        self.D.to(device, memory_format=self.memory_format)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        # A moving average of G's weights, for samples and export (--ema-decay).
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema_decay > 0 else None
+        self.class_weights = None  # bins head with --bin-rebalance: rare colors weigh more
+        if cfg.bin_rebalance and "ab_prior" in cfg.extra:
+            self.class_weights = colormath.rebalancing_weights(torch.tensor(cfg.extra["ab_prior"]))
+        # What the step calls: G and D, wrapped for DDP and torch.compile where asked.
+        self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        if self.cfg.compile:
+            module = torch.compile(module)
+        return module
+
+    # ------------------------------------------------------------------ what a checkpoint holds
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D} | ({"G_ema": self.G_ema} if self.G_ema is not None else {})
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_G": self.opt_G, "opt_D": self.opt_D}
+
+    def shipped_generator(self) -> nn.Module:
+        """The generator export ships: the moving average where the run keeps one."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def set_lr(self, lr: float) -> None:
+        for optimizer in (self.opt_G, self.opt_D):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+    def buffers(self) -> list[torch.Tensor]:
+        return [*self.G.buffers(), *self.D.buffers()]
+
+    # ------------------------------------------------------------------ the step
+    def step(self, x: torch.Tensor, y: torch.Tensor, index: int) -> StepLosses:
+        """One training step on gray input `x` and target chroma `y`; `index` is the run's step number."""
+        cfg, mode = self.cfg, self.cfg.gan_mode
+        warm_up = index < cfg.pretrain_steps or cfg.gan_weight == 0  # no discriminator (yet)
+
+        # G: the fake, and the pixel loss against the truth
+        fake, g_l1, g_bins = self._generate(x, y, index, warm_up)
+        g_pixel = cfg.l1_weight * g_l1 + cfg.bin_weight * g_bins
+        if warm_up:
+            finite = self._backward_and_step(None, g_pixel, retain=False)
+            return StepLosses(math.nan, g_l1.item(), math.nan, math.nan, finite, g_bins.item())
+
+        if cfg.shared_d_forward:
+            # D on real and fake pairs, once: D's loss reaches only D's weights, G's loss only G's,
+            # as if D had been frozen for it (the TF recipe).
+            with autocast(self.device, self.amp_dtype):
+                d_real, d_fake = self.D_run(x, y), self.D_run(x, fake)
+            d_loss_real, d_loss_fake = adversarial_loss(d_real, True, mode), adversarial_loss(d_fake, False, mode)
+            g_gan = adversarial_loss(d_fake, True, mode)
+            finite = self._backward_and_step(d_loss_real + d_loss_fake, cfg.gan_weight * g_gan + g_pixel, True)
+        else:
+            # The reference PyTorch order: update D on a detached fake, then a fresh D(fake) for G's loss.
+            with autocast(self.device, self.amp_dtype):
+                d_real, d_fake = self.D_run(x, y), self.D_run(x, fake.detach())
+            d_loss_real, d_loss_fake = adversarial_loss(d_real, True, mode), adversarial_loss(d_fake, False, mode)
+            loss_d = d_loss_real + d_loss_fake
+            finite = all_ranks_agree(bool(torch.isfinite(loss_d)), self.dist, self.device)
+            if finite:
+                self.opt_D.zero_grad(set_to_none=True)
+                loss_d.backward()
+                self.opt_D.step()
+            with autocast(self.device, self.amp_dtype):
+                g_gan = adversarial_loss(self.D_run(x, fake), True, mode)
+            finite = finite and self._backward_and_step(None, cfg.gan_weight * g_gan + g_pixel, False)
+        return StepLosses(g_gan.item(), g_l1.item(), d_loss_real.item(), d_loss_fake.item(), finite, g_bins.item())
+
+    def _generate(self, x: torch.Tensor, y: torch.Tensor, index: int, warm_up: bool):
+        """-> (what D sees, L1 loss, bins cross-entropy). The bins head scores at half resolution."""
+        if self.cfg.chroma_head != "bins":
+            with autocast(self.device, self.amp_dtype):
+                fake = self.G_run(x)
+            return fake, F.l1_loss(fake.float(), y.float()), torch.zeros((), device=y.device)
+        # Cross-entropy on the class distribution, L1 on its mean. Without D only every other
+        # half-resolution position is scored, cycling through the four offsets; D needs them all.
+        stride, offset = (2, index % 4) if warm_up else (1, 0)
+        dy, dx = divmod(offset, 2)
+        with autocast(self.device, self.amp_dtype):
+            logits = self.G_run(x, logits_at=(stride, dy, dx))
+        log_p = colormath.bin_log_probs(logits)
+        y_half = F.avg_pool2d(y.float(), 2)[:, :, dy::stride, dx::stride]
+        g_bins = colormath.bin_cross_entropy(log_p, y_half, self.class_weights)
+        g_l1 = F.l1_loss(colormath.ab_from_bin_probs(log_p.exp()).float(), y_half)
+        # D sees the annealed mean at full size, as users get it
+        fake = None if warm_up else upsample2x(colormath.ab_from_bin_logits(logits, self.cfg.bin_temperature))
+        return fake, g_l1, g_bins
+
+    def _backward_and_step(self, loss_d: torch.Tensor | None, loss_g: torch.Tensor, retain: bool) -> bool:
+        """Backward and step both optimizers, unless a loss is not finite: then skip the step."""
+        finite = bool(torch.isfinite(loss_g)) and (loss_d is None or bool(torch.isfinite(loss_d)))
+        if not all_ranks_agree(finite, self.dist, self.device):  # under DDP all ranks skip, or none does
+            return False
+        # Both backward passes run before either step: G's gradient flows through D's current weights.
+        self.opt_G.zero_grad(set_to_none=True)
+        if loss_d is not None:
+            self.opt_D.zero_grad(set_to_none=True)
+            loss_d.backward(inputs=list(self.D.parameters()), retain_graph=retain)
+        loss_g.backward(inputs=list(self.G.parameters()))
+        if loss_d is not None:
+            self.opt_D.step()
+        self.opt_G.step()
+        return True
+
+    @torch.no_grad()
+    def update_ema(self, index: int) -> None:
+        """ema <- decay * ema + (1 - decay) * G for weights; batch-norm statistics are copied as they are.
+
+        The decay warms up as (1 + step) / (10 + step): a fixed 0.999 would still hold 13 % of the random
+        initial weights after 2,000 steps.
+        """
+        decay = min(self.cfg.ema_decay, (1 + index) / (10 + index))
+        for ema, live in zip(self.G_ema.parameters(), self.G.parameters()):
+            ema.lerp_(live, 1.0 - decay)
+        for ema, live in zip(self.G_ema.buffers(), self.G.buffers()):
+            ema.copy_(live)
