@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from colorgan.servecli import add_bench_flags, bench_serve
+from colorgan.serve.load import add_bench_flags, bench_serve
 
 
 def main(argv: list[str] | None = None) -> int:

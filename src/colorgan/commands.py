@@ -231,8 +231,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="run folder or weights file to show (default: the shipped model)")
     p.set_defaults(func=_demo)
 
-    try:
-        from . import servecli
-    except ImportError:  # the web service's extra is not installed
-        return
-    servecli.register(sub)
+    from .serve import cli as serve_cli
+
+    serve_cli.register(sub)
