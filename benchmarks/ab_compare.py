@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from colorgan.config import make_config  # noqa: E402
-from colorgan.evaluate import evaluate_run  # noqa: E402
+from colorgan.evaluation.evaluate import evaluate_run  # noqa: E402
 from colorgan.report import read_log  # noqa: E402
 from colorgan.trainer import train  # noqa: E402
 

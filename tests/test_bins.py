@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from colorgan import color as colormath
+from colorgan import colorspace
 from colorgan.checkpoint import load_checkpoint
 from colorgan.colorize import Colorizer
 from colorgan.config import make_config
@@ -22,22 +22,22 @@ from .conftest import TINY, synthetic_photo
 def real_ab(seed: int = 0) -> torch.Tensor:
     """ab / 110 of real sRGB colors, (1, 2, 32, 32): every color of the gamut is fair game."""
     rgb = torch.from_numpy(np.random.default_rng(seed).random((1, 3, 32, 32))).float()
-    return colormath.rgb_to_lab(rgb)[:, 1:] / colormath.AB_SCALE
+    return colorspace.rgb_to_lab(rgb)[:, 1:] / colorspace.AB_SCALE
 
 
 def test_classes_cover_the_srgb_gamut_on_a_10_unit_grid():
-    centers = colormath.ab_bin_centers()
+    centers = colorspace.ab_bin_centers()
     assert 300 < len(centers) < 400  # Zhang et al. count 313 in-gamut bins; we add a one-cell margin
     assert torch.all(torch.remainder(centers + 5, 10) == 0)
     # every grid neighbour of every real color is a class, so no target loses weight
-    classes, weights = colormath.soft_bin_targets(real_ab(1))
+    classes, weights = colorspace.soft_bin_targets(real_ab(1))
     assert torch.allclose(weights.sum(dim=1), torch.ones(1, 32, 32))
 
 
 def test_soft_targets_keep_the_true_ab_as_their_mean():
     ab = real_ab(2)
-    classes, weights = colormath.soft_bin_targets(ab)
-    centers = colormath.ab_bin_centers() / colormath.AB_SCALE
+    classes, weights = colorspace.soft_bin_targets(ab)
+    centers = colorspace.ab_bin_centers() / colorspace.AB_SCALE
     expected = (centers[classes] * weights[..., None]).sum(dim=1).permute(0, 3, 1, 2)
     assert torch.allclose(expected, ab, atol=1e-5)
     assert torch.all(weights >= 0)
@@ -45,28 +45,28 @@ def test_soft_targets_keep_the_true_ab_as_their_mean():
 
 def test_cross_entropy_is_lowest_for_the_target_distribution():
     ab = real_ab(3)
-    classes, weights = colormath.soft_bin_targets(ab)
-    q = len(colormath.ab_bin_centers())
+    classes, weights = colorspace.soft_bin_targets(ab)
+    q = len(colorspace.ab_bin_centers())
     target = torch.zeros(1, 32, 32, q).scatter_add_(-1, classes.permute(0, 2, 3, 1), weights.permute(0, 2, 3, 1))
     perfect = torch.log(target.clamp(min=1e-9)).permute(0, 3, 1, 2)
     uniform = torch.zeros_like(perfect)
-    ce_perfect = colormath.bin_cross_entropy(colormath.bin_log_probs(perfect), ab)
-    ce_uniform = colormath.bin_cross_entropy(colormath.bin_log_probs(uniform), ab)
+    ce_perfect = colorspace.bin_cross_entropy(colorspace.bin_log_probs(perfect), ab)
+    ce_uniform = colorspace.bin_cross_entropy(colorspace.bin_log_probs(uniform), ab)
     assert ce_uniform == pytest.approx(np.log(q), rel=1e-5)
     entropy = -(weights * torch.log(weights.clamp(min=1e-9))).sum(dim=1).mean()
     assert ce_perfect == pytest.approx(float(entropy), abs=1e-4)  # cross-entropy's minimum is the entropy
     assert entropy < np.log(4) and ce_perfect < ce_uniform
     blurred = torch.nn.functional.avg_pool2d(perfect, 3, stride=1, padding=1)  # neighbours' distributions
-    assert colormath.bin_cross_entropy(colormath.bin_log_probs(blurred), ab) > ce_perfect
+    assert colorspace.bin_cross_entropy(colorspace.bin_log_probs(blurred), ab) > ce_perfect
 
 
 def test_temperature_moves_from_the_mean_to_the_mode():
-    centers = colormath.ab_bin_centers()
+    centers = colorspace.ab_bin_centers()
     red = int(torch.argmin(((centers - torch.tensor([55.0, 45.0])) ** 2).sum(1)))
     gray = int(torch.argmin((centers**2).sum(1)))
     logits = torch.full((1, len(centers), 1, 1), -30.0)
     logits[0, red], logits[0, gray] = 1.0, 0.5  # a likelier red, a less likely gray
-    chroma = {t: float(colormath.ab_from_bin_logits(logits, t).norm() * 110) for t in (1.0, 0.38, 0.05)}
+    chroma = {t: float(colorspace.ab_from_bin_logits(logits, t).norm() * 110) for t in (1.0, 0.38, 0.05)}
     assert chroma[1.0] < chroma[0.38] < chroma[0.05]
     assert chroma[0.05] == pytest.approx(float(centers[red].norm()), abs=0.5)
 
@@ -77,7 +77,7 @@ def test_bins_generator_gives_ab_at_full_size_and_logits_for_training():
     x = torch.zeros(2, 1, 64, 96)
     out = generator(x)
     assert out.shape == (2, 2, 64, 96) and out.abs().max() <= 1.0
-    q = len(colormath.ab_bin_centers())
+    q = len(colorspace.ab_bin_centers())
     assert generator(x, logits_at=(1, 0, 0)).shape == (2, q, 32, 48)
     assert generator(x, logits_at=(2, 1, 0)).shape == (2, q, 16, 24)
 
@@ -112,24 +112,24 @@ def test_bins_training_logs_its_loss_resumes_exactly_and_colorizes(photo_dir, tm
 
 
 def test_rebalancing_weights_rare_colors_up_and_averages_one_under_the_prior():
-    q = len(colormath.ab_bin_centers())
+    q = len(colorspace.ab_bin_centers())
     prior = torch.full((q,), 1e-5)
-    common = int(torch.argmin((colormath.ab_bin_centers() ** 2).sum(1)))  # near gray: most pixels
+    common = int(torch.argmin((colorspace.ab_bin_centers() ** 2).sum(1)))  # near gray: most pixels
     prior[common] = 1.0
     prior /= prior.sum()
-    weights = colormath.rebalancing_weights(prior)
+    weights = colorspace.rebalancing_weights(prior)
     assert weights.shape == (q,) and torch.all(weights > 0)
     assert weights[common] < 1.0 < weights.max()
     assert weights.max() / weights[common] > 1.5  # rare colors weigh more than the common one
     ab = real_ab(4)
-    assert torch.allclose(colormath.ab_class_prior(ab).sum(), torch.tensor(1.0))
+    assert torch.allclose(colorspace.ab_class_prior(ab).sum(), torch.tensor(1.0))
 
 
 def test_ema_run_ships_the_average_and_resumes_exactly(photo_dir, tmp_path):
     overrides = dict(ema_decay=0.5, bin_rebalance=True)
     straight = train(tiny_bins(photo_dir, tmp_path / "a", **overrides), progress=False)
     ckpt = load_checkpoint(straight)
-    assert len(ckpt.config["extra"]["ab_prior"]) == len(colormath.ab_bin_centers())
+    assert len(ckpt.config["extra"]["ab_prior"]) == len(colorspace.ab_bin_centers())
     ema = ckpt.module_state("G_ema")
     live = ckpt.module_state("G")
     assert ema.keys() == live.keys() and not torch.equal(ema["head.0.weight"], live["head.0.weight"])

@@ -30,7 +30,7 @@ import torch
 
 from colorgan.checkpoint import load_checkpoint
 from colorgan.config import make_config
-from colorgan.runtime import Dist, all_ranks_agree, check_sync_bn, dist_timeout, shutdown_distributed
+from colorgan.distributed import Dist, all_ranks_agree, check_sync_bn, dist_timeout, shutdown_distributed
 from colorgan.trainer import Trainer
 
 from .conftest import TINY

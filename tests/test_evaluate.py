@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from colorgan.evaluate import EvalImage, evaluate, evaluate_model
+from colorgan.evaluation.evaluate import EvalImage, evaluate, evaluate_model
 from colorgan.images import rgb_to_gray_u8
 
 from .conftest import synthetic_photo

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from colorgan.evaluate import evaluate_model
-from colorgan.lpips import LPIPS
+from colorgan.evaluation.evaluate import evaluate_model
+from colorgan.evaluation.lpips import LPIPS
 
 from .conftest import synthetic_photo
 

@@ -1,4 +1,4 @@
-"""Known-answer tests for colorgan.metrics on small synthetic images."""
+"""Known-answer tests for colorgan.evaluation.metrics on small synthetic images."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from colorgan.metrics import (
+from colorgan.evaluation.metrics import (
     METRIC_KEYS,
     PSNR_CAP_DB,
     ab_histogram,

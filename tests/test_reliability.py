@@ -535,7 +535,7 @@ def test_damaged_checkpoints_give_checkpoint_errors(small_checkpoint, tmp_path, 
 
 
 def test_atomic_write_keeps_normal_permissions(tmp_path):
-    from colorgan.fsutil import atomic_write_bytes
+    from colorgan.atomic import atomic_write_bytes
 
     old = os.umask(0o022)
     try:

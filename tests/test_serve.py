@@ -408,8 +408,8 @@ def test_a_request_that_times_out_while_decoding_frees_its_worker_at_once(colori
 
 
 def test_the_decoder_pool_reports_bad_files_and_replaces_a_dead_decoder():
-    from colorgan.serve.decoders import DecoderPool
     from colorgan.images import ImageReadError
+    from colorgan.serve.decoders import DecoderPool
 
     pool = DecoderPool(1, 10_000_000)
     try:

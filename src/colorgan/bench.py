@@ -18,7 +18,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .config import make_config
-from .runtime import pick_precision
+from .devices import pick_precision
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", reps: int = 6) -> float:

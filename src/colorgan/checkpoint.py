@@ -19,7 +19,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from .fsutil import atomic_write_bytes, read_regular_file
+from .atomic import atomic_write_bytes, read_regular_file
 
 FORMAT = "colorgan/1"
 LATEST = "latest.safetensors"

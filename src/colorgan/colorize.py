@@ -23,14 +23,14 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from . import color as colormath
+from . import colorspace
+from .atomic import atomic_write_bytes, remove_stale_temps
 from .backends import OnnxBackend, TorchBackend
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state
 from .config import TrainConfig
-from .fsutil import atomic_write_bytes, remove_stale_temps
+from .devices import pick_device, pick_precision
 from .images import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage, Source, gray_channel, is_image_path, load_image
 from .models import build_generator
-from .runtime import pick_device, pick_precision
 
 DEFAULT_WEIGHTS = "default.safetensors"
 WORKING_AREA_LIMIT = 16  # at most this many size x size images' worth of network input per photo
@@ -38,7 +38,7 @@ ROW_CHUNK = 512  # rows composed at a time, so a 12-megapixel photo never needs 
 WRITABLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 
 # Lab lightness of every 8-bit gray value: the full-resolution L comes from a table lookup.
-_L_OF_GRAY = colormath.gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0).numpy()
+_L_OF_GRAY = colorspace.gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0).numpy()
 
 
 def default_weights_path() -> Path:
@@ -174,7 +174,7 @@ class Colorizer:
             members = [i for i, s in enumerate(shapes) if s == shape]
             batch = np.stack([_resize(grays[i], shape) for i in members])
             gray = torch.from_numpy(batch).float().div_(255.0).unsqueeze(1)
-            out = self.backend(colormath.encode_input(gray, self.config.color_space))
+            out = self.backend(colorspace.encode_input(gray, self.config.color_space))
             ab = self._chroma(gray, out)
             for j, i in enumerate(members):
                 ab_small[i] = ab[j]
@@ -185,9 +185,9 @@ class Colorizer:
         if not torch.isfinite(out).all():
             raise ImageReadError(self.source or "model", "the model produced NaN or Inf colors; nothing written")
         if self.config.color_space == "lab":
-            ab = out.float() * colormath.AB_SCALE
+            ab = out.float() * colorspace.AB_SCALE
         else:
-            ab = colormath.rgb_to_lab(colormath.decode_output(gray, out, "rgb"))[:, 1:]
+            ab = colorspace.rgb_to_lab(colorspace.decode_output(gray, out, "rgb"))[:, 1:]
         if self.config.chroma_gain != 1.0:
             ab = ab * self.config.chroma_gain
         return ab.permute(0, 2, 3, 1).contiguous().numpy()
@@ -270,7 +270,7 @@ class Colorizer:
 def compose(gray: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
     """Full-res gray (H, W) uint8 + small (h, w, 2) ab -> (H, W, 3) uint8 RGB, in row chunks.
 
-    OpenCV's float Lab->sRGB (D65) agrees with colorgan.color.lab_to_rgb to 4e-4 and is ~10x faster.
+    OpenCV's float Lab->sRGB (D65) agrees with colorgan.colorspace.lab_to_rgb to 4e-4 and is ~10x faster.
     """
     height, width = gray.shape
     # Bilinear upsampling in two passes: across (small: h rows at full width), then down in bands, so no

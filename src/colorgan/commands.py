@@ -16,7 +16,7 @@ def _fail(message: str) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
     from .data import DataError
-    from .evaluate import evaluate_model, evaluate_run
+    from .evaluation.evaluate import evaluate_model, evaluate_run
 
     try:
         if args.run:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .fsutil import atomic_write_text
+from .atomic import atomic_write_text
 from .images import IMAGE_SUFFIXES, ImageReadError, gray_channel, is_image_path, load_image, rgb_to_gray_u8
 
 CACHE_VERSION = 1

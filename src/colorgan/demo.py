@@ -6,9 +6,7 @@ gray input | colorgan | the original side by side.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import time
 from importlib import util
 from pathlib import Path
@@ -16,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .atomic import atomic_write_text
 from .colorize import Colorizer, default_weights_path
-from .fsutil import atomic_write_text
 from .images import load_image, rgb_to_gray_u8
-from .report import sample_grid, save_png
+from .report import jpeg_data_uri, sample_grid, save_png
 
 SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"]
 SKLEARN_PHOTOS = ["china.jpg", "flower.jpg"]
@@ -35,14 +33,6 @@ def package_photos() -> list[Path]:
         folder = Path(list(spec.submodule_search_locations)[0]) / sub
         found += [folder / n for n in names if (folder / n).exists()]
     return found
-
-
-def _uri(pixels: np.ndarray, max_side: int = 480) -> str:
-    image = Image.fromarray(pixels)
-    image.thumbnail((max_side, max_side))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=88)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def _train_fallback(photos: list[Path], out: Path, seconds: float) -> Path:
@@ -85,9 +75,10 @@ def run_demo(out: Path, train_seconds: float = 60.0, model: str | None = None) -
         result = colorizer.colorize_array(gray)
         Image.fromarray(gray).save(out / f"{path.stem}_gray.png")
         Image.fromarray(result).save(out / f"{path.stem}_color.png")
+        cells = "".join(f'<td><img src="{jpeg_data_uri(pixels, 480)}"></td>'
+                        for pixels in (np.repeat(gray[..., None], 3, 2), result, truth))
         rows.append(f"<tr><td>{html.escape(path.name)}<br><small>{truth.shape[1]}x{truth.shape[0]}</small></td>"
-                    f'<td><img src="{_uri(np.repeat(gray[..., None], 3, 2))}"></td><td><img src="{_uri(result)}">'
-                    f'</td><td><img src="{_uri(truth)}"></td></tr>')
+                    f"{cells}</tr>")
         square = [np.asarray(Image.fromarray(a).resize((192, 192), Image.LANCZOS))
                   for a in (np.repeat(gray[..., None], 3, 2), truth, result)]
         grays.append(square[0])

@@ -48,7 +48,7 @@ def export_model(model: str | os.PathLike | None, out: str | os.PathLike, fmt: s
     config = cfg.to_dict()
     if "mean_ab" not in config["extra"] and model is not None and Path(model).is_dir():
         # Runs that predate storing it: the mean-chroma baseline needs the training photos' mean ab.
-        from .evaluate import train_split_mean_ab
+        from .evaluation.evaluate import train_split_mean_ab
 
         mean = train_split_mean_ab(Path(model), None)
         if mean is not None:

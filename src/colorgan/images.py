@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .fsutil import read_regular_file
+from .atomic import read_regular_file
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"})
 # The decoders Pillow may use: the formats of IMAGE_SUFFIXES (a camera's multi-picture JPEG opens as JPEG).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .color import ab_bin_centers, ab_from_bin_logits, output_channels
+from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels
 
 DROPOUT_LEVELS = 3  # the recipe drops out in the three innermost decoder blocks
 

@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import color as colormath
+from . import colorspace
 from .config import TrainConfig
+from .devices import autocast, pick_precision
+from .distributed import Dist, all_ranks_agree
 from .models import build_discriminator, build_generator, init_weights, upsample2x
-from .runtime import Dist, all_ranks_agree, autocast, pick_precision
 
 
 @dataclass
@@ -60,7 +61,7 @@ class Pix2Pix:
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema_decay > 0 else None
         self.class_weights = None  # bins head with --bin-rebalance: rare colors weigh more
         if cfg.bin_rebalance and "ab_prior" in cfg.extra:
-            self.class_weights = colormath.rebalancing_weights(torch.tensor(cfg.extra["ab_prior"]))
+            self.class_weights = colorspace.rebalancing_weights(torch.tensor(cfg.extra["ab_prior"]))
         # What the step calls: G and D, wrapped for DDP and torch.compile where asked.
         self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
 
@@ -140,12 +141,12 @@ class Pix2Pix:
         dy, dx = divmod(offset, 2)
         with autocast(self.device, self.amp_dtype):
             logits = self.G_run(x, logits_at=(stride, dy, dx))
-        log_p = colormath.bin_log_probs(logits)
+        log_p = colorspace.bin_log_probs(logits)
         y_half = F.avg_pool2d(y.float(), 2)[:, :, dy::stride, dx::stride]
-        g_bins = colormath.bin_cross_entropy(log_p, y_half, self.class_weights)
-        g_l1 = F.l1_loss(colormath.ab_from_bin_probs(log_p.exp()).float(), y_half)
+        g_bins = colorspace.bin_cross_entropy(log_p, y_half, self.class_weights)
+        g_l1 = F.l1_loss(colorspace.ab_from_bin_probs(log_p.exp()).float(), y_half)
         # D sees the annealed mean at full size, as users get it
-        fake = None if warm_up else upsample2x(colormath.ab_from_bin_logits(logits, self.cfg.bin_temperature))
+        fake = None if warm_up else upsample2x(colorspace.ab_from_bin_logits(logits, self.cfg.bin_temperature))
         return fake, g_l1, g_bins
 
     def _backward_and_step(self, loss_d: torch.Tensor | None, loss_g: torch.Tensor, retain: bool) -> bool:

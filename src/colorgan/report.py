@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import math
@@ -14,8 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from .fsutil import atomic_write_bytes  # noqa: E402
+from .atomic import atomic_write_bytes  # noqa: E402
 
 
 def read_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -96,3 +98,18 @@ def save_png(pixels: np.ndarray, out_path: str | os.PathLike) -> None:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     atomic_write_bytes(Path(out_path), buffer.getvalue())
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    """Bytes as a `data:` URI, so an HTML page carries its pictures in one file."""
+    return f"data:{mime};base64," + base64.b64encode(data).decode()
+
+
+def jpeg_data_uri(pixels: np.ndarray, max_side: int | None = None, quality: int = 88) -> str:
+    """(H, W, 3) uint8 as an inline JPEG, shrunk to `max_side` first where given."""
+    image = Image.fromarray(pixels)
+    if max_side:
+        image.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return data_uri(buffer.getvalue(), "image/jpeg")

@@ -18,22 +18,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import color as colormath
+from . import colorspace
+from .atomic import atomic_write_text, remove_stale_temps
 from .checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
 from .config import TrainConfig
 from .data import BatchStream, PixelCache, data_roots, load_cache, pixels_to_float, split_by_folder
-from .fsutil import atomic_write_text, remove_stale_temps
-from .pix2pix import Pix2Pix
-from .report import plot_losses, sample_grid, save_png
-from .runtime import (
-    autocast,
+from .devices import autocast, set_threads
+from .distributed import (
     check_sync_bn,
     collective_failure_message,
     init_distributed,
     is_collective_failure,
-    set_threads,
     shutdown_distributed,
 )
+from .pix2pix import Pix2Pix
+from .report import plot_losses, sample_grid, save_png
 
 LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite", "G_bins"]
 
@@ -98,7 +97,7 @@ class Trainer:
         rows = self.train_idx[:: max(1, len(self.train_idx) // 1000)]
         if "mean_ab" not in cfg.extra:  # for the mean-chroma baseline; stored in every checkpoint
             # one row at a time with pread: through the memory map this would make RSS grow with the dataset
-            means = colormath.mean_ab(self.cache.read(rows[i : i + 1])[0][0] for i in range(len(rows)))
+            means = colorspace.mean_ab(self.cache.read(rows[i : i + 1])[0][0] for i in range(len(rows)))
             cfg.extra["mean_ab"] = [round(v, 4) for v in means]
         if cfg.bin_rebalance and "ab_prior" not in cfg.extra:  # stored, so a resumed run weighs the same
             cfg.extra["ab_prior"] = [round(float(v), 7) for v in self._ab_prior(rows)]
@@ -128,10 +127,10 @@ class Trainer:
                 np.array([index[n] for n in saved["val"]], dtype=np.int64))
 
     def _ab_prior(self, rows: np.ndarray) -> torch.Tensor:
-        prior = torch.zeros(len(colormath.ab_bin_centers()))
+        prior = torch.zeros(len(colorspace.ab_bin_centers()))
         for i in range(len(rows)):
             rgb = torch.from_numpy(self.cache.read(rows[i : i + 1])[0]).permute(0, 3, 1, 2).float() / 255.0
-            prior += colormath.ab_class_prior(colormath.encode_target(rgb, "lab"))
+            prior += colorspace.ab_class_prior(colorspace.encode_target(rgb, "lab"))
         return prior / prior.sum()
 
     def _build_model(self) -> None:
@@ -167,8 +166,8 @@ class Trainer:
         gray_u8, color_u8 = self.stream.batch(epoch, index)
         gray, rgb = pixels_to_float(gray_u8, color_u8, self.device)
         layout = self.model.memory_format
-        x = colormath.encode_input(gray, self.cfg.color_space).contiguous(memory_format=layout)
-        y = colormath.encode_target(rgb, self.cfg.color_space).contiguous(memory_format=layout)
+        x = colorspace.encode_input(gray, self.cfg.color_space).contiguous(memory_format=layout)
+        y = colorspace.encode_target(rgb, self.cfg.color_space).contiguous(memory_format=layout)
         return gray, x, y
 
     # ----------------------------------------------------------------- loop
@@ -312,9 +311,9 @@ class Trainer:
         generator = self.model.shipped_generator()
         generator.eval()
         with autocast(self.device, self.model.amp_dtype):
-            out = generator(colormath.encode_input(gray, self.cfg.color_space).contiguous(
+            out = generator(colorspace.encode_input(gray, self.cfg.color_space).contiguous(
                 memory_format=self.model.memory_format))
-        rgb = colormath.decode_output(gray, out, self.cfg.color_space)
+        rgb = colorspace.decode_output(gray, out, self.cfg.color_space)
         generated = (rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         gray_rgb = np.repeat(self.cache.gray[rows][..., None], 3, axis=3)
         grid = sample_grid(gray_rgb, np.asarray(self.cache.color[rows]), generated)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from .fsutil import atomic_write_text
-from .report import sample_grid
+from ..atomic import atomic_write_text
+from ..report import data_uri, jpeg_data_uri, sample_grid
 
 TILE = 160  # px height of each picture in the grids
 
@@ -23,16 +21,6 @@ ROWS = [  # (key, label, better, format)
     ("colorfulness", "Colorfulness (H&S 2003)", "closer to truth", "{:.1f}"),
     ("delta_colorfulness", "ΔCF vs truth", "closer to 0", "{:+.1f}"),
 ]
-
-
-def _png_uri(pixels: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=88)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _file_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 def _tile(img: np.ndarray) -> np.ndarray:
@@ -57,7 +45,7 @@ def _triples(shown: list[tuple[str, list[np.ndarray]]]) -> str:
     stack = [np.stack([t[:, :width] for t in r]) for r in rows]
     grid = sample_grid(*(np.stack([s[j] for s in stack]) for j in range(3)))
     names = ", ".join(html.escape(name) for name, _ in shown)
-    return f'<img src="{_png_uri(grid)}" alt="gray | truth | ours"><p class="names">{names}</p>'
+    return f'<img src="{jpeg_data_uri(grid)}" alt="gray | truth | ours"><p class="names">{names}</p>'
 
 
 def _hist_plot(hists: dict[str, np.ndarray]) -> str:
@@ -77,7 +65,7 @@ def _hist_plot(hists: dict[str, np.ndarray]) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return data_uri(buffer.getvalue(), "image/png")
 
 
 def _cell(stats: dict, fmt: str) -> str:
@@ -143,7 +131,8 @@ def write_report(path: Path, summary: dict, gallery: dict[str, list], hists, los
         "2003 (signed-mean variant). FID and LPIPS: skipped (they need pretrained networks, never downloaded).</p>",
     ]
     if loss_png is not None:
-        sections += ["<h2>Training losses</h2>", f'<img src="{_file_uri(loss_png)}" alt="loss graphs">']
+        losses_uri = data_uri(loss_png.read_bytes(), "image/png")
+        sections += ["<h2>Training losses</h2>", f'<img src="{losses_uri}" alt="loss graphs">']
     sections += [
         "<h2>Samples</h2><p class='note'>gray input | ground truth | ours</p>",
         _triples(gallery["first"]),

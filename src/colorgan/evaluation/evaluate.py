@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..atomic import atomic_write_bytes, atomic_write_text
+from ..colorize import Colorizer, compose
+from ..colorspace import mean_ab
+from ..config import TrainConfig
+from ..data import DataError, Sample, data_roots, find_samples, sample_folder
+from ..images import ImageReadError, gray_channel, load_image
 from . import metrics
-from .color import mean_ab
-from .colorize import Colorizer, compose
-from .config import TrainConfig
-from .data import DataError, Sample, data_roots, find_samples, sample_folder
-from .fsutil import atomic_write_bytes, atomic_write_text
-from .images import ImageReadError, gray_channel, load_image
 
 BASELINES = ("gray", "mean_chroma")
 
@@ -90,7 +90,7 @@ def evaluate(colorizer: Colorizer, images: Iterable[EvalImage], out_dir: Path, t
     `folder_of` (a photo's name -> its data folder) adds the same figures per data folder, so that a gain
     on one folder cannot hide a loss on another.
     """
-    from .htmlreport import triple_tiles, write_report
+    from .html_report import triple_tiles, write_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     oracle = train_mean_ab is None

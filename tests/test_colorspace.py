@@ -6,47 +6,47 @@ import numpy as np
 import torch
 from skimage.color import lab2rgb, rgb2lab
 
-from colorgan import color
+from colorgan import colorspace
 
 
 def test_rgb_to_lab_matches_skimage():
     rgb = torch.rand(3, 3, 17, 9, generator=torch.Generator().manual_seed(0))
-    ours = color.rgb_to_lab(rgb).numpy()
+    ours = colorspace.rgb_to_lab(rgb).numpy()
     ref = np.stack([rgb2lab(im.permute(1, 2, 0).numpy()) for im in rgb]).transpose(0, 3, 1, 2)
     assert np.abs(ours - ref).max() < 1e-3
 
 
 def test_lab_to_rgb_matches_skimage_and_round_trips():
     rgb = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
-    lab = color.rgb_to_lab(rgb)
+    lab = colorspace.rgb_to_lab(rgb)
     ref = np.stack([lab2rgb(im.permute(1, 2, 0).numpy()) for im in lab]).transpose(0, 3, 1, 2)
-    assert np.abs(color.lab_to_rgb(lab).numpy() - ref).max() < 1e-3
-    assert (color.lab_to_rgb(lab) - rgb).abs().max() < 1e-4
+    assert np.abs(colorspace.lab_to_rgb(lab).numpy() - ref).max() < 1e-3
+    assert (colorspace.lab_to_rgb(lab) - rgb).abs().max() < 1e-4
 
 
 def test_gray_has_the_same_lightness_as_the_color_it_came_from():
     rgb = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
-    gray = color.rgb_to_gray(rgb)
-    assert (color.gray_to_lightness(gray) - color.rgb_to_lab(rgb)[:, :1]).abs().max() < 1e-3
+    gray = colorspace.rgb_to_gray(rgb)
+    assert (colorspace.gray_to_lightness(gray) - colorspace.rgb_to_lab(rgb)[:, :1]).abs().max() < 1e-3
 
 
 def test_lab_decode_keeps_the_input_lightness_for_in_gamut_chroma():
     gray = torch.rand(1, 1, 8, 8) * 0.5 + 0.25
     ab = torch.rand(1, 2, 8, 8) * 0.1 - 0.05
-    rgb = color.decode_output(gray, ab, "lab")
-    assert (color.rgb_to_lab(rgb)[:, :1] - color.gray_to_lightness(gray)).abs().max() < 0.05
+    rgb = colorspace.decode_output(gray, ab, "lab")
+    assert (colorspace.rgb_to_lab(rgb)[:, :1] - colorspace.gray_to_lightness(gray)).abs().max() < 0.05
 
 
 def test_encode_decode_round_trip_in_both_spaces():
     rgb = torch.rand(1, 3, 8, 8)
-    gray = color.rgb_to_gray(rgb)
+    gray = colorspace.rgb_to_gray(rgb)
     for space in ("rgb", "lab"):
-        target = color.encode_target(rgb, space)
+        target = colorspace.encode_target(rgb, space)
         assert target.abs().max() <= 1.0
-        assert (color.decode_output(gray, target, space) - rgb).abs().max() < 1e-3
-    assert color.encode_input(torch.zeros(1, 1, 2, 2), "lab").eq(-1).all()
-    assert color.encode_input(torch.ones(1, 1, 2, 2), "rgb").eq(1).all()
+        assert (colorspace.decode_output(gray, target, space) - rgb).abs().max() < 1e-3
+    assert colorspace.encode_input(torch.zeros(1, 1, 2, 2), "lab").eq(-1).all()
+    assert colorspace.encode_input(torch.ones(1, 1, 2, 2), "rgb").eq(1).all()
 
 
 def test_mean_ab_of_a_gray_image_is_zero():
-    assert np.allclose(color.mean_ab([np.full((4, 4, 3), 77, np.uint8)]), 0, atol=3e-3)
+    assert np.allclose(colorspace.mean_ab([np.full((4, 4, 3), 77, np.uint8)]), 0, atol=3e-3)
