@@ -5,6 +5,7 @@ Both take the network input (N, 1, h, w) float32 in [-1, 1] and return the raw n
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .atomic import atomic_write_bytes
 from .models import fold_batch_norm
 
 
@@ -60,18 +62,17 @@ def export_onnx(generator: nn.Module, out_path: str | os.PathLike, multiple: int
     generator = generator.eval().float()
     example = torch.zeros(1, 1, multiple, multiple)
     out_path = Path(out_path)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    graph = io.BytesIO()  # built in memory, then written atomically: never a torn model under the final name
     axes = {0: "batch", 2: "height", 3: "width"}
     with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exports dynamic H/W cleanly
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            generator, (example,), str(tmp), input_names=["gray"], output_names=["color"],
+            generator, (example,), graph, input_names=["gray"], output_names=["color"],
             dynamic_axes={"gray": axes, "color": axes}, opset_version=17, dynamo=False,
         )
-    model = onnx.load(str(tmp))
+    model = onnx.load_model_from_string(graph.getvalue())
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(model, str(tmp))
-    os.replace(tmp, out_path)
+    atomic_write_bytes(out_path, model.SerializeToString())
     return out_path

@@ -8,11 +8,10 @@ colors at 512 px as at 4000 px.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,7 +28,17 @@ from .backends import OnnxBackend, TorchBackend
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state
 from .config import TrainConfig
 from .devices import pick_device, pick_precision
-from .images import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage, Source, gray_channel, is_image_path, load_image
+from .images import (
+    DEFAULT_MAX_PIXELS,
+    ImageReadError,
+    LoadedImage,
+    Source,
+    find_image_files,
+    gray_channel,
+    load_image,
+    resize_to,
+    write_skipped_csv,
+)
 from .models import build_generator
 
 DEFAULT_WEIGHTS = "default.safetensors"
@@ -172,7 +181,7 @@ class Colorizer:
         ab_small: list[np.ndarray | None] = [None] * len(grays)
         for shape in dict.fromkeys(shapes):
             members = [i for i, s in enumerate(shapes) if s == shape]
-            batch = np.stack([_resize(grays[i], shape) for i in members])
+            batch = np.stack([resize_to(grays[i], shape) for i in members])
             gray = torch.from_numpy(batch).float().div_(255.0).unsqueeze(1)
             out = self.backend(colorspace.encode_input(gray, self.config.color_space))
             ab = self._chroma(gray, out)
@@ -219,7 +228,7 @@ class Colorizer:
         if dst.is_dir():  # temp files of a run that was killed mid-write
             remove_stale_temps(dst, recursive=True)
         # An output folder inside the input folder holds outputs, not inputs: a rerun must not colorize them.
-        resolved = {p: p.resolve() for p in iter_inputs(src)}
+        resolved = {p: p.resolve() for p in find_image_files(src)}
         inputs = [p for p, real in resolved.items() if dst_resolved not in real.parents]
         protected = {resolved[p] for p in inputs}
         jobs = []
@@ -291,21 +300,9 @@ def compose(gray: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
     return out
 
 
-def _resize(gray: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    h, w = shape
-    shrinking = gray.shape[0] > h or gray.shape[1] > w
-    return cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
-
-
 def _chunks(items: list, n: int) -> Iterator[list]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
-
-
-def iter_inputs(src: Path) -> Iterable[Path]:
-    """Image-named entries under src, recursively, in a stable order (directories named like images included,
-    so they are reported rather than silently ignored)."""
-    return sorted(p for p in src.rglob("*") if is_image_path(p) and not p.name.startswith("."))
 
 
 def output_path_for(target: Path, has_alpha: bool) -> Path:
@@ -344,9 +341,3 @@ def save_image(image: Image.Image, path: Path) -> Path:
     return path
 
 
-def write_skipped_csv(path: Path, skipped: list[tuple[str, str]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["path", "reason"])
-    writer.writerows(skipped)
-    atomic_write_bytes(path, buffer.getvalue().encode("utf-8", "surrogateescape"))  # names as the bytes they are

@@ -70,11 +70,10 @@ def _colorize(args: argparse.Namespace) -> int:
         FolderReport,
         existing_output,
         output_path_for,
-        write_skipped_csv,
         writes_over_input,
     )
     from .data import folder_labels
-    from .images import ImageReadError
+    from .images import ImageReadError, write_skipped_csv
 
     try:
         colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend, max_pixels=args.max_pixels,

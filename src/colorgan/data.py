@@ -8,10 +8,8 @@ Batches are a pure function of (seed, epoch, index): resuming at any step replay
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -19,13 +17,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from .atomic import atomic_write_text
-from .images import IMAGE_SUFFIXES, ImageReadError, gray_channel, is_image_path, load_image, rgb_to_gray_u8
+from .images import (
+    IMAGE_SUFFIXES,
+    ImageReadError,
+    Skipped,
+    find_image_files,
+    gray_channel,
+    load_image,
+    resize_to,
+    rgb_to_gray_u8,
+    write_skipped_csv,
+)
 
 CACHE_VERSION = 1
 MIN_PAIR_CORRELATION = 0.8  # a gray file this unlike its color photo's luminance is a mismatched pair
@@ -41,12 +48,6 @@ class Sample:
     color: Path
     gray: Path | None  # None: derive the gray input from the color photo
     gray_name: str | None = None  # the gray file's name relative to the data root, for skip reports
-
-
-@dataclass(frozen=True)
-class Skipped:
-    path: str
-    reason: str
 
 
 def find_samples(roots: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Sample], list[Skipped]]:
@@ -107,21 +108,17 @@ def _folder_samples(root: Path) -> tuple[list[Sample], list[Skipped]]:
     if color_dir.is_dir() and gray_dir.is_dir():
         samples, skipped = _paired_samples(root, color_dir, gray_dir)
     else:
-        samples = [Sample(str(p.relative_to(root)), p, None) for p in _image_files(root)]
+        samples = [Sample(str(p.relative_to(root)), p, None) for p in find_image_files(root)]
         skipped = []
     if not samples:
         raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, recursively)")
     return samples, skipped
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if is_image_path(p) and not p.name.startswith("."))
-
-
 def _paired_samples(root: Path, color_dir: Path, gray_dir: Path) -> tuple[list[Sample], list[Skipped]]:
-    grays = {p.relative_to(gray_dir).with_suffix(""): p for p in _image_files(gray_dir)}
+    grays = {p.relative_to(gray_dir).with_suffix(""): p for p in find_image_files(gray_dir)}
     samples, skipped = [], []
-    for color in _image_files(color_dir):
+    for color in find_image_files(color_dir):
         stem = color.relative_to(color_dir).with_suffix("")
         gray = grays.pop(stem, None)
         name = str(color.relative_to(root))
@@ -134,10 +131,8 @@ def _paired_samples(root: Path, color_dir: Path, gray_dir: Path) -> tuple[list[S
 
 
 def resize_square(pixels: np.ndarray, size: int) -> np.ndarray:
-    """Resize to size x size (the recipe squashes, it does not crop): area filter down, cubic up."""
-    shrinking = pixels.shape[0] > size or pixels.shape[1] > size
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    return cv2.resize(pixels, (size, size), interpolation=interpolation)
+    """Resize to size x size: the recipe squashes, it does not crop."""
+    return resize_to(pixels, (size, size))
 
 
 def decode_sample(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -193,8 +188,7 @@ class PixelCache:
                 _pread_rows(self.folder / "gray.npy", self.offsets["gray"], self.gray, rows))
 
     def write_skipped_csv(self, path: str | os.PathLike) -> None:
-        lines = ["path,reason"] + [_csv_row(s.path, s.reason) for s in self.skipped]
-        atomic_write_text(path, "\n".join(lines) + "\n")
+        write_skipped_csv(path, self.skipped)
 
 
 def _pread_rows(path: Path, offset: int, like: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -206,12 +200,6 @@ def _pread_rows(path: Path, offset: int, like: np.ndarray, rows: np.ndarray) -> 
             if f.readinto(memoryview(out[i]).cast("B")) != row_bytes:
                 raise DataError(f"{path}: cache file is truncated; delete {path.parent} to rebuild it")
     return out
-
-
-def _csv_row(*cells: str) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow(cells)
-    return buffer.getvalue()
 
 
 def default_cache_root() -> Path:

@@ -8,17 +8,21 @@ against decompression bombs before any pixel is decoded. tests/test_fuzz_images.
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import struct
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .atomic import read_regular_file
+from .atomic import atomic_write_bytes, read_regular_file
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"})
 # The decoders Pillow may use: the formats of IMAGE_SUFFIXES (a camera's multi-picture JPEG opens as JPEG).
@@ -210,3 +214,32 @@ def _linear_to_srgb_u8(y: np.ndarray) -> np.ndarray:
     y = np.clip(y, 0.0, 1.0)
     encoded = np.where(y > 0.0031308, 1.055 * np.power(y, 1 / 2.4) - 0.055, y * 12.92)
     return np.clip(encoded * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+class Skipped(NamedTuple):
+    """A file left out, and why (training data, colorize runs and evaluations all report them the same way)."""
+
+    path: str
+    reason: str
+
+
+def write_skipped_csv(path: str | os.PathLike, skipped: Iterable[tuple[str, str]]) -> None:
+    """path,reason rows, atomically; file names are written as the bytes they are, even if not UTF-8."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["path", "reason"])
+    writer.writerows(skipped)
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8", "surrogateescape"))
+
+
+def find_image_files(folder: Path) -> list[Path]:
+    """Image-named entries under `folder`, recursively, in a stable order; hidden names are left out.
+    Directories named like images are included, so they are reported rather than silently ignored."""
+    return sorted(p for p in folder.rglob("*") if is_image_path(p) and not p.name.startswith("."))
+
+
+def resize_to(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize to (height, width): area filter down (no aliasing), cubic up."""
+    h, w = shape
+    shrinking = pixels.shape[0] > h or pixels.shape[1] > w
+    return cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
