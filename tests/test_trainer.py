@@ -118,3 +118,15 @@ def test_presets_are_yaml_files_and_a_run_config_can_start_a_new_run(photo_dir, 
     assert "batch_size: 2" in printed and "ngf: 8" in printed
     (tmp_path / "bad.yaml").write_text("- not a mapping")
     assert main(["train", "--config", str(tmp_path / "bad.yaml")]) == 2
+
+
+def test_the_warm_up_can_be_given_in_epochs_whatever_the_dataset_size(photo_dir, tmp_path):
+    """5,400 steps meant "12 epochs" of one dataset only; --pretrain-epochs means the same on any."""
+    run = train(tiny(photo_dir, tmp_path / "w", pretrain_steps=0, pretrain_epochs=1, epochs=2), progress=False)
+    rows = list(csv.DictReader(Path(run / "log.csv").read_text().splitlines()))
+    per_epoch = len(rows) // 2  # 22 training photos at batch 4: 5 steps an epoch
+    assert per_epoch == 5
+    assert all(r["G_gan"] == "nan" for r in rows[:per_epoch])  # L1 only through the first epoch
+    assert all(r["G_gan"] != "nan" for r in rows[per_epoch:])
+    with pytest.raises(ValueError, match="pretrain-epochs"):
+        make_config("default", pretrain_epochs=-1)

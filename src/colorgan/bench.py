@@ -57,7 +57,7 @@ def _machine() -> dict:
 def bench_train(args: argparse.Namespace) -> dict:
     from .pix2pix import Pix2Pix
 
-    cfg = make_config("seed", size=args.size, batch_size=args.batch_size, ngf=args.ngf, ndf=args.ndf,
+    cfg = make_config("pix2pix", size=args.size, batch_size=args.batch_size, ngf=args.ngf, ndf=args.ndf,
                       color_space=args.color_space, precision=args.precision,
                       channels_last=not args.no_channels_last, compile=args.compile,
                       shared_d_forward=not args.no_shared_d_forward, chroma_head=args.chroma_head,
@@ -105,7 +105,7 @@ def bench_infer(args: argparse.Namespace) -> dict:
     from .backends import TorchBackend
     from .models import build_generator
 
-    cfg = make_config("seed", size=args.size, ngf=args.ngf, color_space=args.color_space,
+    cfg = make_config("pix2pix", size=args.size, ngf=args.ngf, color_space=args.color_space,
                       chroma_head=args.chroma_head)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     generator = build_generator(cfg)

@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a colorizer (pix2pix: U-Net + PatchGAN)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="seed (alias pix2pix) = the recipe exactly (RGB, 256, batch 64, 50 epochs); default = our "
+                   help="pix2pix (alias seed) = the recipe exactly (RGB, 256, batch 64, 50 epochs); default = our "
                    "CPU recipe; both are YAML files in colorgan/presets/")
     p.add_argument("--config", metavar="FILE", help="start from this YAML config (a preset's or a run's "
                    "config.yaml format) instead of a preset; flags still override it")

@@ -55,7 +55,8 @@ class TrainConfig:
     ema_decay: float = 0.0  # > 0: keep an exponential moving average of G's weights, used for samples and export
     gan_weight: float = 1.0  # 0: no discriminator at all (pixel losses only)
     gan_mode: GanMode = "vanilla"
-    pretrain_steps: int = 0  # L1-only steps before the adversarial phase
+    pretrain_epochs: float = 0.0  # L1-only epochs before the adversarial phase (any dataset size)
+    pretrain_steps: int = 0  # the same in steps; where both are set the warm-up is the longer
     shared_d_forward: bool = True  # one D(fake) forward serves both losses, as the TF recipe does
     max_nonfinite: int = 20  # consecutive non-finite steps before training stops
     # speed
@@ -80,6 +81,8 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check everything that can be checked before training starts, so nothing fails hours in."""
         self._check_types()
+        if self.pretrain_epochs < 0 or self.pretrain_steps < 0:
+            raise ValueError("--pretrain-epochs and --pretrain-steps must be >= 0")
         if not 8 <= self.size <= 4096:
             raise ValueError(f"--size must be in [8, 4096], got {self.size}")
         if not 2 <= self.resolved_depth <= 12:
@@ -165,7 +168,7 @@ def _matches(value: Any, hint: Any) -> bool:
 
 
 PRESET_DIR = Path(__file__).parent / "presets"
-PRESET_ALIASES = {"pix2pix": "seed"}  # the recipe under the name of what it is
+PRESET_ALIASES = {"seed": "pix2pix"}  # the recipe's first name, kept for scripts that use it
 
 
 def _load_presets() -> dict[str, dict[str, Any]]:

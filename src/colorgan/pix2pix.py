@@ -62,6 +62,7 @@ class Pix2Pix:
         self.class_weights = None  # bins head with --bin-rebalance: rare colors weigh more
         if cfg.bin_rebalance and "ab_prior" in cfg.extra:
             self.class_weights = colorspace.rebalancing_weights(torch.tensor(cfg.extra["ab_prior"]))
+        self.warmup_steps = cfg.pretrain_steps  # L1 only before this step; the trainer adds --pretrain-epochs
         # What the step calls: G and D, wrapped for DDP and torch.compile where asked.
         self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
 
@@ -96,7 +97,7 @@ class Pix2Pix:
     def step(self, x: torch.Tensor, y: torch.Tensor, index: int) -> StepLosses:
         """One training step on gray input `x` and target chroma `y`; `index` is the run's step number."""
         cfg, mode = self.cfg, self.cfg.gan_mode
-        warm_up = index < cfg.pretrain_steps or cfg.gan_weight == 0  # no discriminator (yet)
+        warm_up = index < self.warmup_steps or cfg.gan_weight == 0  # no discriminator (yet)
 
         # G: the fake, and the pixel loss against the truth
         fake, g_l1, g_bins = self._generate(x, y, index, warm_up)

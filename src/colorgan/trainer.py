@@ -135,6 +135,8 @@ class Trainer:
 
     def _build_model(self) -> None:
         self.model = Pix2Pix(self.cfg, self.device, self.dist)
+        in_epochs = round(self.cfg.pretrain_epochs * self.stream.steps_per_epoch)
+        self.model.warmup_steps = max(self.cfg.pretrain_steps, in_epochs)
         self.step = 0
         self.nonfinite_total = 0
         self.nonfinite_run = 0
