@@ -16,7 +16,7 @@ from colorgan.config import make_config
 from colorgan.models import build_generator
 from colorgan.trainer import train
 
-from .conftest import TINY, synthetic_photo
+from .helpers import TINY, synthetic_photo, tiny_config
 
 
 def real_ab(seed: int = 0) -> torch.Tensor:
@@ -90,9 +90,7 @@ def test_bins_head_needs_lab():
 
 
 def tiny_bins(photo_dir, run_dir, **overrides):
-    values = {**TINY, "data": str(photo_dir), "run_dir": str(run_dir), "pretrain_steps": 3, "save_every": 1000,
-              "chroma_head": "bins", "epochs": 2}
-    return make_config("default", **{**values, **overrides})
+    return tiny_config(photo_dir, run_dir, **{"pretrain_steps": 3, "chroma_head": "bins", "epochs": 2, **overrides})
 
 
 def test_bins_training_logs_its_loss_resumes_exactly_and_colorizes(photo_dir, tmp_path):

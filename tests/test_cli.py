@@ -14,7 +14,7 @@ from PIL import Image
 from colorgan.cli import main
 from colorgan.images import rgb_to_gray_u8
 
-from .conftest import synthetic_photo
+from .helpers import synthetic_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from PIL import Image
 from colorgan import Colorizer
 from colorgan.images import rgb_to_gray_u8
 
-from .conftest import synthetic_photo
+from .helpers import synthetic_photo
 
 
 def test_output_has_input_size_and_keeps_its_lightness(tiny_model, tmp_path):

@@ -20,7 +20,7 @@ from colorgan.data import (
 )
 from colorgan.images import rgb_to_gray_u8
 
-from .conftest import synthetic_photo
+from .helpers import synthetic_photo
 
 
 def make_paired(root, n=6):

@@ -33,7 +33,7 @@ from colorgan.config import make_config
 from colorgan.distributed import Dist, all_ranks_agree, check_sync_bn, dist_timeout, shutdown_distributed
 from colorgan.trainer import Trainer
 
-from .conftest import TINY
+from .helpers import TINY, as_flags, logged_steps
 
 pytestmark = pytest.mark.slow
 
@@ -41,9 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find a rank's pid")
 # 24 photos, 10 % validation -> 22 training photos -> 2 steps of 8 per epoch; ranks see 4 photos each.
 BASE = {**TINY, "batch_size": 8, "epochs": 2, "threads": 1, "save_every": 1000, "samples": 2}
-FLAGS = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "8", "--epochs", "2", "--pretrain-steps", "0",
-         "--precision", "fp32", "--threads", "1", "--save-every", "1000", "--samples", "2", "--gan-weight", "0.2",
-         "--ema-decay", "0", "--lr-decay", "0"]
+FLAGS = as_flags(BASE)
 NAN_STEP = 2  # in the eval-mode comparison, rank 1's half of this step's batch is NaN
 
 
@@ -126,16 +124,9 @@ def rank_of(pid: int) -> int | None:
     return ranks[0] if ranks else None
 
 
-def logged_steps(run_dir: Path) -> int:
-    try:
-        return len(list(csv.DictReader((run_dir / "log.csv").read_text().splitlines())))
-    except OSError:
-        return 0
-
-
 def wait_for_steps(run_dir: Path, steps: int, proc: subprocess.Popen, limit: float = 90) -> None:
     deadline = time.monotonic() + limit
-    while logged_steps(run_dir) < steps:
+    while len(logged_steps(run_dir)) < steps:
         assert proc.poll() is None, f"training ended before step {steps}: {proc.communicate()}"
         assert time.monotonic() < deadline, f"no step {steps} within {limit} s"
         time.sleep(0.2)
@@ -224,7 +215,7 @@ def test_a_killed_rank_fails_the_job_instead_of_hanging(photo_dir, tmp_path):
     assert proc.returncode != 0
     assert time.monotonic() - killed_at < 60
     assert "SIGKILL" in output and "rank" in output, output[-3000:]  # torchrun names the dead rank and signal
-    assert logged_steps(run) < 10**5
+    assert len(logged_steps(run)) < 10**5
 
 
 @linux_only

@@ -12,7 +12,7 @@ import numpy as np
 from colorgan.evaluation.evaluate import EvalImage, evaluate, evaluate_model
 from colorgan.images import rgb_to_gray_u8
 
-from .conftest import synthetic_photo
+from .helpers import synthetic_photo
 
 
 class TruthColorizer:

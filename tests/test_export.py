@@ -13,7 +13,7 @@ from colorgan.cli import main
 from colorgan.export import export_model
 from colorgan.images import rgb_to_gray_u8
 
-from .conftest import synthetic_photo
+from .helpers import synthetic_photo
 
 pytest.importorskip("onnxruntime")
 

@@ -33,7 +33,7 @@ from PIL import Image
 from colorgan import images
 from colorgan.images import ImageReadError, LoadedImage, load_image
 
-from .conftest import synthetic_photo
+from .helpers import synthetic_photo
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::UserWarning")]  # Pillow warns about some corrupt metadata

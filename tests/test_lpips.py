@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from colorgan.evaluation.evaluate import evaluate_model
 from colorgan.evaluation.lpips import LPIPS
 
-from .conftest import synthetic_photo
+from .helpers import synthetic_photo
 
 
 @pytest.fixture(scope="module")

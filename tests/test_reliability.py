@@ -39,7 +39,8 @@ from colorgan.images import ImageReadError, load_image
 from colorgan.models import build_generator
 from colorgan.trainer import LOG_FIELDS, Trainer, TrainingError, train
 
-from .conftest import synthetic_photo
+from . import helpers
+from .helpers import as_flags, logged_steps, synthetic_photo
 
 STATE_PREFIXES = ("G/", "D/", "opt_G/", "opt_D/")
 LATEST = Path("checkpoints") / "latest.safetensors"
@@ -80,18 +81,16 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+# Every step checkpointed, one thread: kills can land anywhere, and replays must match bit for bit.
+RELIABLE = dict(epochs=2, pretrain_steps=2, save_every=1, threads=1)
+
+
 def tiny_config(photo_dir: Path, run_dir: Path, **overrides):
-    values = dict(data=str(photo_dir), size=32, ngf=8, ndf=8, batch_size=4, epochs=2, pretrain_steps=2,
-                  precision="fp32", save_every=1, run_dir=str(run_dir), threads=1, gan_weight=0.2, ema_decay=0.0,
-                  lr_decay=0.0)
-    return make_config("default", **{**values, **overrides})
+    return helpers.tiny_config(photo_dir, run_dir, **{**RELIABLE, **overrides})
 
 
 def tiny_flags(photo_dir: Path, run_dir: Path, epochs: int) -> list[str]:
-    return ["--data", str(photo_dir), "--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "4",
-            "--epochs", str(epochs), "--pretrain-steps", "2", "--precision", "fp32", "--save-every", "1",
-            "--gan-weight", "0.2", "--ema-decay", "0", "--lr-decay", "0",
-            "--run-dir", str(run_dir), "--threads", "1"]
+    return as_flags(helpers.tiny_values(photo_dir, run_dir, **{**RELIABLE, "epochs": epochs}))
 
 
 def start_train(args: list[str], log: Path, kill_at_write: int = 0) -> subprocess.Popen:
@@ -99,14 +98,6 @@ def start_train(args: list[str], log: Path, kill_at_write: int = 0) -> subproces
            "COLORGAN_TEST_KILL_AT_WRITE": str(kill_at_write)}
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-c", HARNESS, "train", *args], stdout=out, stderr=out, env=env)
-
-
-def logged_steps(run_dir: Path) -> list[int]:
-    path = run_dir / "log.csv"
-    if not path.exists():
-        return []
-    lines = path.read_text().splitlines()[1:]
-    return [int(line.split(",")[0]) for line in lines if line.split(",")[0].isdigit()]
 
 
 def log_rows(run_dir: Path) -> list[list[str]]:

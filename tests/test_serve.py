@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import SlowColorizer, synthetic_photo
+from .conftest import SlowColorizer
+from .helpers import synthetic_photo
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")

@@ -13,12 +13,11 @@ from colorgan.checkpoint import load_checkpoint
 from colorgan.config import PRESETS, make_config
 from colorgan.trainer import TrainingError, train
 
-from .conftest import TINY, synthetic_photo
+from .helpers import synthetic_photo, tiny_config
 
 
 def tiny(photo_dir, run_dir, **overrides):
-    values = {**TINY, "data": str(photo_dir), "run_dir": str(run_dir), "pretrain_steps": 2, "save_every": 1000}
-    return make_config("default", **{**values, **overrides})
+    return tiny_config(photo_dir, run_dir, **{"pretrain_steps": 2, **overrides})
 
 
 def test_a_run_writes_log_losses_samples_and_a_checkpoint(photo_dir, tmp_path):

@@ -1,0 +1,57 @@
+"""Plain helpers the tests share (fixtures live in conftest.py): synthetic photos, the tiny training config as
+a config or as CLI flags, and reading a run's log."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from colorgan.config import make_config
+
+# The GAN recipe in miniature (the default preset trains without D; tests cover the adversarial path too).
+TINY = dict(size=32, ngf=8, ndf=8, batch_size=4, epochs=1, pretrain_steps=0, precision="fp32", gan_weight=0.2,
+            ema_decay=0.0, lr_decay=0.0, chroma_gain=1.0)
+
+
+def synthetic_photo(seed: int, size: tuple[int, int] = (48, 40)) -> np.ndarray:
+    """A smooth, colorful (H, W, 3) uint8 image: gradients and a blob, different per seed."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = rng.uniform(0.2, 0.8, 3)
+    img = np.stack([base[0] + 0.3 * xx, base[1] + 0.3 * yy, base[2] + 0.2 * np.sin(6 * xx + seed)], axis=2)
+    cy, cx = rng.uniform(0.2, 0.8, 2)
+    img[(yy - cy) ** 2 + (xx - cx) ** 2 < 0.03] = rng.uniform(0, 1, 3)
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def tiny_values(photo_dir: Path, run_dir: Path, **overrides) -> dict:
+    """TINY with the data and run folders, and `overrides` on top."""
+    return {**TINY, "data": str(photo_dir), "run_dir": str(run_dir), "save_every": 1000, **overrides}
+
+
+def tiny_config(photo_dir: Path, run_dir: Path, **overrides):
+    return make_config("default", **tiny_values(photo_dir, run_dir, **overrides))
+
+
+def as_flags(values: dict) -> list[str]:
+    """The `colorgan train` flags that give these config values (the same run from the command line)."""
+    flags = []
+    for name, value in values.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + name.replace("_", "-"))
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+def logged_steps(run_dir: Path) -> list[int]:
+    """The step numbers in a run's log.csv (none if there is no log yet)."""
+    try:
+        rows = list(csv.DictReader((run_dir / "log.csv").read_text().splitlines()))
+    except OSError:
+        return []
+    return [int(r["step"]) for r in rows if (r.get("step") or "").isdigit()]
