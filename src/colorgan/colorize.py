@@ -198,10 +198,25 @@ class Colorizer:
             return Image.fromarray(np.dstack([rgb, loaded.alpha]), "RGBA")
         return Image.fromarray(rgb, "RGB")
 
+    def predict_chroma(self, grays: list[np.ndarray], size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Same-shaped (H, W) uint8 grays -> their working-size grays (N, h, w) uint8 and the predicted Lab ab
+        (N, h, w, 2) float32, in one network call: what video frames need before their own composing."""
+        shape = self.working_shape(*grays[0].shape[:2], size)
+        small = np.stack([_resize(g, shape) for g in grays])
+        gray = torch.from_numpy(small).float().div_(255.0).unsqueeze(1)
+        return small, self._chroma(gray, self.backend(colormath.encode_input(gray, self.config.color_space)))
+
     # ------------------------------------------------------------------ files and folders
     def colorize_file(self, src: str | os.PathLike, dst: str | os.PathLike, size: int | None = None) -> Path:
         result = self.colorize(src, size)
         return save_image(result, output_path_for(Path(dst), result.mode == "RGBA"))
+
+    def colorize_video(self, src: str | os.PathLike, dst: str | os.PathLike, temporal: bool = True,
+                       size: int | None = None, progress: bool = True) -> Path:
+        """Colorize a video file into an MP4 (H.264, audio copied, atomic); see `colorgan.video`."""
+        from .video import colorize_video
+
+        return colorize_video(self, src, dst, temporal=temporal, size=size, progress=progress)
 
     def colorize_folder(self, src: str | os.PathLike, dst: str | os.PathLike, size: int | None = None,
                         overwrite: bool = False, progress: bool = True, batch: int = 8) -> FolderReport:
