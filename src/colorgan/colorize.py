@@ -31,6 +31,7 @@ from .fsutil import atomic_write_bytes, remove_stale_temps
 from .images import DEFAULT_MAX_PIXELS, ImageReadError, LoadedImage, Source, gray_channel, is_image_path, load_image
 from .models import build_generator
 from .runtime import pick_device, pick_precision
+from .video import is_video_path, video_output_path
 
 DEFAULT_WEIGHTS = "default.safetensors"
 WORKING_AREA_LIMIT = 16  # at most this many size x size images' worth of network input per photo
@@ -219,7 +220,8 @@ class Colorizer:
         return colorize_video(self, src, dst, temporal=temporal, size=size, progress=progress)
 
     def colorize_folder(self, src: str | os.PathLike, dst: str | os.PathLike, size: int | None = None,
-                        overwrite: bool = False, progress: bool = True, batch: int = 8) -> FolderReport:
+                        overwrite: bool = False, progress: bool = True, batch: int = 8,
+                        temporal: bool = True) -> FolderReport:
         """Colorize every image under `src` into `dst`, keeping the folder structure.
 
         Existing outputs are kept unless `overwrite`, so a killed run continues where it stopped. Files that
@@ -237,9 +239,18 @@ class Colorizer:
         resolved = {p: p.resolve() for p in iter_inputs(src)}
         inputs = [p for p, real in resolved.items() if dst_resolved not in real.parents]
         protected = {resolved[p] for p in inputs}
-        jobs = []
+        jobs, videos = [], []
         for path in inputs:
             target = dst / path.relative_to(src)
+            if is_video_path(path):  # videos go one by one after the photos, each with its own bar
+                video_target = video_output_path(target)
+                if video_target.resolve() in protected:
+                    report.skipped.append((str(path), f"its output {video_target} would replace an input; not written"))
+                elif video_target.is_file() and video_target.stat().st_size > 0 and not overwrite:
+                    report.existing.append(video_target)
+                else:
+                    videos.append((path, video_target))
+                continue
             if writes_over_input(target, protected):
                 report.skipped.append((str(path), f"its output {target} would replace an input photo; not written"))
                 continue
@@ -248,7 +259,7 @@ class Colorizer:
                 report.existing.append(existing)
             else:
                 jobs.append((path, target))
-        bar = tqdm(total=len(jobs), unit="img", desc="colorizing", disable=not progress)
+        bar = tqdm(total=len(jobs) + len(videos), unit="img", desc="colorizing", disable=not progress)
         for chunk in _chunks(jobs, batch):
             loaded = []
             for path, target in chunk:
@@ -273,6 +284,14 @@ class Colorizer:
                     except OSError as exc:
                         report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
                     bar.update(1)
+        for path, target in videos:
+            try:
+                report.done.append(self.colorize_video(path, target, temporal, size, progress))
+            except ImageReadError as err:
+                report.skipped.append((str(path), err.reason))
+            except OSError as exc:
+                report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
+            bar.update(1)
         bar.close()
         if report.skipped:
             try:
@@ -318,9 +337,9 @@ def _chunks(items: list, n: int) -> Iterator[list]:
 
 
 def iter_inputs(src: Path) -> Iterable[Path]:
-    """Image-named entries under src, recursively, in a stable order (directories named like images included,
-    so they are reported rather than silently ignored)."""
-    return sorted(p for p in src.rglob("*") if is_image_path(p) and not p.name.startswith("."))
+    """Image- and video-named entries under src, recursively, in a stable order (directories named like images
+    included, so they are reported rather than silently ignored)."""
+    return sorted(p for p in src.rglob("*") if (is_image_path(p) or is_video_path(p)) and not p.name.startswith("."))
 
 
 def output_path_for(target: Path, has_alpha: bool) -> Path:

@@ -75,7 +75,15 @@ def _colorize(args: argparse.Namespace) -> int:
     )
     from .data import folder_labels
     from .images import ImageReadError
+    from .video import VideoError, import_av, is_video_path
 
+    inputs = [Path(i) for i in args.inputs]
+    first_video = next((p for p in inputs if not p.is_dir() and is_video_path(p)), None)
+    if first_video is not None:
+        try:
+            import_av(str(first_video))
+        except VideoError as err:
+            return _fail(str(err))
     try:
         colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend, max_pixels=args.max_pixels,
                                    threads=args.threads)
@@ -83,7 +91,6 @@ def _colorize(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     report = FolderReport()
     out = Path(args.out) if args.out else None
-    inputs = [Path(i) for i in args.inputs]
     protected = {p.resolve() for p in inputs if not p.is_dir()}  # never written over, whatever the flags
     files = [p for p in inputs if not p.is_dir()]
     # Two input folders with the same name get distinct outputs under --out (photos, photos~2).
@@ -100,12 +107,16 @@ def _colorize(args: argparse.Namespace) -> int:
             else:
                 dst = out / labels[item] if len(inputs) > 1 else out
             try:
-                sub = colorizer.colorize_folder(item, dst, args.size, args.overwrite, progress=not args.quiet)
+                sub = colorizer.colorize_folder(item, dst, args.size, args.overwrite, progress=not args.quiet,
+                                                temporal=not args.no_temporal)
             except ValueError as exc:
                 return _fail(str(exc))
             report.done += sub.done
             report.existing += sub.existing
             report.skipped += sub.skipped
+            continue
+        if is_video_path(item):
+            _colorize_video(colorizer, item, out, protected, args, report)
             continue
         target = (out / f"{item.stem}_color{item.suffix}") if out else item.with_name(f"{item.stem}_color{item.suffix}")
         if writes_over_input(target, protected):
@@ -131,6 +142,26 @@ def _colorize(args: argparse.Namespace) -> int:
     if len(report.done) == 1 and not report.existing:
         print(f"wrote {report.done[0]}")
     return 0 if (report.done or report.existing) else 1
+
+
+def _colorize_video(colorizer, item: Path, out: Path | None, protected: set[Path], args: argparse.Namespace,
+                    report) -> None:
+    """One video file: NAME_color.mp4 beside it or under --out, like a photo."""
+    from .images import ImageReadError
+
+    target = (out or item.parent) / f"{item.stem}_color.mp4"
+    if target.resolve() in protected:
+        report.skipped.append((str(item), f"its output {target} would replace an input; not written"))
+    elif target.is_file() and target.stat().st_size > 0 and not args.overwrite:
+        report.existing.append(target)
+    else:
+        try:
+            report.done.append(colorizer.colorize_video(item, target, not args.no_temporal, args.size,
+                                                        progress=not args.quiet))
+        except ImageReadError as err:
+            report.skipped.append((str(item), err.reason))
+        except OSError as exc:
+            report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -177,7 +208,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("colorize", help="colorize photos or folders at their own resolution")
-    p.add_argument("inputs", nargs="+", help="image files and/or folders (searched recursively)")
+    p.add_argument("inputs", nargs="+", help="image or video files and/or folders (searched recursively)")
     p.add_argument("--out", help="output folder (default: NAME_color.EXT beside each file, FOLDER_color/)")
     p.add_argument("--model", help="weights file, checkpoint, run folder or .onnx (default: the shipped model)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
@@ -187,6 +218,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--max-pixels", type=int, default=50_000_000, help="refuse larger images (decompression bombs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-temporal", action="store_true",
+                   help="videos: colorize each frame on its own (no chroma carried along optical flow)")
     p.set_defaults(func=_colorize)
 
     p = sub.add_parser("export", help="export the generator to ONNX or a compact safetensors file")
