@@ -60,7 +60,7 @@ def export_onnx(generator: nn.Module, out_path: str | os.PathLike, multiple: int
     import onnx
 
     generator = generator.eval().float()
-    example = torch.zeros(1, 1, multiple, multiple)
+    example = torch.zeros(1, generator.downs[0][0].in_channels, multiple, multiple)  # gray (+ hint planes)
     out_path = Path(out_path)
     graph = io.BytesIO()  # built in memory, then written atomically: never a torn model under the final name
     axes = {0: "batch", 2: "height", 3: "width"}

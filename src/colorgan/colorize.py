@@ -28,6 +28,7 @@ from .backends import OnnxBackend, TorchBackend
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state
 from .config import TrainConfig
 from .devices import pick_device, pick_precision
+from .hints import HINT_PLANES, Hint, HintError, hint_planes, parse_hints
 from .images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
@@ -35,12 +36,15 @@ from .images import (
     Source,
     find_image_files,
     gray_channel,
+    is_image_path,
     load_image,
     resize_to,
     write_skipped_csv,
 )
 from .models import build_generator
+from .video import is_video_path, video_output_path
 
+HintSource = str | bytes | list | None  # JSON text, parsed JSON, or a list of hints.Hint
 DEFAULT_WEIGHTS = "default.safetensors"
 WORKING_AREA_LIMIT = 16  # at most this many size x size images' worth of network input per photo
 ROW_CHUNK = 512  # rows composed at a time, so a 12-megapixel photo never needs full-size float buffers
@@ -163,28 +167,34 @@ class Colorizer:
         return (min(h, longest), w) if h > w else (h, min(w, longest))
 
     # ------------------------------------------------------------------ colorizing
-    def colorize(self, image: Source, size: int | None = None) -> Image.Image:
-        """Colorize a path, bytes, PIL image or array; returns an RGB (or RGBA, alpha kept) PIL image."""
+    def colorize(self, image: Source, size: int | None = None, hints: HintSource = None) -> Image.Image:
+        """Colorize a path, bytes, PIL image or array; returns an RGB (or RGBA, alpha kept) PIL image.
+        `hints`: color hints in the photo's pixels, e.g. `[{"x": 120, "y": 340, "color": "#b03020"}]`."""
         loaded = image if isinstance(image, LoadedImage) else load_image(image, self.max_pixels)
-        return self._to_pil(self._colorize_loaded([loaded], size)[0], loaded)
+        gray = gray_channel(loaded)
+        parsed = self.parse_hints(hints, gray.shape[1], gray.shape[0])
+        return self._to_pil(self._colorize_gray([gray], size, [parsed])[0], loaded)
 
-    def colorize_array(self, gray: np.ndarray, size: int | None = None) -> np.ndarray:
+    def colorize_array(self, gray: np.ndarray, size: int | None = None, hints: HintSource = None) -> np.ndarray:
         """(H, W) uint8 gray -> (H, W, 3) uint8 RGB."""
-        return self._colorize_gray([gray], size)[0]
+        parsed = self.parse_hints(hints, gray.shape[1], gray.shape[0])
+        return self._colorize_gray([gray], size, [parsed])[0]
 
     def _colorize_loaded(self, images: list[LoadedImage], size: int | None) -> list[np.ndarray]:
         return self._colorize_gray([gray_channel(im) for im in images], size)
 
-    def _colorize_gray(self, grays: list[np.ndarray], size: int | None) -> list[np.ndarray]:
-        """Run same-shaped working inputs as one batch; each photo is then composed at its own size."""
+    def _colorize_gray(self, grays: list[np.ndarray], size: int | None,
+                       hints: list[list[Hint]] | None = None) -> list[np.ndarray]:
+        """Run same-shaped working inputs as one batch; each photo is then composed at its own size.
+        `hints`: each photo's color hints (hint-taking models)."""
         shapes = [self.working_shape(*g.shape[:2], size) for g in grays]
         ab_small: list[np.ndarray | None] = [None] * len(grays)
         for shape in dict.fromkeys(shapes):
             members = [i for i, s in enumerate(shapes) if s == shape]
-            batch = np.stack([resize_to(grays[i], shape) for i in members])
-            gray = torch.from_numpy(batch).float().div_(255.0).unsqueeze(1)
-            out = self.backend(colorspace.encode_input(gray, self.config.color_space))
-            ab = self._chroma(gray, out)
+            planes = None
+            if hints is not None and any(hints[i] for i in members):
+                planes = np.stack([hint_planes(hints[i], grays[i].shape[:2], shape) for i in members])
+            _, ab = self.predict_chroma([grays[i] for i in members], size, planes)
             for j, i in enumerate(members):
                 ab_small[i] = ab[j]
         return [compose(g, ab) for g, ab in zip(grays, ab_small)]
@@ -207,13 +217,48 @@ class Colorizer:
             return Image.fromarray(np.dstack([rgb, loaded.alpha]), "RGBA")
         return Image.fromarray(rgb, "RGB")
 
+    def predict_chroma(self, grays: list[np.ndarray], size: int | None = None,
+                       hints: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Same-shaped (H, W) uint8 grays -> their working-size grays (N, h, w) uint8 and the predicted Lab ab
+        (N, h, w, 2) float32, in one network call (video frames compose their own). `hints`: (N, 3, h, w)
+        hint planes for a hint-taking model (`hints.hint_planes`); None means no hints."""
+        shape = self.working_shape(*grays[0].shape[:2], size)
+        small = np.stack([resize_to(g, shape) for g in grays])
+        gray = torch.from_numpy(small).float().div_(255.0).unsqueeze(1)
+        x = colorspace.encode_input(gray, self.config.color_space)
+        if self.config.hints:  # the extra planes are zero without hints: the automatic colorizer
+            planes = torch.zeros(len(grays), HINT_PLANES, *shape) if hints is None else torch.from_numpy(hints)
+            x = torch.cat([x, planes.to(x.dtype)], dim=1)
+        return small, self._chroma(gray, self.backend(x))
+
+    def parse_hints(self, hints: HintSource, width: int, height: int) -> list[Hint]:
+        """Hints as JSON text, a list of dicts or a list of `Hint`, validated against a width x height photo."""
+        if not hints:
+            return []
+        if not self.config.hints:
+            raise HintError(f"{self.source or 'this model'}: this model takes no color hints (train one with "
+                            "--hints, or use the shipped default model)")
+        if isinstance(hints, list) and all(isinstance(h, Hint) for h in hints):
+            hints = [{"x": h.x, "y": h.y, "color": "#{:02x}{:02x}{:02x}".format(*h.rgb), "radius": h.radius}
+                     for h in hints]
+        return parse_hints(hints, width, height)
+
     # ------------------------------------------------------------------ files and folders
-    def colorize_file(self, src: str | os.PathLike, dst: str | os.PathLike, size: int | None = None) -> Path:
-        result = self.colorize(src, size)
+    def colorize_file(self, src: str | os.PathLike, dst: str | os.PathLike, size: int | None = None,
+                      hints: HintSource = None) -> Path:
+        result = self.colorize(src, size, hints)
         return save_image(result, output_path_for(Path(dst), result.mode == "RGBA"))
 
+    def colorize_video(self, src: str | os.PathLike, dst: str | os.PathLike, temporal: bool = True,
+                       size: int | None = None, progress: bool = True) -> Path:
+        """Colorize a video file into an MP4 (H.264, audio copied, atomic); see `colorgan.video`."""
+        from .video import colorize_video
+
+        return colorize_video(self, src, dst, temporal=temporal, size=size, progress=progress)
+
     def colorize_folder(self, src: str | os.PathLike, dst: str | os.PathLike, size: int | None = None,
-                        overwrite: bool = False, progress: bool = True, batch: int = 8) -> FolderReport:
+                        overwrite: bool = False, progress: bool = True, batch: int = 8,
+                        temporal: bool = True) -> FolderReport:
         """Colorize every image under `src` into `dst`, keeping the folder structure.
 
         Existing outputs are kept unless `overwrite`, so a killed run continues where it stopped. Files that
@@ -228,12 +273,21 @@ class Colorizer:
         if dst.is_dir():  # temp files of a run that was killed mid-write
             remove_stale_temps(dst, recursive=True)
         # An output folder inside the input folder holds outputs, not inputs: a rerun must not colorize them.
-        resolved = {p: p.resolve() for p in find_image_files(src)}
+        resolved = {p: p.resolve() for p in find_image_files(src, accept=_photo_or_video)}
         inputs = [p for p, real in resolved.items() if dst_resolved not in real.parents]
         protected = {resolved[p] for p in inputs}
-        jobs = []
+        jobs, videos = [], []
         for path in inputs:
             target = dst / path.relative_to(src)
+            if is_video_path(path):  # videos go one by one after the photos, each with its own bar
+                video_target = video_output_path(target)
+                if video_target.resolve() in protected:
+                    report.skipped.append((str(path), f"its output {video_target} would replace an input; not written"))
+                elif video_target.is_file() and video_target.stat().st_size > 0 and not overwrite:
+                    report.existing.append(video_target)
+                else:
+                    videos.append((path, video_target))
+                continue
             if writes_over_input(target, protected):
                 report.skipped.append((str(path), f"its output {target} would replace an input photo; not written"))
                 continue
@@ -242,7 +296,7 @@ class Colorizer:
                 report.existing.append(existing)
             else:
                 jobs.append((path, target))
-        bar = tqdm(total=len(jobs), unit="img", desc="colorizing", disable=not progress)
+        bar = tqdm(total=len(jobs) + len(videos), unit="img", desc="colorizing", disable=not progress)
         for chunk in _chunks(jobs, batch):
             loaded = []
             for path, target in chunk:
@@ -267,6 +321,14 @@ class Colorizer:
                     except OSError as exc:
                         report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
                     bar.update(1)
+        for path, target in videos:
+            try:
+                report.done.append(self.colorize_video(path, target, temporal, size, progress))
+            except ImageReadError as err:
+                report.skipped.append((str(path), err.reason))
+            except OSError as exc:
+                report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
+            bar.update(1)
         bar.close()
         if report.skipped:
             try:
@@ -303,6 +365,10 @@ def compose(gray: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
 def _chunks(items: list, n: int) -> Iterator[list]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
+
+
+def _photo_or_video(path: Path) -> bool:
+    return is_image_path(path) or is_video_path(path)
 
 
 def output_path_for(target: Path, has_alpha: bool) -> Path:

@@ -64,6 +64,7 @@ def _paired_line(label: str, summary: dict) -> str:
 def _colorize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .atomic import read_regular_file
     from .checkpoint import CheckpointError
     from .colorize import (
         Colorizer,
@@ -73,8 +74,25 @@ def _colorize(args: argparse.Namespace) -> int:
         writes_over_input,
     )
     from .data import folder_labels
+    from .hints import HintError
     from .images import ImageReadError, write_skipped_csv
+    from .video import VideoError, import_av, is_video_path
 
+    inputs = [Path(i) for i in args.inputs]
+    hints = None
+    if args.hints:
+        if len(inputs) != 1 or inputs[0].is_dir() or is_video_path(inputs[0]):
+            return _fail("--hints applies to one photo (its points are in that photo's pixels)")
+        try:
+            hints = read_regular_file(Path(args.hints), 1 << 20)
+        except OSError as exc:
+            return _fail(f"{args.hints}: cannot read the hints ({exc.strerror or exc})")
+    first_video = next((p for p in inputs if not p.is_dir() and is_video_path(p)), None)
+    if first_video is not None:
+        try:
+            import_av(str(first_video))
+        except VideoError as err:
+            return _fail(str(err))
     try:
         colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend, max_pixels=args.max_pixels,
                                    threads=args.threads)
@@ -82,7 +100,6 @@ def _colorize(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     report = FolderReport()
     out = Path(args.out) if args.out else None
-    inputs = [Path(i) for i in args.inputs]
     protected = {p.resolve() for p in inputs if not p.is_dir()}  # never written over, whatever the flags
     files = [p for p in inputs if not p.is_dir()]
     # Two input folders with the same name get distinct outputs under --out (photos, photos~2).
@@ -99,12 +116,16 @@ def _colorize(args: argparse.Namespace) -> int:
             else:
                 dst = out / labels[item] if len(inputs) > 1 else out
             try:
-                sub = colorizer.colorize_folder(item, dst, args.size, args.overwrite, progress=not args.quiet)
+                sub = colorizer.colorize_folder(item, dst, args.size, args.overwrite, progress=not args.quiet,
+                                                temporal=not args.no_temporal)
             except ValueError as exc:
                 return _fail(str(exc))
             report.done += sub.done
             report.existing += sub.existing
             report.skipped += sub.skipped
+            continue
+        if is_video_path(item):
+            _colorize_video(colorizer, item, out, protected, args, report)
             continue
         target = (out / f"{item.stem}_color{item.suffix}") if out else item.with_name(f"{item.stem}_color{item.suffix}")
         if writes_over_input(target, protected):
@@ -115,7 +136,9 @@ def _colorize(args: argparse.Namespace) -> int:
             report.existing.append(existing)
             continue
         try:
-            report.done.append(colorizer.colorize_file(item, target, args.size))
+            report.done.append(colorizer.colorize_file(item, target, args.size, hints))
+        except HintError as err:
+            return _fail(f"{args.hints}: {err}")
         except ImageReadError as err:
             report.skipped.append((str(item), err.reason))
         except OSError as exc:
@@ -130,6 +153,26 @@ def _colorize(args: argparse.Namespace) -> int:
     if len(report.done) == 1 and not report.existing:
         print(f"wrote {report.done[0]}")
     return 0 if (report.done or report.existing) else 1
+
+
+def _colorize_video(colorizer, item: Path, out: Path | None, protected: set[Path], args: argparse.Namespace,
+                    report) -> None:
+    """One video file: NAME_color.mp4 beside it or under --out, like a photo."""
+    from .images import ImageReadError
+
+    target = (out or item.parent) / f"{item.stem}_color.mp4"
+    if target.resolve() in protected:
+        report.skipped.append((str(item), f"its output {target} would replace an input; not written"))
+    elif target.is_file() and target.stat().st_size > 0 and not args.overwrite:
+        report.existing.append(target)
+    else:
+        try:
+            report.done.append(colorizer.colorize_video(item, target, not args.no_temporal, args.size,
+                                                        progress=not args.quiet))
+        except ImageReadError as err:
+            report.skipped.append((str(item), err.reason))
+        except OSError as exc:
+            report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -176,7 +219,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("colorize", help="colorize photos or folders at their own resolution")
-    p.add_argument("inputs", nargs="+", help="image files and/or folders (searched recursively)")
+    p.add_argument("inputs", nargs="+", help="image or video files and/or folders (searched recursively)")
     p.add_argument("--out", help="output folder (default: NAME_color.EXT beside each file, FOLDER_color/)")
     p.add_argument("--model", help="weights file, checkpoint, run folder or .onnx (default: the shipped model)")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
@@ -186,6 +229,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--max-pixels", type=int, default=50_000_000, help="refuse larger images (decompression bombs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--hints", metavar="FILE.json",
+                   help='color hints for one photo: [{"x": 120, "y": 340, "color": "#b03020"}] in its pixels '
+                        "(a model trained with --hints, such as the shipped one)")
+    p.add_argument("--no-temporal", action="store_true",
+                   help="videos: colorize each frame on its own (no chroma carried along optical flow)")
     p.set_defaults(func=_colorize)
 
     p = sub.add_parser("export", help="export the generator to ONNX or a compact safetensors file")

@@ -55,6 +55,8 @@ class TrainConfig:
     ema_decay: float = 0.0  # > 0: keep an exponential moving average of G's weights, used for samples and export
     gan_weight: float = 1.0  # 0: no discriminator at all (pixel losses only)
     gan_mode: GanMode = "vanilla"
+    hints: bool = False  # G also takes color hints: hinted ab and a mask, 3 more input planes (Zhang et al. 2017)
+    init_from: str | None = None  # start G from these weights (a new run; hint inputs added with zero weights)
     pretrain_epochs: float = 0.0  # L1-only epochs before the adversarial phase (any dataset size)
     pretrain_steps: int = 0  # the same in steps; where both are set the warm-up is the longer
     shared_d_forward: bool = True  # one D(fake) forward serves both losses, as the TF recipe does
@@ -81,6 +83,8 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check everything that can be checked before training starts, so nothing fails hours in."""
         self._check_types()
+        if self.hints and self.color_space != "lab":
+            raise ValueError("--hints needs --color-space lab (a hint is a chroma)")
         if self.pretrain_epochs < 0 or self.pretrain_steps < 0:
             raise ValueError("--pretrain-epochs and --pretrain-steps must be >= 0")
         if not 8 <= self.size <= 4096:

@@ -13,7 +13,7 @@ import io
 import os
 import struct
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -232,10 +232,10 @@ def write_skipped_csv(path: str | os.PathLike, skipped: Iterable[tuple[str, str]
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8", "surrogateescape"))
 
 
-def find_image_files(folder: Path) -> list[Path]:
-    """Image-named entries under `folder`, recursively, in a stable order; hidden names are left out.
-    Directories named like images are included, so they are reported rather than silently ignored."""
-    return sorted(p for p in folder.rglob("*") if is_image_path(p) and not p.name.startswith("."))
+def find_image_files(folder: Path, accept: Callable[[Path], bool] = is_image_path) -> list[Path]:
+    """Image-named (or `accept`ed) entries under `folder`, recursively, in a stable order; hidden names are left
+    out. Directories named like images are included, so they are reported rather than silently ignored."""
+    return sorted(p for p in folder.rglob("*") if accept(p) and not p.name.startswith("."))
 
 
 def resize_to(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

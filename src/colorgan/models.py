@@ -143,15 +143,34 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def input_channels(cfg) -> int:
+    """Gray, plus hinted ab and its mask for a hint-taking generator."""
+    return 4 if getattr(cfg, "hints", False) else 1
+
+
 def build_generator(cfg) -> UNetGenerator:
-    """The generator a TrainConfig describes: gray in, RGB or ab out."""
-    return UNetGenerator(1, output_channels(cfg.color_space), cfg.ngf, cfg.resolved_depth, cfg.dropout,
-                         cfg.chroma_head, cfg.bin_temperature)
+    """The generator a TrainConfig describes: gray (and hints) in, RGB or ab out."""
+    return UNetGenerator(input_channels(cfg), output_channels(cfg.color_space), cfg.ngf, cfg.resolved_depth,
+                         cfg.dropout, cfg.chroma_head, cfg.bin_temperature)
 
 
 def build_discriminator(cfg) -> PatchDiscriminator:
-    """The PatchGAN a TrainConfig describes: it sees the gray input beside the (real or generated) output."""
-    return PatchDiscriminator(1 + output_channels(cfg.color_space), cfg.ndf, cfg.d_layers)
+    """The PatchGAN a TrainConfig describes: it sees G's input beside the (real or generated) output."""
+    return PatchDiscriminator(input_channels(cfg) + output_channels(cfg.color_space), cfg.ndf, cfg.d_layers)
+
+
+@torch.no_grad()
+def load_widening_inputs(generator: UNetGenerator, state: dict[str, torch.Tensor]) -> None:
+    """Load G weights trained with fewer input planes: the extra planes start with zero weights, so the
+    widened network computes exactly what the original did until training moves them."""
+    first = "downs.0.0.weight"
+    weight = state[first]
+    target = generator.downs[0][0].weight
+    if weight.shape[1] < target.shape[1]:
+        widened = torch.zeros_like(target)
+        widened[:, : weight.shape[1]] = weight
+        state = {**state, first: widened}
+    generator.load_state_dict(state)
 
 
 @torch.no_grad()

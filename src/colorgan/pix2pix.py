@@ -19,7 +19,7 @@ from . import colorspace
 from .config import TrainConfig
 from .devices import autocast, pick_precision
 from .distributed import Dist, all_ranks_agree
-from .models import build_discriminator, build_generator, init_weights, upsample2x
+from .models import build_discriminator, build_generator, init_weights, load_widening_inputs, upsample2x
 
 
 @dataclass
@@ -65,6 +65,21 @@ class Pix2Pix:
         self.warmup_steps = cfg.pretrain_steps  # L1 only before this step; the trainer adds --pretrain-epochs
         # What the step calls: G and D, wrapped for DDP and torch.compile where asked.
         self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
+
+    @torch.no_grad()
+    def start_from(self, path: str) -> None:
+        """Start G (and its average) from trained weights; input planes they lack (hints) start at zero."""
+        from .colorize import load_generator
+
+        source, source_cfg, _ = load_generator(path)
+        mismatch = [k for k in ("ngf", "resolved_depth", "color_space", "chroma_head")
+                    if getattr(source_cfg, k) != getattr(self.cfg, k)]
+        if mismatch:
+            raise ValueError(f"--init-from {path}: its {', '.join(mismatch)} differ from this run's; "
+                             "set them to the same values")
+        load_widening_inputs(self.G, source.state_dict())
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(self.G.state_dict())
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if self.dist.enabled:

@@ -31,6 +31,7 @@ from .distributed import (
     is_collective_failure,
     shutdown_distributed,
 )
+from .hints import HINT_PLANES, simulate_hints
 from .pix2pix import Pix2Pix
 from .report import plot_losses, sample_grid, save_png
 
@@ -108,6 +109,8 @@ class Trainer:
         self._build_model()
         if resume:
             self._resume()
+        elif cfg.init_from:
+            self.model.start_from(cfg.init_from)
 
     def _saved_split(self) -> tuple[np.ndarray, np.ndarray]:
         """The run's own split on resume, whatever changed in the data folders since: photos added since are
@@ -170,6 +173,10 @@ class Trainer:
         layout = self.model.memory_format
         x = colorspace.encode_input(gray, self.cfg.color_space).contiguous(memory_format=layout)
         y = colorspace.encode_target(rgb, self.cfg.color_space).contiguous(memory_format=layout)
+        if self.cfg.hints:  # simulated users' points, the same on every replay of this step
+            seed = ((self.cfg.seed * 1_000_003 + epoch) * 1_000_003 + index) * 64 + self.dist.rank
+            planes = simulate_hints(y, torch.Generator().manual_seed(seed))
+            x = torch.cat([x, planes], dim=1).contiguous(memory_format=layout)
         return gray, x, y
 
     # ----------------------------------------------------------------- loop
@@ -313,8 +320,10 @@ class Trainer:
         generator = self.model.shipped_generator()
         generator.eval()
         with autocast(self.device, self.model.amp_dtype):
-            out = generator(colorspace.encode_input(gray, self.cfg.color_space).contiguous(
-                memory_format=self.model.memory_format))
+            x = colorspace.encode_input(gray, self.cfg.color_space)
+            if self.cfg.hints:  # samples show the automatic colorizer: no hints
+                x = torch.cat([x, x.new_zeros(x.shape[0], HINT_PLANES, *x.shape[2:])], dim=1)
+            out = generator(x.contiguous(memory_format=self.model.memory_format))
         rgb = colorspace.decode_output(gray, out, self.cfg.color_space)
         generated = (rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         gray_rgb = np.repeat(self.cache.gray[rows][..., None], 3, axis=3)

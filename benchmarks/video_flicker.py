@@ -1,0 +1,196 @@
+"""Does the temporal method remove flicker without losing fidelity, and is video colorizing fast enough?
+
+Builds a test clip with a known answer from real color photos: per photo one shot of a camera panning (a few px a
+frame) or zooming over it, cuts between shots, and film-like grain and brightness flicker added to each gray
+input frame. The gray clip is encoded as H.264 and colorized end to end (`Colorizer.colorize_video`) twice:
+per frame (`temporal=False`) and with the temporal method. Reported, from the decoded outputs:
+
+- flicker: the warping error. Output frame t-1 is warped onto frame t with the KNOWN motion and compared with
+  output frame t (mean CIEDE2000, `colorgan.metrics.ciede2000`), 16 px away from the borders, never across a
+  cut; also for the true color frames (its floor). `flicker_chroma` is the same with both frames given frame t's
+  lightness: the part the colorizer controls (the grain in the input's lightness is kept by design).
+  `truth_encoded` is the truth through the output's H.264 settings: the floor for an encoded output.
+- fidelity: mean CIEDE2000 against the true color frames.
+- fps: frames per second end to end (decode, network, flow, encode), after a warm-up run.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/video_flicker.py --photos ../shared/data/landscapes/color \\
+        --json benchmarks/results/video_flicker.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from colorgan.metrics import ciede2000
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+from colorgan import Colorizer
+from colorgan.images import load_image, rgb_to_gray_u8
+from colorgan.temporal import TemporalSettings
+from colorgan.video import ENCODER_OPTIONS, colorize_video
+
+MARGIN = 16
+
+
+def shot_motion(kind: str, count: int, rng: np.random.Generator) -> list[tuple[float, float, float]]:
+    """(scale, x offset, y offset) per frame: frame pixel (x, y) shows photo pixel scale * (x, y) + offset."""
+    dx, dy = rng.uniform(2, 4) * rng.choice([-1, 1]), rng.uniform(0, 1.5) * rng.choice([-1, 1])
+    motion = []
+    for t in range(count):
+        scale = 1.0 + 0.004 * t if kind == "zoom" else 1.0  # zooming out: 0.4 % a frame
+        moving = kind == "pan"
+        motion.append((scale, 256 + dx * t * moving, 192 + dy * t * moving))  # the photo has ~0.8 frames to spare
+    return motion
+
+
+def render(photo: np.ndarray, motion: tuple[float, float, float], size: tuple[int, int]) -> np.ndarray:
+    scale, ox, oy = motion
+    matrix = np.array([[scale, 0, ox], [0, scale, oy]], np.float32)
+    return cv2.warpAffine(photo, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REFLECT)
+
+
+def warp_previous(image: np.ndarray, before: tuple, now: tuple) -> np.ndarray:
+    """Frame t-1's pixels moved to where frame t shows the same scene point (the known motion)."""
+    (s0, x0, y0), (s1, x1, y1) = before, now
+    matrix = np.array([[s1 / s0, 0, (x1 - x0) / s0], [0, s1 / s0, (y1 - y0) / s0]], np.float32)
+    h, w = image.shape[:2]
+    return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+
+
+def build_clip(photos: list[Path], path: Path, frames: int, size: tuple[int, int], grain: float, flicker: float,
+               seed: int) -> tuple[list[np.ndarray], list[tuple], list[bool]]:
+    """Write the gray clip to `path`; return the true color frames, their motion and which frames start a shot."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    truths, motions, starts = [], [], []
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24, options={"crf": "12", "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i, photo_path in enumerate(photos):
+            rgb = load_image(photo_path).rgb
+            fit = 1.8 * max(size[0] / rgb.shape[1], size[1] / rgb.shape[0])  # room for the motion
+            photo = cv2.resize(rgb, None, fx=fit, fy=fit, interpolation=cv2.INTER_AREA if fit < 1 else cv2.INTER_CUBIC)
+            for t, motion in enumerate(shot_motion("pan" if i % 2 == 0 else "zoom", frames, rng)):
+                truth = render(photo, motion, size)
+                gray = rgb_to_gray_u8(truth).astype(np.float32) * (1 + rng.uniform(-flicker, flicker))
+                gray = np.clip(gray + rng.normal(0, grain, gray.shape), 0, 255).astype(np.uint8)
+                frame = av.VideoFrame.from_ndarray(gray, format="gray")
+                frame.pts = len(truths)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+                truths.append(truth)
+                motions.append(motion)
+                starts.append(t == 0)
+        for packet in stream.encode():
+            container.mux(packet)
+    return truths, motions, starts
+
+
+def through_encoder(frames: list[np.ndarray], path: Path) -> list[np.ndarray]:
+    """The frames after the output's own H.264 settings: the floor any encoded output can reach."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24, options=dict(ENCODER_OPTIONS))
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return decode(path)
+
+
+def decode(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def chroma_difference(previous: np.ndarray, current: np.ndarray) -> float:
+    """CIEDE2000 with both frames given the current frame's lightness: a change of color alone."""
+    lab_prev, lab_now = rgb2lab(previous), rgb2lab(current)
+    lab_prev[..., 0] = lab_now[..., 0]
+    return float(deltaE_ciede2000(lab_now, lab_prev, channel_axis=-1).mean())
+
+
+def score(frames: list[np.ndarray], truths: list[np.ndarray], motions: list, starts: list[bool]) -> dict:
+    inner = (slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
+    flicker, flicker_chroma = [], []
+    for t in range(1, len(frames)):
+        if starts[t]:
+            continue  # never across a cut
+        warped = warp_previous(frames[t - 1], motions[t - 1], motions[t])[inner]
+        flicker.append(ciede2000(warped, frames[t][inner]))
+        flicker_chroma.append(chroma_difference(warped, frames[t][inner]))
+    result = {"flicker": float(np.mean(flicker)), "flicker_chroma": float(np.mean(flicker_chroma))}
+    if any(f is not t for f, t in zip(frames, truths)):
+        result["fidelity"] = float(np.mean([ciede2000(f, t) for f, t in zip(frames, truths)]))
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", required=True, help="folder of color photos (the first --shots are used)")
+    parser.add_argument("--shots", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=36, help="frames per shot")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--grain", type=float, default=4.0, help="std of the gray grain, in gray levels")
+    parser.add_argument("--flicker", type=float, default=0.04, help="brightness flicker, +- this fraction")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", help="default: the shipped model")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--carry", type=float, default=TemporalSettings.carry, help="temporal: weight of the carry")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+
+    photos = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    photos = photos[: args.shots]
+    colorizer = Colorizer.load(args.model, threads=args.threads)
+    size = (args.width, args.height)
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        truths, motions, starts = build_clip(photos, clip, args.frames, size, args.grain, args.flicker, args.seed)
+        colorizer.colorize_video(clip, Path(tmp) / "warmup.mp4", progress=False)  # oneDNN's first-call costs
+        results = {"truth": score(truths, truths, motions, starts),
+                   "truth_encoded": score(through_encoder(truths, Path(tmp) / "truth.mp4"), truths, motions, starts)}
+        for name, temporal in (("per_frame", False), ("temporal", True)):
+            out = Path(tmp) / f"{name}.mp4"
+            start = time.perf_counter()
+            colorize_video(colorizer, clip, out, temporal=temporal, progress=False,
+                           settings=TemporalSettings(carry=args.carry))
+            elapsed = time.perf_counter() - start
+            results[name] = {**score(decode(out), truths, motions, starts), "fps": len(truths) / elapsed}
+    report = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
+                   f"{__import__('torch').get_num_threads()}",
+        "clip": {"photos": [p.name for p in photos], "frames": len(truths), "size": list(size), "grain": args.grain,
+                 "flicker": args.flicker, "shots": "pan, zoom alternating; a cut between shots"},
+        **results,
+        "flicker_ratio": results["temporal"]["flicker"] / results["per_frame"]["flicker"],
+        "flicker_chroma_ratio": results["temporal"]["flicker_chroma"] / results["per_frame"]["flicker_chroma"],
+    }
+    print(json.dumps(report, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""Color hints: "this spot is this color", as the network's extra input (Zhang et al. 2017).
+
+A hint-taking generator sees three planes beside the lightness: the hinted chroma (Lab ab, scaled like the
+target) and a mask that is 1 where a hint lies. All three are zero without hints, so the same weights colorize
+automatically too.
+
+The hint format is the same in the CLI, the Python API and HTTP: a JSON list of points in the photo's own
+pixel coordinates, `[{"x": 120, "y": 340, "color": "#b03020", "radius": 6}, ...]` (radius optional). Only a
+color's chroma is used; the photo keeps its lightness.
+
+Training simulates users the way Zhang et al. do: many samples get no hints; the rest get a few points, each a
+small patch of the true mean chroma at a random place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .colorspace import AB_SCALE, rgb_to_lab
+
+HINT_PLANES = 3  # hinted a, hinted b, mask
+MAX_HINTS = 64
+DEFAULT_RADIUS = 2.0  # in network (working-size) pixels: a 5x5 patch, as in training
+MAX_RADIUS = 8.0  # in network pixels: a hint is a point, the network spreads it
+_HEX = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
+
+
+class HintError(ValueError):
+    """A hint that cannot be used; the message names the entry and the reason."""
+
+
+@dataclass(frozen=True)
+class Hint:
+    x: float  # photo pixels, from the left
+    y: float  # photo pixels, from the top
+    rgb: tuple[int, int, int]
+    radius: float | None = None  # photo pixels; None: a small default patch
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+def parse_color(text: object) -> tuple[int, int, int]:
+    """'#b03020', 'b03020' or '#b32' -> (176, 48, 32)."""
+    match = _HEX.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"color {text!r} is not a hex color like \"#b03020\"")
+    digits = match.group(1)
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    return tuple(int(digits[i : i + 2], 16) for i in (0, 2, 4))
+
+
+def parse_hints(source: str | bytes | list, width: int, height: int, max_hints: int = MAX_HINTS) -> list[Hint]:
+    """Validate hints (a JSON text or an already-parsed list) against a photo of width x height."""
+    if isinstance(source, (str, bytes)):
+        try:
+            source = json.loads(source)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise HintError(f"hints are not valid JSON ({exc})") from None
+    if not isinstance(source, list):
+        raise HintError("hints must be a JSON list of points like [{\"x\": 10, \"y\": 20, \"color\": \"#b03020\"}]")
+    if len(source) > max_hints:
+        raise HintError(f"too many hints: {len(source)} (at most {max_hints})")
+    return [_parse_point(i, entry, width, height) for i, entry in enumerate(source)]
+
+
+def _parse_point(index: int, entry: object, width: int, height: int) -> Hint:
+    where = f"hint {index}"
+    if not isinstance(entry, dict):
+        raise HintError(f"{where}: must be an object with x, y and color")
+    missing = [key for key in ("x", "y", "color") if key not in entry]
+    if missing:
+        raise HintError(f"{where}: missing {', '.join(missing)}")
+    unknown = set(entry) - {"x", "y", "color", "radius"}
+    if unknown:
+        raise HintError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    numbers = {}
+    for key in ("x", "y", "radius"):
+        value = entry.get(key)
+        if key == "radius" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise HintError(f"{where}: {key} must be a number, got {value!r}")
+        numbers[key] = float(value)
+    if not (0 <= numbers["x"] < width and 0 <= numbers["y"] < height):
+        raise HintError(f"{where}: ({numbers['x']:g}, {numbers['y']:g}) is outside the {width}x{height} photo")
+    if "radius" in numbers and not 0 <= numbers["radius"] <= max(width, height):
+        raise HintError(f"{where}: radius {numbers['radius']:g} must be from 0 to the photo's size")
+    try:
+        rgb = parse_color(entry["color"])
+    except ValueError as exc:
+        raise HintError(f"{where}: {exc}") from None
+    return Hint(numbers["x"], numbers["y"], rgb, numbers.get("radius"))
+
+
+# ------------------------------------------------------------------------------------------------ planes
+def hint_ab(rgb: tuple[int, int, int]) -> tuple[float, float]:
+    """The chroma of an sRGB color, scaled like the network's target ([-1, 1])."""
+    pixel = torch.tensor(rgb, dtype=torch.float32).view(1, 3, 1, 1) / 255.0
+    lab = rgb_to_lab(pixel)[0, :, 0, 0]
+    return float(lab[1]) / AB_SCALE, float(lab[2]) / AB_SCALE
+
+
+def hint_planes(hints: list[Hint], photo_shape: tuple[int, int], working_shape: tuple[int, int]) -> np.ndarray:
+    """(3, h, w) float32 planes at the network's working size: hinted a, hinted b, mask."""
+    (height, width), (h, w) = photo_shape, working_shape
+    planes = np.zeros((HINT_PLANES, h, w), np.float32)
+    sy, sx = h / height, w / width
+    yy, xx = np.mgrid[0:h, 0:w]
+    for hint in hints:
+        cy, cx = (hint.y + 0.5) * sy - 0.5, (hint.x + 0.5) * sx - 0.5
+        radius = DEFAULT_RADIUS if hint.radius is None else hint.radius * min(sx, sy)
+        radius = min(MAX_RADIUS, max(0.5, radius))
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
+        if not disk.any():  # a tiny radius between pixel centres: the nearest pixel
+            disk[min(h - 1, max(0, round(cy))), min(w - 1, max(0, round(cx)))] = True
+        a, b = hint_ab(hint.rgb)
+        planes[0][disk], planes[1][disk], planes[2][disk] = a, b, 1.0
+    return planes
+
+
+# ------------------------------------------------------------------------------------------------ training
+def simulate_hints(target_ab: torch.Tensor, generator: torch.Generator, no_hint_share: float = 0.5,
+                   mean_points: float = 8.0, max_points: int = 50, max_half_size: int = 4) -> torch.Tensor:
+    """(N, 3, H, W) hint planes drawn from the true chroma `target_ab` (N, 2, H, W), as simulated users.
+
+    A share of the samples get none (the model must stay an automatic colorizer); the others get a geometric
+    number of points (mean `mean_points`), each a square patch of half-size 0..`max_half_size` filled with the
+    patch's true mean chroma, at a uniform random place. Deterministic for a given `generator` state.
+    """
+    n, _, h, w = target_ab.shape
+    planes = torch.zeros(n, HINT_PLANES, h, w, dtype=target_ab.dtype, device=target_ab.device)
+    draws = torch.rand(n, generator=generator)
+    # geometric number of points >= 1 with the given mean
+    counts = torch.floor(torch.log(1 - torch.rand(n, generator=generator)) / math.log(1 - 1 / mean_points)) + 1
+    for i in range(n):
+        if draws[i] < no_hint_share:
+            continue
+        points = int(min(max_points, counts[i]))
+        ys = torch.randint(0, h, (points,), generator=generator).tolist()
+        xs = torch.randint(0, w, (points,), generator=generator).tolist()
+        halves = torch.randint(0, max_half_size + 1, (points,), generator=generator).tolist()
+        for y, x, half in zip(ys, xs, halves):
+            y0, y1, x0, x1 = max(0, y - half), min(h, y + half + 1), max(0, x - half), min(w, x + half + 1)
+            mean = target_ab[i, :, y0:y1, x0:x1].mean(dim=(1, 2))
+            planes[i, 0:2, y0:y1, x0:x1] = mean.view(2, 1, 1)
+            planes[i, 2, y0:y1, x0:x1] = 1.0
+    return planes

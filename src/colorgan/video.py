@@ -1,0 +1,188 @@
+"""Video in, video out: decode with PyAV, colorize the frames in small batches, keep the chroma steady along
+optical flow (temporal.py), encode H.264 into MP4, copy the audio packets as they are, write atomically.
+
+Memory stays flat in the length of the video: at most `BATCH` decoded frames are held at a time. Each output
+frame keeps the input's Y' plane (its lightness) byte for byte, and its timestamp; only Cb and Cr are new.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .atomic import atomic_output
+from .images import ImageReadError
+from .temporal import TemporalSettings, TemporalState, stabilize
+from .ycbcr import chroma_planes, gray_from_luma
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
+BATCH = 8  # frames per network call: batching is most of the model's speed on CPU
+ENCODER = "libx264"
+ENCODER_OPTIONS = {"crf": "18", "preset": "veryfast"}
+INSTALL_HINT = "colorizing video needs PyAV: pip install 'colorgan[video]'"
+
+
+class VideoError(ImageReadError):
+    """A video that cannot be colorized. An `ImageReadError`, so every caller that skips unreadable inputs by
+    name (folder runs, the CLI) skips a bad video the same way."""
+
+
+def is_video_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def video_output_path(target: Path) -> Path:
+    """Videos are always written as MP4; another suffix is kept and ".mp4" appended (a.mov and a.mp4 in one
+    folder must not share an output)."""
+    return target if target.suffix.lower() == ".mp4" else target.with_name(target.name + ".mp4")
+
+
+def import_av(name: str):
+    try:
+        import av
+    except ImportError:
+        raise VideoError(name, INSTALL_HINT) from None
+    return av
+
+
+def colorize_video(colorizer, src: str | os.PathLike, dst: str | os.PathLike, temporal: bool = True,
+                   size: int | None = None, progress: bool = True, settings: TemporalSettings | None = None) -> Path:
+    """Colorize the video `src` into the MP4 `dst` (written atomically); returns `dst`.
+
+    Raises VideoError naming `src` for anything wrong with the input (nothing is written then), OSError when
+    `dst` cannot be written.
+    """
+    src, dst = Path(src), Path(dst)
+    name = str(src)
+    av = import_av(name)
+    if not src.is_file():
+        raise VideoError(name, "is a directory" if src.is_dir() else "not a regular file")
+    try:
+        container = av.open(name, metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise VideoError(name, f"cannot open ({_reason(exc)})") from None
+    with container:
+        if not container.streams.video:
+            raise VideoError(name, "no video stream (audio or data only)")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width <= 0 or height <= 0:
+            raise VideoError(name, f"invalid frame size {width}x{height}")
+        if width * height > colorizer.max_pixels:
+            raise VideoError(name, f"refused: {width}x{height} = {width * height:,} pixels a frame exceeds the "
+                                   f"limit of {colorizer.max_pixels:,}")
+        try:
+            with atomic_output(dst) as tmp:
+                _transcode(av, colorizer, container, stream, tmp, name, temporal, size, progress,
+                           settings or TemporalSettings())
+        except av.FFmpegError as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, av.error.InvalidDataError):
+                raise
+            raise VideoError(name, f"cannot decode ({_reason(exc)}); nothing written") from None
+    return dst
+
+
+def _transcode(av, colorizer, container, stream, tmp: Path, name: str, temporal: bool, size: int | None,
+               progress: bool, settings: TemporalSettings) -> None:
+    """Demux, colorize and remux `stream` (and the audio) into `tmp` as MP4."""
+    stream.thread_type = "AUTO"
+    width, height = stream.codec_context.width, stream.codec_context.height
+    # H.264 4:2:0 needs even sides; 4:4:4 (High 4:4:4 profile) keeps an odd size exactly.
+    pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    with av.open(str(tmp), "w", format="mp4") as out:
+        audio = {}
+        for a in container.streams.audio:
+            if a.codec_context.name not in out.supported_codecs:
+                raise VideoError(name, f"its {a.codec_context.name} audio cannot be copied into MP4 (convert the "
+                                       "audio to AAC first); nothing written")
+            audio[a.index] = out.add_stream_from_template(a)
+        encoder = out.add_stream(ENCODER, rate=stream.average_rate or stream.guessed_rate or Fraction(25),
+                                 options=dict(ENCODER_OPTIONS))
+        encoder.width, encoder.height, encoder.pix_fmt = width, height, pix_fmt
+        encoder.codec_context.time_base = stream.time_base
+        frames = _FramePipeline(colorizer, pix_fmt, temporal, size, settings)
+        bar = tqdm(total=stream.frames or None, unit="frame", desc=Path(name).name, disable=not progress)
+        pending, count = [], 0
+
+        def encode(batch):
+            for frame in frames.colorize(batch):
+                for packet in encoder.encode(frame):
+                    out.mux(packet)
+            bar.update(len(batch))
+
+        for packet in container.demux(stream, *container.streams.audio):
+            if packet.stream.index == stream.index:
+                for frame in packet.decode():
+                    pending.append(frame)
+                    count += 1
+                    if len(pending) == BATCH:
+                        encode(pending)
+                        pending = []
+            elif packet.dts is not None:
+                packet.stream = audio[packet.stream.index]
+                out.mux(packet)
+        if pending:
+            encode(pending)
+        for packet in encoder.encode():
+            out.mux(packet)
+        bar.close()
+        if count == 0:
+            raise VideoError(name, "no frame could be decoded; nothing written")
+        if stream.frames and count < stream.frames:
+            raise VideoError(name, f"truncated or corrupt: {count} of {stream.frames} frames decoded; nothing written")
+
+
+class _FramePipeline:
+    """Decoded frames -> colorized frames, in order; holds the temporal state between batches."""
+
+    def __init__(self, colorizer, pix_fmt: str, temporal: bool, size: int | None, settings: TemporalSettings):
+        self.colorizer, self.pix_fmt, self.size = colorizer, pix_fmt, size
+        self.settings = settings if temporal else TemporalSettings(carry=0.0)
+        self.state: TemporalState | None = None
+        self.last_pts: int | None = None
+
+    def colorize(self, frames: list) -> list:
+        full = [f.color_range == 2 or f.format.name.startswith("yuvj") for f in frames]
+        frames = [f.reformat(format=self.pix_fmt, src_color_range=r, dst_color_range=r)
+                  for f, r in zip(frames, ["JPEG" if x else "MPEG" for x in full])]
+        lumas = [_plane(f, 0) for f in frames]
+        grays = [gray_from_luma(y, x) for y, x in zip(lumas, full)]
+        small, predicted = self.colorizer.predict_chroma(grays, self.size)
+        outputs = []
+        for frame, luma, gray, is_full, small_gray, ab in zip(frames, lumas, grays, full, small, predicted):
+            ab, self.state = stabilize(self.state, small_gray, ab, self.settings)
+            outputs.append(self._frame(frame, luma, gray, ab, is_full))
+        return outputs
+
+    def _frame(self, source, luma: np.ndarray, gray: np.ndarray, ab: np.ndarray, full_range: bool):
+        import av
+
+        matrix = "bt709" if source.colorspace == 1 else "bt601"
+        out = av.VideoFrame(source.width, source.height, self.pix_fmt)
+        _plane(out, 0)[:] = luma
+        cb, cr = chroma_planes(gray, ab, _plane(out, 1).shape, matrix, full_range)
+        _plane(out, 1)[:] = cb
+        _plane(out, 2)[:] = cr
+        out.color_range = 2 if full_range else 1
+        out.colorspace = 1 if matrix == "bt709" else 6
+        # Timestamps are kept; a missing or repeated one (broken files) follows the last by one tick.
+        pts = source.pts
+        if pts is None or (self.last_pts is not None and pts <= self.last_pts):
+            pts = 0 if self.last_pts is None else self.last_pts + 1
+        out.pts, out.time_base, self.last_pts = pts, source.time_base, pts
+        return out
+
+
+def _plane(frame, index: int) -> np.ndarray:
+    """A (height, width) uint8 view of one plane of a frame (its padding to the line size cut off)."""
+    plane = frame.planes[index]
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.strip().splitlines()[0][:160] if text.strip() else type(exc).__name__

@@ -1,0 +1,150 @@
+"""Color hints: the format, the planes the network sees, simulated users, and hints through the CLI and API."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorgan import Colorizer
+from colorgan.checkpoint import load_checkpoint, save_checkpoint
+from colorgan.cli import main
+from colorgan.colorspace import AB_SCALE, rgb_to_lab
+from colorgan.config import make_config
+from colorgan.hints import Hint, HintError, hint_ab, hint_planes, parse_color, parse_hints, simulate_hints
+from colorgan.models import build_generator, init_weights
+from colorgan.trainer import train
+
+from .helpers import TINY, synthetic_photo, tiny_config
+
+
+# ---------------------------------------------------------------------------------------------- the format
+def test_hints_parse_from_json_in_photo_pixels():
+    hints = parse_hints('[{"x": 3, "y": 4.5, "color": "#b03020"}, {"x": 0, "y": 0, "color": "0f0", "radius": 7}]',
+                        10, 8)
+    assert hints == [Hint(3.0, 4.5, (176, 48, 32), None), Hint(0.0, 0.0, (0, 255, 0), 7.0)]
+    assert parse_hints([], 10, 8) == [] and parse_color(" #FFF ") == (255, 255, 255)
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("not json", "not valid JSON"),
+    ('{"x": 1}', "must be a JSON list"),
+    ('[{"x": 1, "y": 2}]', "hint 0: missing color"),
+    ('[{"x": 1, "y": 2, "color": "#123456"}, {"x": 10, "y": 2, "color": "#123456"}]', "hint 1: (10, 2) is outside"),
+    ('[{"x": 1, "y": 2, "color": "red"}]', "hint 0: color 'red' is not a hex color"),
+    ('[{"x": "1", "y": 2, "color": "#123456"}]', "hint 0: x must be a number"),
+    ('[{"x": 1, "y": 2, "color": "#123456", "size": 3}]', "hint 0: unknown field(s) size"),
+    ('[{"x": 1, "y": 2, "color": "#123456", "radius": -1}]', "hint 0: radius -1"),
+    (json.dumps([{"x": 1, "y": 1, "color": "#000"}] * 65), "too many hints: 65"),
+])
+def test_bad_hints_name_the_entry_and_the_reason(text, reason):
+    with pytest.raises(HintError) as err:
+        parse_hints(text, 10, 8)
+    assert reason in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------- the planes
+def test_a_hint_paints_its_chroma_and_mask_at_the_working_size():
+    red = (200, 30, 30)
+    planes = hint_planes([Hint(399, 99, red)], (200, 400), (32, 64))  # photo 400x200 -> network 64x32
+    assert planes.shape == (3, 32, 64)
+    lab = rgb_to_lab(torch.tensor(red).view(1, 3, 1, 1) / 255.0)[0, :, 0, 0]
+    ys, xs = np.nonzero(planes[2])
+    assert abs(xs.mean() - 63.4) < 1.5 and abs(ys.mean() - 15.9) < 1.5  # the photo's (399, 99), scaled
+    assert np.allclose(planes[0][planes[2] == 1], float(lab[1]) / AB_SCALE, atol=1e-6)
+    assert np.allclose(planes[1][planes[2] == 1], float(lab[2]) / AB_SCALE, atol=1e-6)
+    assert (planes[:, planes[2] == 0] == 0).all()
+    assert hint_ab((128, 128, 128)) == pytest.approx((0.0, 0.0), abs=1e-3)  # gray carries no chroma
+
+
+def test_simulated_users_are_deterministic_and_take_the_true_mean_chroma():
+    target = torch.zeros(8, 2, 16, 16)
+    target[:, 0], target[:, 1] = 0.3, -0.2  # a flat color: every hint must carry exactly it
+    first = simulate_hints(target, torch.Generator().manual_seed(5), no_hint_share=0.25)
+    again = simulate_hints(target, torch.Generator().manual_seed(5), no_hint_share=0.25)
+    assert torch.equal(first, again)
+    mask = first[:, 2] == 1
+    assert mask.any() and not mask.all()
+    assert torch.allclose(first[:, 0][mask], torch.tensor(0.3))
+    assert torch.allclose(first[:, 1][mask], torch.tensor(-0.2))
+    assert (first[:, :2][~mask.unsqueeze(1).expand(-1, 2, -1, -1)] == 0).all()
+    none = simulate_hints(target, torch.Generator().manual_seed(5), no_hint_share=1.0)
+    assert not none.any()
+
+
+# ---------------------------------------------------------------------------------------------- the model
+@pytest.fixture(scope="module")
+def hint_model(tmp_path_factory):
+    """A tiny hint-taking generator whose hint weights are not zero, so hints change the output."""
+    cfg = make_config("default", **TINY, hints=True)
+    torch.manual_seed(0)
+    generator = build_generator(cfg)
+    init_weights(generator)
+    with torch.no_grad():
+        generator.downs[0][0].weight[:, 1:] = 0.5
+    path = tmp_path_factory.mktemp("hints") / "hints.safetensors"
+    save_checkpoint(path, {"G": generator}, {}, cfg.to_dict(), {"step": 0})
+    return path
+
+
+def test_hints_change_the_colors_and_no_hints_equals_empty_hints(hint_model, tmp_path):
+    colorizer = Colorizer.load(hint_model, precision="fp32")
+    gray = np.full((40, 60), 128, np.uint8)
+    plain = colorizer.colorize_array(gray)
+    assert np.array_equal(plain, colorizer.colorize_array(gray, hints=[]))
+    hinted = colorizer.colorize_array(gray, hints=[{"x": 30, "y": 20, "color": "#1040d0", "radius": 8}])
+    assert hinted.shape == plain.shape and not np.array_equal(hinted, plain)
+    assert np.abs(hinted.astype(int) - plain).sum(axis=2)[20, 30] > 0
+    # lightness is kept whatever the hint's own lightness
+    lab_plain = rgb_to_lab(torch.from_numpy(plain).permute(2, 0, 1)[None].float() / 255)[0, 0]
+    lab_hinted = rgb_to_lab(torch.from_numpy(hinted).permute(2, 0, 1)[None].float() / 255)[0, 0]
+    assert float((lab_plain - lab_hinted).abs().mean()) < 1.5
+    with pytest.raises(HintError, match="hint 0"):
+        colorizer.colorize_array(gray, hints=[{"x": 60, "y": 0, "color": "#fff"}])
+
+
+def test_a_model_without_hint_input_refuses_hints_clearly(tiny_model):
+    with pytest.raises(HintError, match="takes no color hints"):
+        Colorizer.load(tiny_model).colorize_array(np.zeros((8, 8), np.uint8), hints=[{"x": 1, "y": 1,
+                                                                                         "color": "#fff"}])
+
+
+def test_cli_colorize_with_a_hints_file(hint_model, tmp_path, capsys):
+    photo = tmp_path / "p.png"
+    Image.fromarray(synthetic_photo(1, (40, 60))[..., 0]).save(photo)
+    hints = tmp_path / "h.json"
+    hints.write_text('[{"x": 10, "y": 10, "color": "#20a040"}]')
+    assert main(["colorize", str(photo), "--model", str(hint_model), "--hints", str(hints), "--quiet"]) == 0
+    assert Image.open(tmp_path / "p_color.png").size == (60, 40)
+    hints.write_text('[{"x": 100, "y": 10, "color": "#20a040"}]')
+    (tmp_path / "p_color.png").unlink()
+    assert main(["colorize", str(photo), "--model", str(hint_model), "--hints", str(hints), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "hint 0: (100, 10) is outside the 60x40 photo" in err and str(hints) in err
+    assert not (tmp_path / "p_color.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------- training
+def test_fine_tuning_adds_hint_inputs_with_zero_weights_so_it_starts_as_the_automatic_model(photo_dir, tmp_path,
+                                                                                             tiny_model):
+    run = train(tiny_config(photo_dir, tmp_path / "h", hints=True, init_from=str(tiny_model), max_steps=2,
+                            gan_weight=0.0), progress=False)
+    assert run.exists()
+    # before any step the hint weights are zero: the same output as the model it started from, hints or not
+    from colorgan.colorize import load_generator
+    from colorgan.pix2pix import Pix2Pix
+
+    model = Pix2Pix(tiny_config(photo_dir, tmp_path / "unused", hints=True), torch.device("cpu"))
+    model.start_from(str(tiny_model))
+    first = model.G.downs[0][0].weight
+    assert first.shape[1] == 4 and not first[:, 1:].any()
+    source, _, _ = load_generator(tiny_model)
+    gray = torch.rand(2, 1, 32, 32) * 2 - 1
+    planes = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model.G.eval()(torch.cat([gray, planes], 1)), source.eval()(gray), atol=1e-6)
+    trained = load_checkpoint(run / "checkpoints" / "latest.safetensors").module_state("G")
+    assert trained["downs.0.0.weight"].shape[1] == 4

@@ -1,0 +1,266 @@
+"""Colorizing video: frames, timing, size, audio and lightness kept; temporal consistency; bad files; the CLI."""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorgan import Colorizer
+from colorgan import video as videomod
+from colorgan.cli import main
+from colorgan.temporal import (
+    TemporalSettings,
+    estimate_flow,
+    flow_trust,
+    normalize_gray,
+    stabilize,
+    warp,
+)
+from colorgan.video import VideoError
+
+from .helpers import synthetic_photo
+
+av = pytest.importorskip("av")
+
+RATE = 25
+SAMPLE_RATE = 16000
+
+
+def pan_frames(count: int, size: tuple[int, int] = (48, 64), seed: int = 0, step: int = 2) -> list[np.ndarray]:
+    """A camera panning right over a colorful picture, `step` px a frame: (H, W, 3) uint8 frames."""
+    h, w = size
+    scene = synthetic_photo(seed, (h, w + step * count))
+    texture = cv2.GaussianBlur(np.random.default_rng(seed).normal(0, 30, scene.shape[:2]), (0, 0), 1.0)
+    scene = np.clip(scene + texture[..., None], 0, 255).astype(np.uint8)  # detail for the flow to follow
+    return [scene[:, i * step : i * step + w] for i in range(count)]
+
+
+def write_clip(path: Path, frames: list[np.ndarray], pts: list[int] | None = None, audio: bool = True,
+               time_base: Fraction = Fraction(1, RATE)) -> Path:
+    """An H.264 MP4 of the frames (4:4:4 for odd sizes), with a 440 Hz AAC tone as long as the video."""
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=RATE)
+        stream.width, stream.height = w, h
+        stream.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+        stream.codec_context.time_base = time_base
+        sound = container.add_stream("aac", rate=SAMPLE_RATE) if audio else None
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts, frame.time_base = (pts[i] if pts else i), time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if sound is not None:
+            t = np.arange(SAMPLE_RATE * len(frames) // RATE) / SAMPLE_RATE
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            chunk = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+            chunk.sample_rate, chunk.pts = SAMPLE_RATE, 0
+            for packet in [*sound.encode(chunk), *sound.encode()]:
+                container.mux(packet)
+    return path
+
+
+def read_clip(path: Path) -> dict:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        info = {"times": [round(float(f.time), 4) for f in frames], "rate": stream.average_rate,
+                "size": (stream.codec_context.width, stream.codec_context.height),
+                "luma": [np.asarray(f.reformat(format="gray").to_ndarray(), np.float32) for f in frames],
+                "rgb": [f.to_ndarray(format="rgb24") for f in frames]}
+        container.seek(0)
+        info["audio"] = [bytes(p) for p in container.demux(audio=0) if p.size] if container.streams.audio else []
+    return info
+
+
+@pytest.fixture(scope="module")
+def colorizer(tiny_model):
+    return Colorizer.load(tiny_model)
+
+
+# ------------------------------------------------------------------ what a video keeps
+
+
+def test_frames_rate_timestamps_size_audio_and_lightness_are_kept(colorizer, tmp_path):
+    src = write_clip(tmp_path / "pan.mp4", pan_frames(12))
+    out = colorizer.colorize_video(src, tmp_path / "pan_color.mp4", progress=False)
+    before, after = read_clip(src), read_clip(out)
+    assert len(after["times"]) == 12 and after["times"] == before["times"]
+    assert after["rate"] == RATE and after["size"] == (64, 48)
+    assert after["audio"] and after["audio"] == before["audio"]  # the same AAC packets, not re-encoded
+    for y_in, y_out in zip(before["luma"], after["luma"]):  # Y' is copied; only the encoder's loss remains
+        assert np.abs(y_in - y_out).mean() < 1.5
+
+
+def test_variable_frame_rate_keeps_every_timestamp(colorizer, tmp_path):
+    pts = [0, 40, 80, 200, 240, 400, 440, 480]
+    src = write_clip(tmp_path / "vfr.mp4", pan_frames(len(pts)), pts=pts, audio=False,
+                     time_base=Fraction(1, 1000))
+    out = colorizer.colorize_video(src, tmp_path / "out.mp4", progress=False)
+    assert read_clip(out)["times"] == [p / 1000 for p in pts]
+
+
+def test_odd_size_is_kept_with_444_chroma(colorizer, tmp_path):
+    src = write_clip(tmp_path / "odd.mp4", pan_frames(4, (17, 33)), audio=False)
+    out = colorizer.colorize_video(src, tmp_path / "odd_color.mp4", progress=False)
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (33, 17)
+        assert stream.codec_context.pix_fmt == "yuv444p" and stream.frames == 4
+
+
+def test_cuts_reset_the_temporal_state_and_no_temporal_never_carries(colorizer, tmp_path, monkeypatch):
+    scenes = pan_frames(6, seed=1, step=1) + pan_frames(6, seed=7, step=1)
+    src = write_clip(tmp_path / "cut.mp4", scenes, audio=False)
+    resets = []
+
+    def recording(state, *args):
+        ab, new = stabilize(state, *args)
+        resets.append(new.reset)
+        return ab, new
+
+    monkeypatch.setattr(videomod, "stabilize", recording)
+    colorizer.colorize_video(src, tmp_path / "cut_color.mp4", size=64, progress=False)
+    assert resets[0] and resets[6]  # the first frame and the cut start afresh
+    assert not any(resets[1:6]) and not any(resets[7:])  # the pans are carried along
+    resets.clear()
+    colorizer.colorize_video(src, tmp_path / "flat.mp4", temporal=False, size=64, progress=False)
+    assert all(resets) and len(resets) == 12
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_truncated_file_is_a_clear_error_and_leaves_nothing(colorizer, tmp_path):
+    src = write_clip(tmp_path / "cut_short.mp4", pan_frames(12))
+    src.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(VideoError, match="cut_short.mp4: cannot open"):
+        colorizer.colorize_video(src, tmp_path / "out.mp4", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut_short.mp4"]
+
+
+def test_garbage_and_audio_only_files_are_clear_errors(colorizer, tmp_path):
+    garbage = tmp_path / "noise.mp4"
+    garbage.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(VideoError, match="noise.mp4: cannot open"):
+        colorizer.colorize_video(garbage, tmp_path / "a.mp4", progress=False)
+    sound = tmp_path / "sound.mp4"
+    with av.open(str(sound), "w") as container:
+        stream = container.add_stream("aac", rate=SAMPLE_RATE)
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="flt", layout="mono")
+        chunk.sample_rate, chunk.pts = SAMPLE_RATE, 0
+        for packet in [*stream.encode(chunk), *stream.encode()]:
+            container.mux(packet)
+    with pytest.raises(VideoError, match="sound.mp4: no video stream"):
+        colorizer.colorize_video(sound, tmp_path / "b.mp4", progress=False)
+    assert not (tmp_path / "a.mp4").exists() and not (tmp_path / "b.mp4").exists()
+
+
+def test_frames_over_the_pixel_limit_are_refused(tiny_model, tmp_path):
+    src = write_clip(tmp_path / "big.mp4", pan_frames(2), audio=False)
+    with pytest.raises(VideoError, match=r"big.mp4: refused: 64x48 = 3,072 pixels a frame exceeds"):
+        Colorizer.load(tiny_model, max_pixels=3000).colorize_video(src, tmp_path / "out.mp4", progress=False)
+
+
+def test_gray_input_frames_work(colorizer, tmp_path):
+    gray = [np.repeat(f.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2) for f in pan_frames(3)]
+    src = write_clip(tmp_path / "gray.mp4", gray, audio=False)
+    assert len(read_clip(colorizer.colorize_video(src, tmp_path / "o.mp4", progress=False))["times"]) == 3
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_cli_colorizes_a_video_beside_it_and_in_a_folder_with_photos(tiny_model, tmp_path, capsys):
+    clip = write_clip(tmp_path / "clip.mp4", pan_frames(4), audio=False)
+    assert main(["colorize", str(clip), "--quiet", "--model", str(tiny_model)]) == 0
+    assert len(read_clip(tmp_path / "clip_color.mp4")["times"]) == 4
+    assert main(["colorize", str(clip), "--quiet", "--model", str(tiny_model), "--no-temporal", "--out",
+                 str(tmp_path / "flat")]) == 0
+    assert (tmp_path / "flat" / "clip_color.mp4").is_file()
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.fromarray(synthetic_photo(2)).save(folder / "photo.jpg")
+    write_clip(folder / "film.mov", pan_frames(3), audio=False)
+    assert main(["colorize", str(folder), "--quiet", "--model", str(tiny_model)]) == 0
+    done = tmp_path / "mixed_color"
+    assert (done / "photo.jpg").is_file() and len(read_clip(done / "film.mov.mp4")["times"]) == 3
+    assert main(["colorize", str(folder), "--quiet", "--model", str(tiny_model)]) == 0  # a rerun: all there
+    assert "colorized 0, already there 2" in capsys.readouterr().out
+
+
+def test_cli_without_pyav_says_how_to_install_it(tiny_model, tmp_path, monkeypatch, capsys):
+    clip = write_clip(tmp_path / "clip.mp4", pan_frames(2), audio=False)
+    monkeypatch.setitem(sys.modules, "av", None)  # import av now raises ImportError
+    assert main(["colorize", str(clip), "--quiet", "--model", str(tiny_model)]) == 2
+    err = capsys.readouterr().err
+    assert "clip.mp4" in err and "pip install 'colorgan[video]'" in err and err.count("\n") == 1
+    assert not (tmp_path / "clip_color.mp4").exists()
+
+
+# ------------------------------------------------------------------ the temporal functions
+
+
+def textured(seed: int = 0, size: tuple[int, int] = (64, 80)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(0, 255, (size[0] // 4, size[1] // 4)).astype(np.float32)
+    return np.clip(np.kron(noise, np.ones((4, 4), np.float32)), 0, 255).astype(np.uint8)
+
+
+def test_a_known_translation_is_recovered():
+    scene = cv2.GaussianBlur(textured(), (0, 0), 1.5)
+    previous, frame = scene[:, 3:-3], scene[:, 5:-1]  # the camera moved 2 px right: content moves 2 px left
+    flow = estimate_flow(frame, previous)
+    inner = flow[8:-8, 8:-8]
+    assert np.allclose(np.median(inner[..., 0]), 2.0, atol=0.25) and abs(np.median(inner[..., 1])) < 0.25
+    warped = warp(previous.astype(np.float32), flow)
+    assert np.abs(warped[8:-8, 8:-8] - frame[8:-8, 8:-8]).mean() < 4
+
+
+def test_stabilize_carries_chroma_where_trusted_and_falls_back_where_not():
+    settings = TemporalSettings(carry=0.8)
+    scene = cv2.GaussianBlur(textured(1), (0, 0), 1.5)
+    old_ab, new_ab = np.full((64, 80, 2), 20.0, np.float32), np.full((64, 80, 2), -20.0, np.float32)
+    _, state = stabilize(None, scene, old_ab, settings)
+    assert state.reset
+    # The same frame again: everything is trusted, the output is the carry-weighted blend.
+    ab, same = stabilize(state, scene, new_ab, settings)
+    assert not same.reset and same.trusted > 0.95
+    assert np.allclose(ab[10:-10, 10:-10], 0.8 * 20 - 0.2 * 20, atol=0.5)
+    # A block that changed (an occlusion): its chroma is the new prediction, the rest is still carried.
+    occluded = scene.copy()
+    occluded[20:44, 25:55] = textured(9)[20:44, 25:55]
+    ab, part = stabilize(state, occluded, new_ab, settings)
+    assert not part.reset
+    assert np.allclose(ab[28:36, 33:47], -20.0, atol=1.0)
+    assert np.allclose(ab[2:10, 2:10], 12.0, atol=1.0)
+    # A different picture altogether: a cut, the prediction as it is.
+    ab, cut = stabilize(state, textured(5), new_ab, settings)
+    assert cut.reset and np.array_equal(ab, new_ab)
+
+
+def test_trust_is_low_where_forward_and_backward_flow_disagree():
+    frame = normalize_gray(textured(2))
+    zero = np.zeros((64, 80, 2), np.float32)
+    disagree = zero.copy()
+    disagree[:32] = 3.0  # the forward flow says the top half moved 3 px; the backward flow says it did not
+    trust = flow_trust(frame, frame, zero, disagree, TemporalSettings())
+    assert trust[40:].min() == 1.0 and trust[:28].max() == 0.0
+
+
+def test_brightness_flicker_is_not_a_cut_or_a_mismatch():
+    scene = textured(3)
+    brighter = np.clip(scene.astype(int) * 1.15 + 10, 0, 255).astype(np.uint8)
+    ab = np.zeros((64, 80, 2), np.float32)
+    _, state = stabilize(None, scene, ab)
+    _, after = stabilize(state, brighter, ab)
+    assert not after.reset and after.trusted > 0.9
