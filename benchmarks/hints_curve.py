@@ -1,0 +1,133 @@
+"""Issue #15's measure: how much a few color hints help, on held-out photos, with points from the truth.
+
+For each photo and each number of points N (0, 1, 2, 5, 10, 20, 50), N places are drawn at random (the same
+places for every model, nested: the 5 points include the 2) and each hint is the true color's mean over a 3x3
+patch there, as a user who knows the color would click it. Reported per N, with 95 % bootstrap intervals:
+- PSNR and CIEDE2000 of the whole photo, and their paired difference to N = 0 (the same model, no hints);
+- "followed": CIEDE2000 between each hint's color and the output within its radius, the output's own
+  lightness kept on both sides (a hint sets chroma, not lightness).
+
+    python benchmarks/hints_curve.py --split ~/runs/A_l1 --model ~/runs/H_hints --per-folder 300 \\
+        --json benchmarks/results/hints_curve.json --out docs/img/hints_curve.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from skimage.color import deltaE_ciede2000, rgb2lab  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from color_plane import held_out  # noqa: E402
+
+from colorgan.colorize import Colorizer  # noqa: E402
+from colorgan.evaluation import metrics  # noqa: E402
+
+COUNTS = (0, 1, 2, 5, 10, 20, 50)
+RADIUS = 3  # photo pixels (the default patch at 160 px photos and a 128 px network)
+
+
+def draw_points(truth: np.ndarray, rng: np.random.Generator, most: int) -> list[dict]:
+    """`most` hints from the truth, in drawing order (take the first N for N points)."""
+    h, w = truth.shape[:2]
+    ys, xs = rng.integers(1, h - 1, most), rng.integers(1, w - 1, most)
+    points = []
+    for y, x in zip(ys.tolist(), xs.tolist()):
+        color = truth[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(axis=0).round().astype(int)
+        points.append({"x": x, "y": y, "color": "#{:02x}{:02x}{:02x}".format(*color), "radius": RADIUS})
+    return points
+
+
+def followed(output: np.ndarray, points: list[dict]) -> list[float]:
+    """Per hint: mean CIEDE2000 between the hint's chroma and the output's, within the radius, at the output's
+    own lightness."""
+    lab = rgb2lab(output)
+    yy, xx = np.mgrid[0 : output.shape[0], 0 : output.shape[1]]
+    errors = []
+    for p in points:
+        disk = (yy - p["y"]) ** 2 + (xx - p["x"]) ** 2 <= RADIUS**2
+        rgb = np.array([int(p["color"][i : i + 2], 16) for i in (1, 3, 5)], np.uint8).reshape(1, 1, 3)
+        hint_lab = np.repeat(rgb2lab(rgb).reshape(1, 3), disk.sum(), axis=0)
+        hint_lab[:, 0] = lab[disk][:, 0]
+        errors.append(float(deltaE_ciede2000(hint_lab, lab[disk]).mean()))
+    return errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", type=Path, required=True, help="run folder whose split.json gives the held-out set")
+    parser.add_argument("--model", required=True, help="a hint-taking model (run folder or weights)")
+    parser.add_argument("--per-folder", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("hints_curve.png"))
+    args = parser.parse_args()
+
+    images, _ = held_out(args.split, args.per_folder)
+    colorizer = Colorizer.load(args.model)
+    rng = np.random.default_rng(args.seed)
+    plans = [draw_points(im.truth, rng, max(COUNTS)) for im in images]
+    rows: dict[int, dict[str, list[float]]] = {n: {"psnr": [], "ciede2000": [], "followed": []} for n in COUNTS}
+    t0 = time.perf_counter()
+    for im, plan in zip(images, plans):
+        for n in COUNTS:
+            out = colorizer.colorize_array(im.gray, hints=plan[:n])
+            rows[n]["psnr"].append(metrics.psnr(out, im.truth))
+            rows[n]["ciede2000"].append(metrics.ciede2000(out, im.truth))
+            rows[n]["followed"] += followed(out, plan[:n])
+    result = {"model": str(args.model), "split": str(args.split), "images": len(images), "radius": RADIUS,
+              "seconds": round(time.perf_counter() - t0, 1), "counts": {}}
+    base = {k: np.array(rows[0][k]) for k in ("psnr", "ciede2000")}
+    for n in COUNTS:
+        entry = {}
+        for key in ("psnr", "ciede2000"):
+            values = np.array(rows[n][key])
+            mean, low, high = metrics.bootstrap_ci(values)
+            d_mean, d_low, d_high = metrics.bootstrap_ci(values - base[key])
+            entry[key] = {"mean": mean, "ci": [low, high], "minus_no_hints": d_mean,
+                          "minus_no_hints_ci": [d_low, d_high]}
+        if rows[n]["followed"]:
+            mean, low, high = metrics.bootstrap_ci(np.array(rows[n]["followed"]))
+            entry["followed_ciede2000"] = {"mean": mean, "ci": [low, high]}
+        result["counts"][str(n)] = entry
+        follow = entry.get("followed_ciede2000", {}).get("mean", float("nan"))
+        print(f"{n:>3} points: PSNR {entry['psnr']['mean']:.2f} ({entry['psnr']['minus_no_hints']:+.2f} "
+              f"[{entry['psnr']['minus_no_hints_ci'][0]:+.2f}, {entry['psnr']['minus_no_hints_ci'][1]:+.2f}])  "
+              f"dE00 {entry['ciede2000']['mean']:.2f} ({entry['ciede2000']['minus_no_hints']:+.2f})  "
+              f"followed dE00 {follow:.2f}", flush=True)
+    plot(result, args.out)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    print(f"wrote {args.out}" + (f" and {args.json}" if args.json else ""))
+
+
+def plot(result: dict, out: Path) -> None:
+    counts = [int(n) for n in result["counts"]]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, label in ((axes[0], "psnr", "PSNR (dB, higher is better)"),
+                           (axes[1], "ciede2000", "CIEDE2000 (lower is better)")):
+        entries = [result["counts"][str(n)][key] for n in counts]
+        means = [e["mean"] for e in entries]
+        lows = [e["mean"] - e["ci"][0] for e in entries]
+        highs = [e["ci"][1] - e["mean"] for e in entries]
+        ax.errorbar(range(len(counts)), means, yerr=[lows, highs], fmt="o-", capsize=3)
+        ax.set_xticks(range(len(counts)), [str(n) for n in counts])
+        ax.set(xlabel="hint points from the truth", ylabel=label)
+    fig.suptitle(f"held-out photos ({result['images']}), {Path(result['model']).name}")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
