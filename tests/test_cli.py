@@ -230,3 +230,14 @@ def test_serve_command_starts_answers_and_stops(tiny_model, tmp_path):
     finally:
         server.terminate()
         assert server.wait(timeout=20) == 0 or server.returncode == -15
+
+
+def test_every_flag_of_every_command_says_what_it_does():
+    from colorgan.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    silent = {name: [a.option_strings[0] if a.option_strings else a.dest for a in sub._actions
+                     if not a.help and a.dest != "help"] for name, sub in commands.choices.items()}
+    assert {name: flags for name, flags in silent.items() if flags} == {}
+    assert {"train", "evaluate", "colorize", "export", "bench", "demo", "serve", "serve-bench"} <= set(commands.choices)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import types
 import typing
-from pathlib import Path
 
-from .config import PRESET_ALIASES, PRESETS, TrainConfig, make_config
-
-_SKIP_FIELDS = {"extra"}
+from . import commands
+from .config import PRESET_ALIASES, PRESETS, TrainConfig
 
 
 def _field_type(annotation) -> tuple[type, list | None]:
@@ -33,12 +30,13 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (--batch-size for batch_size ...), default None = keep the preset's."""
     group = parser.add_argument_group("training config (each overrides the preset)")
     for f in dataclasses.fields(TrainConfig):
-        if f.name in _SKIP_FIELDS:
+        if f.name in commands.CLI_SKIPPED_FIELDS:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind, choices = _field_type(f.name)
         if kind is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"default: {_preset_values(f.name)}")
         elif typing.get_origin(kind) is list:
             group.add_argument(flag, dest=f.name, nargs="+", metavar="DIR", default=None,
                                help="one or more folders of photos; one split covers all of them")
@@ -53,48 +51,17 @@ def _preset_values(name: str) -> str:
                      for preset in PRESETS if preset not in PRESET_ALIASES)
 
 
-def config_overrides(args: argparse.Namespace) -> dict:
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-            if f.name not in _SKIP_FIELDS and getattr(args, f.name, None) is not None}
-
-
-def _train(args: argparse.Namespace) -> int:
-    from .data import DataError
-    from .trainer import TrainingError, train
-
-    overrides = config_overrides(args)
-    try:
-        if args.resume:
-            run_dir = Path(args.resume if isinstance(args.resume, str) else overrides.get("run_dir", ""))
-            if not (run_dir / "config.yaml").exists():
-                print(f"error: {run_dir}: no config.yaml to resume from (pass --resume RUN_DIR)", file=sys.stderr)
-                return 2
-            values = TrainConfig.from_yaml(run_dir / "config.yaml").to_dict()
-            values.update(overrides, run_dir=str(run_dir))
-            cfg = TrainConfig.from_dict(values).validate()
-        else:
-            if overrides.get("data") is None and args.default_data:
-                overrides["data"] = args.default_data
-            cfg = make_config(args.preset, config_file=args.config, **overrides)
-    except ValueError as exc:  # a bad flag: one line, before anything starts
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        print(cfg.to_yaml(), end="")
-        return 0
-    try:
-        run_dir = train(cfg, resume=bool(args.resume))
-    except (DataError, TrainingError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # e.g. a full disk while writing logs or samples (all writes are atomic)
-        resumable = (Path(cfg.run_dir) / "checkpoints" / "latest.safetensors").exists()
-        hint = f"; resume with --resume {cfg.run_dir}" if resumable else ""
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}{hint}", file=sys.stderr)
-        return 2
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0 only
-        print(f"run folder: {run_dir}")
-    return 0
+def add_model_flags(p: argparse.ArgumentParser, runtime: bool = True,
+                    model_help: str = "weights file, checkpoint, run folder or .onnx (default: the shipped model)"
+                    ) -> None:
+    """The flags every command that runs a model shares: which model, and (`runtime`) where and how to run it."""
+    group = p.add_argument_group("model")
+    group.add_argument("--model", metavar="PATH", help=model_help)
+    group.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                       help="torch (default) or onnxruntime for an .onnx export")
+    if runtime:
+        group.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps")
+        group.add_argument("--threads", type=int, default=None, help="CPU threads for inference (default: torch's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,12 +82,85 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in RUN_DIR (or --run-dir) exactly where its last checkpoint stopped")
     p.set_defaults(default_data=None)
     add_config_flags(p)
-    p.set_defaults(func=_train)
-
-    from . import commands
-
-    commands.register(sub)
+    p.set_defaults(func=commands.train_command)
+    _add_other_commands(sub)
     return parser
+
+
+def _add_other_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score a model against gray and mean-chroma baselines; HTML report")
+    p.add_argument("--run", help="run folder: evaluate its latest checkpoint on its validation split")
+    add_model_flags(p, runtime=False, model_help="weights file, checkpoint or run folder (default: the shipped "
+                    "model; with --run: that run's own checkpoint)")
+    p.add_argument("--data", help="folder of color photos (or color/ + gray/) to evaluate on")
+    p.add_argument("--out", help="output folder (default: the run folder)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--size", type=int, help="network working size (default: the training size)")
+    p.add_argument("--lpips-weights", metavar="ALEX[,LIN]",
+                   help="also report LPIPS, from local AlexNet + LPIPS-lin weights files (never downloaded)")
+    p.set_defaults(func=commands.evaluate_command)
+
+    p = sub.add_parser("colorize", help="colorize photos or folders at their own resolution")
+    p.add_argument("inputs", nargs="+", help="image or video files and/or folders (searched recursively)")
+    p.add_argument("--out", help="output folder (default: NAME_color.EXT beside each file, FOLDER_color/)")
+    add_model_flags(p)
+    p.add_argument("--size", type=int, help="network working size (default: the model's training size)")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    p.add_argument("--max-pixels", type=int, default=50_000_000, help="refuse larger images (decompression bombs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--hints", metavar="FILE.json",
+                   help='color hints for one photo: [{"x": 120, "y": 340, "color": "#b03020"}] in its pixels '
+                        "(a model trained with --hints, such as the shipped one)")
+    p.add_argument("--no-temporal", action="store_true",
+                   help="videos: colorize each frame on its own (no chroma carried along optical flow)")
+    p.set_defaults(func=commands.colorize_command)
+
+    p = sub.add_parser("export", help="export the generator to ONNX or a compact safetensors file")
+    p.add_argument("--model", help="run folder, checkpoint or weights file (default: the shipped model)")
+    p.add_argument("--format", choices=["onnx", "safetensors"],
+                   help="default: the one --out's suffix names (.onnx or .safetensors)")
+    p.add_argument("--out", required=True, help="the file to write (.onnx or .safetensors)")
+    p.add_argument("--half", action="store_true", help="safetensors: store weights as fp16 (half the size)")
+    p.add_argument("--chroma-gain", type=float, help="store this inference chroma gain with the weights")
+    p.add_argument("--bin-temperature", type=float, help="bins head: store this annealed-mean temperature")
+    p.add_argument("--live-weights", action="store_true",
+                   help="export G as trained, not the moving average of its weights (runs with --ema-decay)")
+    p.set_defaults(func=commands.export_command)
+
+    p = sub.add_parser("bench", help="measure training/inference speed or the data pipeline")
+    p.add_argument("what", choices=["train", "infer", "data", "colorize"], help="what to time")
+    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per step (default 16)")
+    p.add_argument("--steps", type=int, default=6, help="timed steps; the median is reported (default 6)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    p.add_argument("--ngf", type=int, default=64, help="generator width (default 64, the recipe's)")
+    p.add_argument("--ndf", type=int, default=64, help="discriminator width (default 64)")
+    p.add_argument("--color-space", choices=["rgb", "lab"], default="rgb", help="default rgb (the recipe's)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="auto (default): bf16 where the hardware has it")
+    p.add_argument("--no-channels-last", action="store_true", help="keep PyTorch's default memory layout")
+    p.add_argument("--no-shared-d-forward", action="store_true", help="train: the reference 3-forward step")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks first")
+    p.add_argument("--chroma-head", choices=["regression", "bins"], default="regression",
+                   help="train/infer: the generator's output head (bins needs --color-space lab)")
+    p.add_argument("--no-gan", action="store_true", help="train: the step without D (the default recipe)")
+    p.add_argument("--ema-decay", type=float, default=0.0, help="train: also update a moving average of G")
+    p.add_argument("--data", help="data: the folder to read")
+    p.add_argument("--model", help="colorize: model to time")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="colorize: torch or onnxruntime")
+    p.add_argument("--json", help="also write the result to this JSON file")
+    p.set_defaults(func=commands.bench_command)
+
+    p = sub.add_parser("demo", help="colorize the sample photos shipped with scikit-image and scikit-learn")
+    p.add_argument("--out", default="demo_out", help="folder for the page and images (default demo_out)")
+    p.add_argument("--train-seconds", type=float, default=60.0,
+                   help="when no default model is installed: how long to train a small one first")
+    p.add_argument("--model", help="run folder or weights file to show (default: the shipped model)")
+    p.set_defaults(func=commands.demo_command)
+
+    from .serve import cli as serve_cli
+
+    serve_cli.register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,62 @@
-"""Sub-commands other than train; each imports its heavy modules only when it runs."""
+"""What each `colorgan` sub-command does (their flags are in cli.py); each imports its heavy modules only when it
+runs."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
+
+from .config import TrainConfig, make_config
+
+CLI_SKIPPED_FIELDS = {"extra"}  # TrainConfig fields with no flag
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+            if f.name not in CLI_SKIPPED_FIELDS and getattr(args, f.name, None) is not None}
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from .data import DataError
+    from .trainer import TrainingError, train
+
+    overrides = config_overrides(args)
+    try:
+        if args.resume:
+            run_dir = Path(args.resume if isinstance(args.resume, str) else overrides.get("run_dir", ""))
+            if not (run_dir / "config.yaml").exists():
+                print(f"error: {run_dir}: no config.yaml to resume from (pass --resume RUN_DIR)", file=sys.stderr)
+                return 2
+            values = TrainConfig.from_yaml(run_dir / "config.yaml").to_dict()
+            values.update(overrides, run_dir=str(run_dir))
+            cfg = TrainConfig.from_dict(values).validate()
+        else:
+            if overrides.get("data") is None and args.default_data:
+                overrides["data"] = args.default_data
+            cfg = make_config(args.preset, config_file=args.config, **overrides)
+    except ValueError as exc:  # a bad flag: one line, before anything starts
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(cfg.to_yaml(), end="")
+        return 0
+    try:
+        run_dir = train(cfg, resume=bool(args.resume))
+    except (DataError, TrainingError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. a full disk while writing logs or samples (all writes are atomic)
+        resumable = (Path(cfg.run_dir) / "checkpoints" / "latest.safetensors").exists()
+        hint = f"; resume with --resume {cfg.run_dir}" if resumable else ""
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}{hint}", file=sys.stderr)
+        return 2
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0 only
+        print(f"run folder: {run_dir}")
+    return 0
 
 
 def _fail(message: str) -> int:
@@ -13,7 +64,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def evaluate_command(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
     from .data import DataError
     from .evaluation.evaluate import evaluate_model, evaluate_run
@@ -61,7 +112,7 @@ def _paired_line(label: str, summary: dict) -> str:
     return f"  {label}: model - gray (paired, 95 %): " + ", ".join(parts)
 
 
-def _colorize(args: argparse.Namespace) -> int:
+def colorize_command(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .atomic import read_regular_file
@@ -175,7 +226,7 @@ def _colorize_video(colorizer, item: Path, out: Path | None, protected: set[Path
             report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
 
 
-def _export(args: argparse.Namespace) -> int:
+def export_command(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
     from .export import export_model
 
@@ -188,7 +239,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
+def bench_command(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
     result = run_bench(args)
@@ -197,87 +248,7 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
+def demo_command(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(Path(args.out), train_seconds=args.train_seconds, model=args.model)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the non-training sub-commands to the `colorgan` parser."""
-    p = sub.add_parser("evaluate", help="score a model against gray and mean-chroma baselines; HTML report")
-    p.add_argument("--run", help="run folder: evaluate its latest checkpoint on its validation split")
-    p.add_argument("--model", help="weights file, checkpoint or run folder (default: the shipped model; with "
-                   "--run: that run's own checkpoint)")
-    p.add_argument("--data", help="folder of color photos (or color/ + gray/) to evaluate on")
-    p.add_argument("--out", help="output folder (default: the run folder)")
-    p.add_argument("--limit", type=int, help="evaluate only the first N images")
-    p.add_argument("--size", type=int, help="network working size (default: the training size)")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
-    p.add_argument("--lpips-weights", metavar="ALEX[,LIN]",
-                   help="also report LPIPS, from local AlexNet + LPIPS-lin weights files (never downloaded)")
-    p.set_defaults(func=_evaluate)
-
-    p = sub.add_parser("colorize", help="colorize photos or folders at their own resolution")
-    p.add_argument("inputs", nargs="+", help="image or video files and/or folders (searched recursively)")
-    p.add_argument("--out", help="output folder (default: NAME_color.EXT beside each file, FOLDER_color/)")
-    p.add_argument("--model", help="weights file, checkpoint, run folder or .onnx (default: the shipped model)")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
-    p.add_argument("--size", type=int, help="network working size (default: the model's training size)")
-    p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
-    p.add_argument("--max-pixels", type=int, default=50_000_000, help="refuse larger images (decompression bombs)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--hints", metavar="FILE.json",
-                   help='color hints for one photo: [{"x": 120, "y": 340, "color": "#b03020"}] in its pixels '
-                        "(a model trained with --hints, such as the shipped one)")
-    p.add_argument("--no-temporal", action="store_true",
-                   help="videos: colorize each frame on its own (no chroma carried along optical flow)")
-    p.set_defaults(func=_colorize)
-
-    p = sub.add_parser("export", help="export the generator to ONNX or a compact safetensors file")
-    p.add_argument("--model", help="run folder, checkpoint or weights file (default: the shipped model)")
-    p.add_argument("--format", choices=["onnx", "safetensors"],
-                   help="default: the one --out's suffix names (.onnx or .safetensors)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--half", action="store_true", help="safetensors: store weights as fp16 (half the size)")
-    p.add_argument("--chroma-gain", type=float, help="store this inference chroma gain with the weights")
-    p.add_argument("--bin-temperature", type=float, help="bins head: store this annealed-mean temperature")
-    p.add_argument("--live-weights", action="store_true",
-                   help="export G as trained, not the moving average of its weights (runs with --ema-decay)")
-    p.set_defaults(func=_export)
-
-    p = sub.add_parser("bench", help="measure training/inference speed or the data pipeline")
-    p.add_argument("what", choices=["train", "infer", "data", "colorize"])
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--steps", type=int, default=6)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--ngf", type=int, default=64)
-    p.add_argument("--ndf", type=int, default=64)
-    p.add_argument("--color-space", choices=["rgb", "lab"], default="rgb")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
-    p.add_argument("--no-channels-last", action="store_true")
-    p.add_argument("--no-shared-d-forward", action="store_true", help="train: the reference 3-forward step")
-    p.add_argument("--compile", action="store_true")
-    p.add_argument("--chroma-head", choices=["regression", "bins"], default="regression",
-                   help="train/infer: the generator's output head (bins needs --color-space lab)")
-    p.add_argument("--no-gan", action="store_true", help="train: the step without D (the default recipe)")
-    p.add_argument("--ema-decay", type=float, default=0.0, help="train: also update a moving average of G")
-    p.add_argument("--data", help="data: the folder to read")
-    p.add_argument("--model", help="colorize: model to time")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
-    p.add_argument("--json", help="also write the result to this JSON file")
-    p.set_defaults(func=_bench)
-
-    p = sub.add_parser("demo", help="colorize the sample photos shipped with scikit-image and scikit-learn")
-    p.add_argument("--out", default="demo_out")
-    p.add_argument("--train-seconds", type=float, default=60.0,
-                   help="when no default model is installed: how long to train a small one first")
-    p.add_argument("--model", help="run folder or weights file to show (default: the shipped model)")
-    p.set_defaults(func=_demo)
-
-    from .serve import cli as serve_cli
-
-    serve_cli.register(sub)

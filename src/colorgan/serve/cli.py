@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli import add_model_flags
 from ..images import DEFAULT_MAX_PIXELS
 from .load import add_bench_flags, bench_serve
 
@@ -15,12 +16,9 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def add_serve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only; "
                                                         "0.0.0.0 makes it reachable from other machines)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", default=None, metavar="PATH",
-                   help="a run folder, checkpoint, weights or .onnx file (default: the shipped model)")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for inference (default: torch's)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    add_model_flags(p, model_help="the model to serve: a run folder, checkpoint, weights or .onnx file (default: "
+                    "the shipped model)")
     p.add_argument("--workers", type=int, default=1, help="inferences at once (default 1)")
     p.add_argument("--queue", type=int, default=16,
                    help="requests that may wait for a worker; past that the answer is 503 + Retry-After")
@@ -34,7 +32,8 @@ def add_serve_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds to receive a whole upload (default 60) -> 408")
     p.add_argument("--min-upload-kbps", type=float, default=16.0,
                    help="an upload slower than this on average after 5 s is cut off (default 16 KiB/s) -> 408")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level (default info)")
 
 
 def limits_from_args(args: argparse.Namespace):

@@ -16,8 +16,8 @@ from pathlib import Path
 # ---------------------------------------------------------------------------------------------- serve-bench
 def add_bench_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, metavar="PATH", help="the model to serve (default: the shipped model)")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--queue", type=int, default=16)
+    p.add_argument("--workers", type=int, default=1, help="the server's --workers (default 1)")
+    p.add_argument("--queue", type=int, default=16, help="the server's --queue (default 16)")
     p.add_argument("--threads", type=int, default=None, help="the server's inference threads")
     p.add_argument("--clients", default="16,64", help="concurrency levels, comma-separated (default 16,64)")
     p.add_argument("--requests", type=int, default=320, help="requests sent at each level (default 320)")
@@ -25,7 +25,7 @@ def add_bench_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds per level instead of a fixed request count")
     p.add_argument("--photo", default=None, metavar="FILE",
                    help="the photo to send (default: scikit-image's astronaut, as a gray 512x512 JPEG)")
-    p.add_argument("--format", default="png", choices=["png", "jpeg", "webp"])
+    p.add_argument("--format", default="png", choices=["png", "jpeg", "webp"], help="answer format (default png)")
     p.add_argument("--single", type=int, default=30,
                    help="sequential requests timed for the single-image latency (default 30: long enough to see "
                         "the machine's steady load, not a burst)")
