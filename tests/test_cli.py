@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -236,7 +237,7 @@ def test_every_flag_of_every_command_says_what_it_does():
     from colorgan.cli import build_parser
 
     parser = build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     silent = {name: [a.option_strings[0] if a.option_strings else a.dest for a in sub._actions
                      if not a.help and a.dest != "help"] for name, sub in commands.choices.items()}
     assert {name: flags for name, flags in silent.items() if flags} == {}
