@@ -33,10 +33,10 @@ from torch import nn
 from colorgan import Colorizer
 from colorgan.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
 from colorgan.cli import main as cli_main
-from colorgan.colorize import save_image
 from colorgan.config import make_config
 from colorgan.images import ImageReadError, load_image
 from colorgan.models import build_generator
+from colorgan.outputs import save_image
 from colorgan.trainer import LOG_FIELDS, Trainer, TrainingError, train
 
 from . import helpers

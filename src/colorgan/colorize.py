@@ -8,11 +8,9 @@ colors at 512 px as at 4000 px.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import colorspace
-from .atomic import atomic_write_bytes, remove_stale_temps
+from .atomic import remove_stale_temps
 from .backends import OnnxBackend, TorchBackend
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state
 from .config import TrainConfig
@@ -42,13 +40,13 @@ from .images import (
     write_skipped_csv,
 )
 from .models import build_generator
+from .outputs import FolderReport, existing_output, output_path_for, save_image, writes_over_input
 from .video import is_video_path, video_output_path
 
 HintSource = str | bytes | list | None  # JSON text, parsed JSON, or a list of hints.Hint
 DEFAULT_WEIGHTS = "default.safetensors"
 WORKING_AREA_LIMIT = 16  # at most this many size x size images' worth of network input per photo
 ROW_CHUNK = 512  # rows composed at a time, so a 12-megapixel photo never needs full-size float buffers
-WRITABLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 
 # Lab lightness of every 8-bit gray value: the full-resolution L comes from a table lookup.
 _L_OF_GRAY = colorspace.gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0).numpy()
@@ -79,21 +77,6 @@ def load_generator(path: str | os.PathLike | None, live: bool = False) -> tuple[
         raise CheckpointError(f"{path}: damaged weights: {len(bad)} tensor(s) hold NaN or Inf (e.g. {bad[0]})")
     load_module_state(generator, state, str(path))
     return generator, config, Path(path)
-
-
-@dataclass
-class FolderReport:
-    done: list[Path] = field(default_factory=list)
-    existing: list[Path] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-
-    def summary(self) -> str:
-        text = f"colorized {len(self.done)}, already there {len(self.existing)}, skipped {len(self.skipped)}"
-        for path, reason in self.skipped[:10]:
-            text += f"\n  skipped {path}: {reason}"
-        if len(self.skipped) > 10:
-            text += f"\n  ... and {len(self.skipped) - 10} more"
-        return text
 
 
 class Colorizer:
@@ -369,41 +352,3 @@ def _chunks(items: list, n: int) -> Iterator[list]:
 
 def _photo_or_video(path: Path) -> bool:
     return is_image_path(path) or is_video_path(path)
-
-
-def output_path_for(target: Path, has_alpha: bool) -> Path:
-    """Keep the input's format where we can write it; alpha needs a format that stores it.
-
-    Otherwise ".png" is appended, not swapped in: `photo.gif` and `photo.png` in one folder must not share an
-    output (`photo.gif.png` and `photo.png`).
-    """
-    suffix = target.suffix.lower()
-    if suffix not in WRITABLE_SUFFIXES or (has_alpha and suffix in {".jpg", ".jpeg", ".bmp"}):
-        return target.with_name(target.name + ".png")
-    return target
-
-
-def existing_output(target: Path) -> Path | None:
-    """The output already written for `target`, under either name `output_path_for` may give it."""
-    for candidate in dict.fromkeys((output_path_for(target, False), output_path_for(target, True))):
-        if candidate.is_file() and candidate.stat().st_size > 0:
-            return candidate
-    return None
-
-
-def writes_over_input(target: Path, inputs: set[Path]) -> bool:
-    """Whether either name the output of `target` may get is one of the (resolved) input files."""
-    return any(p.resolve() in inputs for p in (output_path_for(target, False), output_path_for(target, True)))
-
-
-def save_image(image: Image.Image, path: Path) -> Path:
-    """Encode in memory, then write atomically: no half-written outputs after a kill or a full disk."""
-    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
-           ".bmp": "BMP"}[path.suffix.lower()]
-    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
-
-

@@ -117,16 +117,11 @@ def colorize_command(args: argparse.Namespace) -> int:
 
     from .atomic import read_regular_file
     from .checkpoint import CheckpointError
-    from .colorize import (
-        Colorizer,
-        FolderReport,
-        existing_output,
-        output_path_for,
-        writes_over_input,
-    )
+    from .colorize import Colorizer
     from .data import folder_labels
     from .hints import HintError
     from .images import ImageReadError, write_skipped_csv
+    from .outputs import FolderReport, existing_output, output_path_for, writes_over_input
     from .video import VideoError, import_av, is_video_path
 
     inputs = [Path(i) for i in args.inputs]
