@@ -32,7 +32,7 @@ import numpy as np
 
 def write_cache(folder: Path, count: int, size: int, seed: int = 0) -> None:
     """A synthetic cache of `count` samples in colorgan's format, written in chunks (little RAM used here)."""
-    from colorgan.data import CACHE_VERSION
+    from colorgan.pixel_cache import CACHE_VERSION
 
     folder.mkdir(parents=True, exist_ok=True)
     color = np.lib.format.open_memmap(folder / "color.npy", mode="w+", dtype=np.uint8, shape=(count, size, size, 3))
@@ -83,7 +83,8 @@ def child(args: argparse.Namespace) -> dict:
     import torch
 
     from colorgan.config import make_config
-    from colorgan.data import BatchStream, _open_cache, make_split, pixels_to_float
+    from colorgan.data import BatchStream, make_split, pixels_to_float
+    from colorgan.pixel_cache import _open_cache
     from colorgan.trainer import Trainer
 
     torch.set_num_threads(1)

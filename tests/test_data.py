@@ -13,12 +13,12 @@ from colorgan.data import (
     BatchStream,
     DataError,
     find_samples,
-    load_cache,
     make_split,
     sample_folder,
     split_by_folder,
 )
 from colorgan.images import rgb_to_gray_u8
+from colorgan.pixel_cache import load_cache
 
 from .helpers import synthetic_photo
 
@@ -188,3 +188,20 @@ def test_a_dangling_symlink_is_skipped_and_an_unwritable_cache_is_one_clear_erro
     blocked.write_text("a file where the cache folder should be")
     with pytest.raises(DataError, match="cannot write the pixel cache.*--cache-dir"):
         load_cache(root, 32, blocked / "cache", progress=False)
+
+
+def test_a_cache_being_built_by_a_live_process_is_left_alone(photo_dir, tmp_path):
+    """Dead builds are found by their lock, not by /proc (which macOS and Windows lack)."""
+    from colorgan.pixel_cache import build_lock
+
+    live = tmp_path / "c" / "feedbeef.tmp-12345"
+    live.mkdir(parents=True)
+    lock = build_lock(tmp_path / "c", "feedbeef")
+    lock.acquire()
+    try:
+        load_cache(photo_dir, 32, tmp_path / "c", progress=False)
+        assert live.exists()  # its builder still holds the lock
+    finally:
+        lock.release()
+    load_cache(photo_dir, 16, tmp_path / "c", progress=False)  # the next build anywhere finds it dead
+    assert not live.exists()

@@ -129,3 +129,28 @@ def test_the_warm_up_can_be_given_in_epochs_whatever_the_dataset_size(photo_dir,
     assert all(r["G_gan"] != "nan" for r in rows[per_epoch:])
     with pytest.raises(ValueError, match="pretrain-epochs"):
         make_config("default", pretrain_epochs=-1)
+
+
+def test_train_colorize_and_the_cache_work_without_fcntl(tmp_path, photo_dir):
+    """fcntl is POSIX-only: train and colorize must import (and lock) without it, as on Windows."""
+    code = (
+        "import sys; sys.modules['fcntl'] = None\n"
+        "import colorgan.trainer, colorgan.colorize, colorgan.pixel_cache, colorgan.cli\n"
+        "from colorgan.trainer import RunLock, TrainingError\n"
+        "from pathlib import Path\n"
+        f"run = Path({str(tmp_path / 'run')!r}); run.mkdir()\n"
+        "first = RunLock(run)\n"
+        "try:\n"
+        "    RunLock(run)\n"
+        "    raise SystemExit('a second lock was granted')\n"
+        "except TrainingError as exc:\n"
+        "    assert 'another training process' in str(exc)\n"
+        "first.release()\n"
+        "RunLock(run).release()\n"
+        "print('ok')\n"
+    )
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

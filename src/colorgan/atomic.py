@@ -67,9 +67,9 @@ def _create_temp(path: Path) -> tuple[int, Path]:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
         except FileExistsError:
             continue
-        if mode is not None:
+        if mode is not None:  # keep the replaced file's permissions (os.fchmod is POSIX-only before 3.13)
             with contextlib.suppress(OSError):
-                os.fchmod(fd, mode)
+                os.fchmod(fd, mode) if hasattr(os, "fchmod") else os.chmod(tmp, mode)
         return fd, tmp
     raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path))
 

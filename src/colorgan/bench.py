@@ -128,7 +128,8 @@ def bench_infer(args: argparse.Namespace) -> dict:
 def bench_data(args: argparse.Namespace) -> dict:
     import tempfile
 
-    from .data import BatchStream, load_cache, make_split
+    from .data import BatchStream, make_split
+    from .pixel_cache import load_cache
 
     if not args.data:
         raise SystemExit("error: bench data needs --data DIR")

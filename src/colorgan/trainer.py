@@ -6,7 +6,6 @@ Rank 0 writes log.csv, samples, loss.png and atomic checkpoints; resuming replay
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -16,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from . import colorspace
 from .atomic import atomic_write_text, remove_stale_temps
 from .checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
 from .config import TrainConfig
-from .data import BatchStream, PixelCache, data_roots, load_cache, pixels_to_float, split_by_folder
+from .data import BatchStream, data_roots, pixels_to_float, split_by_folder
 from .devices import autocast, set_threads
 from .distributed import (
     check_sync_bn,
@@ -33,6 +33,7 @@ from .distributed import (
 )
 from .hints import HINT_PLANES, simulate_hints
 from .pix2pix import Pix2Pix
+from .pixel_cache import PixelCache, load_cache
 from .report import plot_losses, sample_grid, save_png
 
 LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite", "G_bins"]
@@ -43,29 +44,29 @@ class TrainingError(RuntimeError):
 
 
 class RunLock:
-    """An exclusive flock on the run folder; the OS drops it when the process dies."""
+    """An exclusive OS file lock on the run folder (through `filelock`, on every OS); it dies with its process.
+    The lock file holds the owner's PID, for people."""
 
     def __init__(self, run_dir: Path):
         self.path = run_dir / ".lock"
-        # O_NOFOLLOW: a .lock that is a symlink must not get its target truncated.
+        # A .lock that is a symlink (or anything but a plain file) must not get its target truncated or locked.
+        if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
+            raise TrainingError(f"{self.path}: cannot open the run lock (it is not a plain file); "
+                                "it must be a plain file")
+        self.lock = FileLock(self.path)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        except OSError as exc:
-            raise TrainingError(f"{self.path}: cannot open the run lock ({exc.strerror or exc}); "
-                                "it must be a plain file") from None
-        self.handle = os.fdopen(fd, "r+")  # held for the life of the run
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.close()
+            self.lock.acquire(timeout=0)
+            fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "w") as handle:
+                handle.write(str(os.getpid()))
+        except Timeout:
             raise TrainingError(f"{run_dir}: another training process is using this run folder") from None
-        self.handle.truncate(0)
-        self.handle.write(str(os.getpid()))
-        self.handle.flush()
+        except OSError as exc:
+            self.lock.release()
+            raise TrainingError(f"{self.path}: cannot open the run lock ({exc.strerror or exc})") from None
 
     def release(self) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+        self.lock.release()
 
 
 class Trainer:
