@@ -74,7 +74,9 @@ def test_the_verdict_rests_on_paired_differences_and_is_given_per_folder(tmp_pat
     assert truth["per_folder"]["b"]["beats_baselines"]["ciede2000"]
     # a "model" that returns gray ties with gray: no verdict in its favour, whatever the means say
     same = evaluate(TruthColorizer(grays), images, tmp_path / "g", [0.0, 0.0], progress=False, folder_of=folder_of)
-    assert same["model_minus"]["gray"]["ciede2000"] == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    assert same["model_minus"]["gray"]["ciede2000"] == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0,
+                                                        "verdict": "no clear difference"}
+    assert diff["verdict"] == "better" and truth["model_minus"]["gray"]["psnr"]["verdict"] == "better"
     assert not any(same["beats_baselines"].values())
     page = (tmp_path / "t" / "report.html").read_text()
     assert "Per data folder" in page and "model − gray" in page
@@ -102,3 +104,13 @@ def test_evaluation_streams_photos_instead_of_holding_them_all(tmp_path):
     assert max(alive_at_each_yield) <= 2  # the one being scored, at most one more: not all twenty
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/") >= 4 and "0.png" in page  # samples, best and worst still shown
+
+
+def test_verdict_words_follow_the_interval_and_the_metrics_direction():
+    from colorgan.evaluation.evaluate import verdict
+
+    overlapping = {"mean": -0.4, "ci_low": -3.7, "ci_high": 2.9}  # 14.01 [10.2, 17.5] vs 14.42 [10.3, 17.9]
+    assert verdict(overlapping, "ciede2000") == "no clear difference"
+    assert verdict({"mean": -0.6, "ci_low": -0.7, "ci_high": -0.5}, "ciede2000") == "better"
+    assert verdict({"mean": -0.6, "ci_low": -0.7, "ci_high": -0.5}, "psnr") == "worse"
+    assert verdict({"mean": 0.9, "ci_low": 0.7, "ci_high": 1.1}, "psnr") == "better"

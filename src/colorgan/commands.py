@@ -104,12 +104,15 @@ def format_summary(summary: dict) -> str:
 
 
 def _paired_line(label: str, summary: dict) -> str:
-    """Model minus gray, per photo, with its 95 % interval: the figure the verdict rests on."""
-    parts = []
-    for metric in ("ciede2000", "psnr"):
-        d = summary["model_minus"]["gray"][metric]
-        parts.append(f"{metric} {d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]")
-    return f"  {label}: model - gray (paired, 95 %): " + ", ".join(parts)
+    """Model minus each baseline, per photo, with its 95 % interval and what it says."""
+    lines = []
+    for baseline in ("gray", "mean_chroma"):
+        parts = []
+        for metric in ("ciede2000", "psnr"):
+            d = summary["model_minus"][baseline][metric]
+            parts.append(f"{metric} {d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] {d['verdict']}")
+        lines.append(f"  {label}: model - {baseline} (paired, 95 %): " + ", ".join(parts))
+    return "\n".join(lines)
 
 
 def colorize_command(args: argparse.Namespace) -> int:

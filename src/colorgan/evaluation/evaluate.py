@@ -212,8 +212,19 @@ def paired_differences(rows: dict[str, list[dict]]) -> dict:
         for metric in PAIRED_METRICS:
             diffs = [m[metric] - b[metric] for m, b in zip(rows["model"], rows[baseline])]
             mean, low, high = metrics.bootstrap_ci(diffs)
-            out[baseline][metric] = {"mean": mean, "ci_low": low, "ci_high": high}
+            stats = {"mean": mean, "ci_low": low, "ci_high": high}
+            out[baseline][metric] = {**stats, "verdict": verdict(stats, metric)}
     return out
+
+
+def verdict(difference: dict, metric: str) -> str:
+    """What a paired interval of model - baseline says: "better", "worse" or "no clear difference"."""
+    lower_is_better = metric == "ciede2000"
+    if difference["ci_high"] < 0:
+        return "better" if lower_is_better else "worse"
+    if difference["ci_low"] > 0:
+        return "worse" if lower_is_better else "better"
+    return "no clear difference"
 
 
 def beats_baselines(model_minus: dict) -> dict[str, bool]:
