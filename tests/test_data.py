@@ -205,3 +205,15 @@ def test_a_cache_being_built_by_a_live_process_is_left_alone(photo_dir, tmp_path
         lock.release()
     load_cache(photo_dir, 16, tmp_path / "c", progress=False)  # the next build anywhere finds it dead
     assert not live.exists()
+
+
+def test_linked_folders_are_followed_once_and_a_link_loop_ends(tmp_path):
+    """A dataset assembled from links to other folders found "no images"; a loop must not hang."""
+    make_photos(tmp_path / "elsewhere" / "cats", 3)
+    data = tmp_path / "data"
+    make_photos(data / "own", 2, offset=10)
+    (data / "cats").symlink_to(tmp_path / "elsewhere" / "cats", target_is_directory=True)
+    (data / "own" / "loop").symlink_to(data, target_is_directory=True)  # data/own/loop -> data
+    samples, _ = find_samples(data)
+    assert sorted(s.name for s in samples) == ["cats/p0.png", "cats/p1.png", "cats/p2.png", "own/p0.png",
+                                               "own/p1.png"]

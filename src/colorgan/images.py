@@ -234,8 +234,20 @@ def write_skipped_csv(path: str | os.PathLike, skipped: Iterable[tuple[str, str]
 
 def find_image_files(folder: Path, accept: Callable[[Path], bool] = is_image_path) -> list[Path]:
     """Image-named (or `accept`ed) entries under `folder`, recursively, in a stable order; hidden names are left
-    out. Directories named like images are included, so they are reported rather than silently ignored."""
-    return sorted(p for p in folder.rglob("*") if accept(p) and not p.name.startswith("."))
+    out. Directories named like images are included, so they are reported rather than silently ignored.
+
+    Links to folders are followed (a dataset is often assembled from links), each real folder once: a link
+    loop ends there."""
+    found, seen = [], set()
+    for top, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(top) / name for name in dirs + files if not name.startswith(".") and accept(Path(top) / name)]
+    return sorted(found)
 
 
 def resize_to(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
