@@ -334,3 +334,22 @@ def test_aggregate_structure():
         aggregate([])
     with pytest.raises(ValueError):
         aggregate([{"psnr": 1.0}, {"ssim": 1.0}])
+
+
+def test_ssim_is_the_standard_gaussian_window_form():
+    """Wang et al. 2004 (and torchmetrics): 11x11 Gaussian window, sigma 1.5, population statistics."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(3)
+    truth = rng.random((40, 48, 3))
+    pred = np.clip(truth + rng.normal(0, 0.1, truth.shape), 0, 1)
+    c1, c2 = 0.01**2, 0.03**2
+    per_channel = []
+    for ch in range(3):
+        x, y = truth[..., ch], pred[..., ch]
+        blur = lambda a: gaussian_filter(a, 1.5, truncate=3.5)  # noqa: E731
+        mx, my = blur(x), blur(y)
+        vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+        ssim_map = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+        per_channel.append(ssim_map[5:-5, 5:-5].mean())  # skimage crops the half window at the borders
+    assert ssim(pred, truth) == pytest.approx(np.mean(per_channel), abs=1e-6)

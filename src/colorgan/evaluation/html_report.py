@@ -17,7 +17,7 @@ TILE = 160  # px height of each picture in the grids
 ROWS = [  # (key, label, better, format)
     ("ciede2000", "CIEDE2000 (mean ΔE00)", "lower", "{:.2f}"),
     ("psnr", "PSNR (dB, RGB)", "higher", "{:.2f}"),
-    ("ssim", "SSIM (RGB)", "higher", "{:.4f}"),
+    ("ssim", "SSIM (RGB, Gaussian σ 1.5)", "higher", "{:.4f}"),
     ("colorfulness", "Colorfulness (H&S 2003)", "closer to truth", "{:.1f}"),
     ("delta_colorfulness", "ΔCF vs truth", "closer to 0", "{:+.1f}"),
 ]

@@ -104,7 +104,10 @@ def _psnr01(p: np.ndarray, t: np.ndarray) -> float:
 
 
 def _ssim01(p: np.ndarray, t: np.ndarray) -> float:
-    return float(structural_similarity(t, p, channel_axis=-1, data_range=1.0))
+    # The standard SSIM of Wang et al. 2004 (and of torchmetrics and most papers): an 11x11 Gaussian window,
+    # sigma 1.5, population covariances. scikit-image's default (7x7 uniform) gives figures no paper reports.
+    return float(structural_similarity(t, p, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False))
 
 
 def _ciede2000_lab(lab_pred: np.ndarray, lab_truth: np.ndarray) -> float:
@@ -134,10 +137,10 @@ def psnr(pred: ArrayLike, truth: ArrayLike) -> float:
 
 
 def ssim(pred: ArrayLike, truth: ArrayLike) -> float:
-    """Structural similarity between two RGB images (scikit-image, ``channel_axis=-1``, ``data_range=1``).
+    """Structural similarity between two RGB images: the standard form (Wang et al. 2004), an 11x11 Gaussian
+    window with sigma 1.5, data range 1, the mean over the three RGB channels of the mean SSIM map.
 
-    Uses scikit-image's defaults otherwise (7x7 uniform window), so it is the mean over the three RGB
-    channels of the mean SSIM map. Identical images give 1.0. Images must be at least 7x7.
+    Identical images give 1.0. Images must be at least 11x11.
     """
     p, t = _as_pair(pred, truth)
     return _ssim01(p, t)
