@@ -215,6 +215,23 @@ def test_place_color_drag_and_delete_a_hint(hint_server, browser, photo_files):
         assert np.abs(hinted - automatic).mean() > 0.5
         assert page.eval_on_selector(".hint-dot", "dot => getComputedStyle(dot).backgroundColor") == "rgb(16, 64, 208)"
 
+        # Quick changes: they wait for a pause, one request at a time, and the last one wins.
+        posts = []
+
+        def count_posts(request):
+            if request.url.endswith("/api/colorize"):
+                posts.append(request)
+
+        page.on("request", count_posts)
+        for color in ("#20a040", "#a02040", "#d0c020"):
+            picker.evaluate(SET_COLOR, color)
+        wait_for_result(page, "#d0c020")
+        page.remove_listener("request", count_posts)
+        assert len(posts) == 1
+        picker.evaluate(SET_COLOR, "#1040d0")
+        wait_for_result(page, "#1040d0")
+        assert np.array_equal(result_pixels(page).astype(int), hinted)  # the same hints, the same result
+
         # Drag the point: it moves in the photo's pixels, and the result follows.
         dot = page.locator(".hint-dot").bounding_box()
         start = (dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
@@ -227,6 +244,8 @@ def test_place_color_drag_and_delete_a_hint(hint_server, browser, photo_files):
         wait_for_result(page, f'"x":{moved["x"]},"y":{moved["y"]}')
         assert not np.array_equal(result_pixels(page).astype(int), hinted)
         assert page.locator("#hint-list li").count() == 1  # the drag added no point
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser-hints.png"), full_page=True)
 
         # Delete it: back to the automatic result.
         page.get_by_role("button", name="Delete point 1").click()
@@ -243,8 +262,6 @@ def test_place_color_drag_and_delete_a_hint(hint_server, browser, photo_files):
         assert stored_points(page) == [{"x": placed["x"] + 1, "y": placed["y"]}]
         page.keyboard.press("Delete")
         sync_api.expect(page.locator("#hint-list li")).to_have_count(0)
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "browser-hints.png"), full_page=True)
         assert errors == []
     finally:
         context.close()
@@ -262,5 +279,25 @@ def test_a_model_without_hints_says_so(server, browser, photo_files):
         assert page.locator(".hint-dot").count() == 0
         assert page.eval_on_selector("#slider", "s => s.value") == "30"  # a click still moves the before/after line
         assert errors == []
+    finally:
+        context.close()
+
+
+def test_a_model_without_hints_says_so_when_info_did_not(server, browser, photo_files):
+    """/api/info unreadable: the page offers hints, and the server's 422 turns them off with a readable note."""
+    context, page, _ = open_page(browser, server, viewport={"width": 1024, "height": 768})
+    try:
+        page.route("**/api/info", lambda route: route.fulfill(status=404, json={"detail": "not found"}))
+        page.reload()
+        page.set_input_files("#file", str(photo_files["landscape"]))
+        sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
+        box = page.locator("#result").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        error = page.locator("#error")
+        sync_api.expect(error).to_contain_text("These hints cannot be used", timeout=30_000)
+        sync_api.expect(error).to_contain_text("takes no color hints")
+        sync_api.expect(page.locator("#hints-off")).to_contain_text("not available")
+        sync_api.expect(page.locator("#hints")).to_be_hidden()
+        assert page.locator(".hint-dot").count() == 0
     finally:
         context.close()
