@@ -15,6 +15,7 @@ from PIL import Image
 
 from .conftest import SlowColorizer
 from .helpers import synthetic_photo
+from .test_serve import save_hint_model
 
 pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -36,6 +37,15 @@ UPLOAD_LIMIT = 200_000
 def server(tiny_model):
     colorizer = SlowColorizer(Colorizer.load(tiny_model, device="cpu"), 0.6)
     with serve_in_thread(create_app(colorizer, ServeLimits(max_upload_bytes=UPLOAD_LIMIT))) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def hint_server(tmp_path_factory):
+    """A server whose (tiny, untrained) model takes color hints, and visibly follows them."""
+    model = save_hint_model(tmp_path_factory.mktemp("hints") / "hints.safetensors")
+    with serve_in_thread(create_app(Colorizer.load(model, device="cpu"),
+                                    ServeLimits(max_upload_bytes=UPLOAD_LIMIT))) as base:
         yield base
 
 
@@ -146,5 +156,148 @@ def test_phone_viewport(server, browser, photo_files):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "browser-phone.png"), full_page=True)
         assert errors == []
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------------------------------------- color hints
+READ_RESULT = """img => { const c = document.createElement("canvas"); c.width = img.naturalWidth;
+  c.height = img.naturalHeight; const ctx = c.getContext("2d"); ctx.drawImage(img, 0, 0);
+  return Array.from(ctx.getImageData(0, 0, c.width, c.height).data); }"""
+# The image shown was made with the points the page holds now, and they include `text`.
+RESULT_UP_TO_DATE = """text => {
+  const r = document.getElementById("result"), list = document.getElementById("hint-list");
+  return r.dataset.hints === list.dataset.hints && r.dataset.hints.includes(text); }"""
+SET_COLOR = """(el, color) => { el.value = color;
+  el.dispatchEvent(new Event("input", {bubbles: true})); el.dispatchEvent(new Event("change", {bubbles: true})); }"""
+
+
+def wait_for_result(page, text: str = "") -> str:
+    page.wait_for_function(RESULT_UP_TO_DATE, arg=text, timeout=30_000)
+    return page.get_attribute("#result", "data-hints")
+
+
+def result_pixels(page) -> np.ndarray:
+    width, height = natural_size(page, "#result")
+    return np.array(page.eval_on_selector("#result", READ_RESULT), np.uint8).reshape(height, width, 4)[..., :3]
+
+
+def stored_points(page) -> list[dict]:
+    return [{"x": int(item.get_attribute("data-x")), "y": int(item.get_attribute("data-y"))}
+            for item in page.locator("#hint-list li").all()]
+
+
+def test_place_color_drag_and_delete_a_hint(hint_server, browser, photo_files):
+    context, page, errors = open_page(browser, hint_server, viewport={"width": 1000, "height": 900})
+    try:
+        page.set_input_files("#file", str(photo_files["landscape"]))  # 200 x 150
+        sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
+        automatic = result_pixels(page).astype(int)
+
+        # Click on the photo: a point at the photo's own pixel there, its color suggested by the automatic result.
+        box = page.locator("#result").bounding_box()
+        scale = 200 / box["width"]
+        page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.4)
+        sync_api.expect(page.locator("#hint-list li")).to_have_count(1)
+        [point] = stored_points(page)
+        assert abs(point["x"] - 50) <= 1 and abs(point["y"] - 60) <= 1
+        picker = page.locator("#hint-list input[type=color]")
+        suggested = picker.input_value()
+        expected = automatic[point["y"], point["x"]]
+        assert np.abs(np.array([int(suggested[i:i + 2], 16) for i in (1, 3, 5)]) - expected).max() <= 24
+        sync_api.expect(page.locator(".hint-dot")).to_have_count(1)
+
+        # A new color: the result is colorized again with the hint.
+        picker.evaluate(SET_COLOR, "#1040d0")
+        wait_for_result(page, "#1040d0")
+        hinted = result_pixels(page).astype(int)
+        assert np.abs(hinted - automatic).sum(axis=2)[point["y"], point["x"]] > 0
+        assert np.abs(hinted - automatic).mean() > 0.5
+        assert page.eval_on_selector(".hint-dot", "dot => getComputedStyle(dot).backgroundColor") == "rgb(16, 64, 208)"
+
+        # Quick changes: they wait for a pause, one request at a time, and the last one wins.
+        posts = []
+
+        def count_posts(request):
+            if request.url.endswith("/api/colorize"):
+                posts.append(request)
+
+        page.on("request", count_posts)
+        for color in ("#20a040", "#a02040", "#d0c020"):
+            picker.evaluate(SET_COLOR, color)
+        wait_for_result(page, "#d0c020")
+        page.remove_listener("request", count_posts)
+        assert len(posts) == 1
+        picker.evaluate(SET_COLOR, "#1040d0")
+        wait_for_result(page, "#1040d0")
+        assert np.array_equal(result_pixels(page).astype(int), hinted)  # the same hints, the same result
+
+        # Drag the point: it moves in the photo's pixels, and the result follows.
+        dot = page.locator(".hint-dot").bounding_box()
+        start = (dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
+        page.mouse.move(*start)
+        page.mouse.down()
+        page.mouse.move(start[0] + 60, start[1] + 30, steps=6)
+        page.mouse.up()
+        [moved] = stored_points(page)
+        assert abs(moved["x"] - (point["x"] + 60 * scale)) <= 2 and abs(moved["y"] - (point["y"] + 30 * scale)) <= 2
+        wait_for_result(page, f'"x":{moved["x"]},"y":{moved["y"]}')
+        assert not np.array_equal(result_pixels(page).astype(int), hinted)
+        assert page.locator("#hint-list li").count() == 1  # the drag added no point
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser-hints.png"), full_page=True)
+
+        # Delete it: back to the automatic result.
+        page.get_by_role("button", name="Delete point 1").click()
+        sync_api.expect(page.locator("#hint-list li")).to_have_count(0)
+        assert wait_for_result(page) == "[]"
+        assert np.abs(result_pixels(page).astype(int) - automatic).max() <= 2
+
+        # The keyboard: a new point has the focus; arrow keys nudge it and Delete removes it.
+        box = page.locator("#result").bounding_box()  # the page may have scrolled
+        page.mouse.click(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.5)
+        sync_api.expect(page.locator(".hint-dot")).to_be_focused()
+        [placed] = stored_points(page)
+        page.keyboard.press("ArrowRight")
+        assert stored_points(page) == [{"x": placed["x"] + 1, "y": placed["y"]}]
+        page.keyboard.press("Delete")
+        sync_api.expect(page.locator("#hint-list li")).to_have_count(0)
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_a_model_without_hints_says_so(server, browser, photo_files):
+    context, page, errors = open_page(browser, server, viewport={"width": 1024, "height": 768})
+    try:
+        page.set_input_files("#file", str(photo_files["landscape"]))
+        sync_api.expect(page.locator("#result-area")).to_be_visible(timeout=30_000)
+        sync_api.expect(page.locator("#hints-off")).to_contain_text("not available")
+        sync_api.expect(page.locator("#hints")).to_be_hidden()
+        box = page.locator("#result").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+        assert page.locator(".hint-dot").count() == 0
+        assert page.eval_on_selector("#slider", "s => s.value") == "30"  # a click still moves the before/after line
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_a_model_without_hints_says_so_when_info_did_not(server, browser, photo_files):
+    """/api/info unreadable: the page offers hints, and the server's 422 turns them off with a readable note."""
+    context, page, _ = open_page(browser, server, viewport={"width": 1024, "height": 768})
+    try:
+        page.route("**/api/info", lambda route: route.fulfill(status=404, json={"detail": "not found"}))
+        page.reload()
+        page.set_input_files("#file", str(photo_files["landscape"]))
+        sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
+        box = page.locator("#result").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        error = page.locator("#error")
+        sync_api.expect(error).to_contain_text("These hints cannot be used", timeout=30_000)
+        sync_api.expect(error).to_contain_text("takes no color hints")
+        sync_api.expect(page.locator("#hints-off")).to_contain_text("not available")
+        sync_api.expect(page.locator("#hints")).to_be_hidden()
+        assert page.locator(".hint-dot").count() == 0
     finally:
         context.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import socket
 import struct
@@ -15,10 +16,16 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from colorgan.checkpoint import save_checkpoint
+from colorgan.colorspace import rgb_to_lab
+from colorgan.config import make_config
+from colorgan.models import build_generator, init_weights
+
 from .conftest import SlowColorizer
-from .helpers import synthetic_photo
+from .helpers import TINY, synthetic_photo
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -88,6 +95,19 @@ def post_image(client, data: bytes, name: str = "photo.png", **fields):
     return client.post("/api/colorize", files={"image": (name, data)}, data={k: str(v) for k, v in fields.items()})
 
 
+def save_hint_model(path, hint_weight: float = 0.5, **config):
+    """An untrained hint-taking generator (tiny unless `config` says otherwise), as tests/test_hints.py makes it:
+    its first conv's hint weights are set to `hint_weight`, so hints visibly change the output."""
+    cfg = make_config("default", **{**TINY, **config}, hints=True)
+    torch.manual_seed(0)
+    generator = build_generator(cfg)
+    init_weights(generator)
+    with torch.no_grad():
+        generator.downs[0][0].weight[:, 1:] = hint_weight
+    save_checkpoint(path, {"G": generator}, {}, cfg.to_dict(), {"step": 0})
+    return path
+
+
 # ---------------------------------------------------------------------------------------------- success
 def test_health_and_info(client):
     health = client.get("/healthz")
@@ -141,6 +161,85 @@ def test_size_field(client):
     for bad in ("0", "15", "257", "-32", "abc", "1e3", "64.5"):
         assert_json_error(post_image(client, photo, size=bad), 422, "size")
     assert_json_error(post_image(client, photo, format="gif"), 422, "format")
+
+
+# ---------------------------------------------------------------------------------------------- color hints
+@pytest.fixture(scope="module")
+def hint_colorizer(tmp_path_factory):
+    return Colorizer.load(save_hint_model(tmp_path_factory.mktemp("hints") / "hints.safetensors"), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def hint_client(hint_colorizer, server_tmp):
+    with serve_in_thread(create_app(hint_colorizer, LIMITS)) as base, httpx.Client(base_url=base, timeout=30) as http:
+        yield http
+
+
+def lightness(rgb: np.ndarray) -> np.ndarray:
+    return rgb_to_lab(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255)[0, 0].numpy()
+
+
+def test_hints_change_the_colors_and_keep_the_lightness(hint_client, hint_colorizer):
+    assert hint_client.get("/api/info").json()["hints"] is True
+    photo = encode(synthetic_photo(9, (60, 80)), "PNG", "L")
+    plain = post_image(hint_client, photo)
+    assert plain.status_code == 200, plain.text
+    hints = json.dumps([{"x": 20, "y": 30, "color": "#1040d0", "radius": 6}, {"x": 70.5, "y": 10, "color": "#e04010"}])
+    hinted = post_image(hint_client, photo, hints=hints)
+    assert hinted.status_code == 200, hinted.text
+    plain_rgb, hinted_rgb = np.asarray(decode(plain.content)), np.asarray(decode(hinted.content))
+    assert hinted_rgb.shape == plain_rgb.shape == (60, 80, 3)
+    assert np.abs(hinted_rgb.astype(int) - plain_rgb).sum(axis=2)[30, 20] > 0  # the photo changed at the hint
+    assert float(np.abs(lightness(hinted_rgb) - lightness(plain_rgb)).mean()) < 1.5  # but kept its lightness
+    # The very same path as the library, and empty hints are no hints.
+    assert np.array_equal(hinted_rgb, np.asarray(hint_colorizer.colorize(photo, hints=hints)))
+    for empty in ("[]", " "):
+        assert post_image(hint_client, photo, hints=empty).content == plain.content
+
+
+@pytest.mark.parametrize(("hints", "words"), [
+    ("not json", ["hints are not valid json"]),
+    ('{"x": 1, "y": 2, "color": "#123456"}', ["must be a json list"]),
+    ('[{"x": 1, "y": 2, "color": "#123456"}, {"x": 80, "y": 2, "color": "#123456"}]',
+     ["hint 1", "(80, 2) is outside the 80x60 photo"]),
+    ('[{"x": 1, "y": 2}]', ["hint 0", "missing color"]),
+    ('[{"x": 1, "y": 2, "color": "red"}]', ["hint 0", "color 'red' is not a hex color"]),
+    ('[{"x": 1, "y": null, "color": "#fff"}]', ["hint 0", "y must be a number"]),
+    ('[{"x": 1, "y": 2, "color": "#fff", "radius": 500}]', ["hint 0", "radius 500"]),
+    ('[{"x": 1, "y": 2, "color": "#fff", "r": 5}]', ["hint 0", "unknown field(s) r"]),
+    (json.dumps([{"x": 1, "y": 1, "color": "#000"}] * 65), ["too many hints: 65 (at most 64)"]),
+])
+def test_bad_hints_are_422_naming_the_entry(hint_client, hints, words):
+    detail = assert_json_error(post_image(hint_client, encode(synthetic_photo(10, (60, 80))), "p.png", hints=hints),
+                               422, *words)
+    assert detail.startswith("p.png: ")
+
+
+def test_the_hints_field_may_be_longer_than_the_other_fields(hint_client):
+    many = json.dumps([{"x": i, "y": i % 40, "color": "#20a040", "radius": 3} for i in range(64)])
+    assert 2048 < len(many) < 16 * 1024
+    assert post_image(hint_client, encode(synthetic_photo(11, (40, 64))), hints=many).status_code == 200
+    assert_json_error(post_image(hint_client, encode(synthetic_photo(11, (40, 64))), hints="[" + " " * 17_000 + "]"),
+                      422, "form field 'hints' is too long", "16384")
+    assert_json_error(post_image(hint_client, encode(synthetic_photo(11, (40, 64))), format="p" * 1100), 422,
+                      "too long", "1024")
+
+
+def test_a_model_without_hint_inputs_refuses_hints(client):
+    assert client.get("/api/info").json()["hints"] is False
+    photo = encode(synthetic_photo(12, (40, 40)))
+    detail = assert_json_error(post_image(client, photo, hints='[{"x": 1, "y": 2, "color": "#fff"}]'), 422,
+                               "takes no color hints")
+    assert "/" not in detail  # the model's path on the server is not shown
+    assert post_image(client, photo, hints="[]").status_code == 200
+
+
+def test_the_hints_field_is_documented(client):
+    schema = client.get("/openapi.json").json()["paths"]["/api/colorize"]["post"]["requestBody"]
+    field = schema["content"]["multipart/form-data"]["schema"]["properties"]["hints"]
+    assert field["type"] == "string" and "JSON" in field["description"] and field["maxLength"] == 16 * 1024
+    example = json.loads(field["example"])
+    assert example[0]["color"].startswith("#") and {"x", "y"} <= set(example[0])
 
 
 # ---------------------------------------------------------------------------------------------- bad input

@@ -136,7 +136,7 @@ class Colorizer:
     def info(self) -> dict:
         return {"model": self.source, "backend": self.backend.name, "train_size": self.size,
                 "color_space": self.config.color_space, "ngf": self.config.ngf, "depth": self.config.resolved_depth,
-                "max_pixels": self.max_pixels}
+                "max_pixels": self.max_pixels, "hints": bool(self.config.hints)}
 
     def working_shape(self, height: int, width: int, size: int | None = None) -> tuple[int, int]:
         """The network's (h, w) for a photo: shorter side near `size`, both sides multiples of 2**depth."""

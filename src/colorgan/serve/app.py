@@ -16,10 +16,11 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..hints import MAX_HINTS, HintError, parse_hints
 from ..images import ImageReadError
 from .decoders import DecoderPool, DecodeTimeout
 from .gate import InferenceGate
-from .limits import CLOSE, FORMATS, MAX_SIDE, MIN_SIZE, ApiError, ServeLimits
+from .limits import CLOSE, FORMATS, MAX_HINTS_BYTES, MAX_SIDE, MIN_SIZE, ApiError, ServeLimits
 from .upload import megabytes, parse_options, read_form, safe_label, status_for
 
 
@@ -54,6 +55,7 @@ class Info(BaseModel):
     backend: str
     train_size: int
     color_space: str
+    hints: bool = False  # whether the model takes color hints (the `hints` field of /api/colorize)
     limits: Limits
 
 
@@ -66,7 +68,8 @@ ERROR_RESPONSES = {
     408: {"model": ErrorBody, "description": "The upload did not arrive in time"},
     413: {"model": ErrorBody, "description": "File too large, or too many pixels"},
     415: {"model": ErrorBody, "description": "Not an image (judged by its content), or not multipart"},
-    422: {"model": ErrorBody, "description": "Missing or invalid field, or an image that cannot be decoded"},
+    422: {"model": ErrorBody, "description": "Missing or invalid field (hints included), or an image that cannot "
+                                                "be decoded"},
     503: {"model": ErrorBody, "description": "Busy: retry after the Retry-After header's seconds"},
 }
 
@@ -114,6 +117,7 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
     page = _page_html()
     model_info = colorizer.info()
     train_size = int(model_info.get("train_size") or 256)
+    takes_hints = model_info.get("hints")  # None: a stand-in that does not say; its colorize() decides
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -170,10 +174,11 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             "service": "colorgan", "version": __version__,
             "model": _model_name(model_info.get("model", "")), "backend": str(model_info.get("backend", "")),
             "train_size": int(model_info.get("train_size", 0)), "color_space": str(model_info.get("color_space", "")),
-            "limits": limits.as_dict(),
+            "hints": bool(takes_hints), "limits": limits.as_dict(),
         }
 
-    def work(raw: bytes, label: str, size: int | None, fmt: str, deadline: float) -> tuple[bytes, float]:
+    def work(raw: bytes, label: str, size: int | None, fmt: str, hints_text: str,
+             deadline: float) -> tuple[bytes, float]:
         started = time.perf_counter()
         loaded = decoders.decode(raw, label, deadline - time.monotonic())
         del raw
@@ -186,7 +191,12 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
         if working * working * max(height, width) / max(1, min(height, width)) > limits.max_work_pixels:
             raise ApiError(422, f"{label}: {width}x{height} is too elongated to colorize at size {working}; "
                                 "ask for a smaller size or crop it")
-        result = colorizer.colorize(loaded, size)
+        # Hints are checked against the decoded photo, so their coordinates are the photo's real pixels.
+        hints = parse_hints(hints_text, width, height) if hints_text else []
+        if hints and takes_hints is False:
+            raise HintError("this server's model takes no color hints; send the photo without hints")
+        # Without hints the call stays colorize(image, size), which every colorizer (and stand-in) takes.
+        result = colorizer.colorize(loaded, size, hints=hints) if hints else colorizer.colorize(loaded, size)
         del loaded
         if pil_format == "JPEG" and result.mode != "RGB":
             result = result.convert("RGB")
@@ -214,6 +224,13 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
                 "size": {"type": "integer", "minimum": MIN_SIZE, "maximum": limits.max_size,
                          "description": "the network's working size; default: the model's training size"},
                 "format": {"type": "string", "enum": list(FORMATS), "default": "png"},
+                "hints": {"type": "string", "maxLength": MAX_HINTS_BYTES,
+                          "description": "color hints, a JSON list of points in the photo's own pixels: x from "
+                                         "the left, y from the top, an sRGB color (only its chroma is used; the "
+                                         "photo keeps its lightness) and an optional radius in photo pixels; at "
+                                         f"most {MAX_HINTS} points. Only for models that take hints (/api/info "
+                                         "says `hints: true`); a bad point is a 422 naming it",
+                          "example": '[{"x": 120, "y": 340, "color": "#b03020", "radius": 6}]'},
             }}}}}},
     )
     async def colorize(request: Request):
@@ -227,13 +244,14 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             raise
         finally:
             uploads["active"] -= 1
-        image, size, fmt = parse_options(parts, limits)
+        image, size, fmt, hints_text = parse_options(parts, limits)
         label = safe_label(image.filename)
         raw = bytes(image.data)
         del parts, image
         queued = time.perf_counter()
         try:
-            data, work_s = await gate.run(work, raw, label, size, fmt, time.monotonic() + limits.timeout)
+            data, work_s = await gate.run(work, raw, label, size, fmt, hints_text,
+                                          time.monotonic() + limits.timeout)
         except DecodeTimeout:
             raise gate.busy(f"{label}: decoding took longer than {limits.timeout:g} s; try a smaller "
                             "or simpler file") from None
@@ -242,6 +260,8 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             if reason.startswith("not an image"):
                 reason = "not an image (the file's content is not a format we can read)"
             raise ApiError(status_for(err), f"{label}: {reason}") from None
+        except HintError as err:
+            raise ApiError(422, f"{label}: {err}") from None
         _, mime = FORMATS[fmt]
         wait_s = max(0.0, time.perf_counter() - queued - work_s)
         return Response(data, media_type=mime, headers={

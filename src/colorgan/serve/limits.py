@@ -14,7 +14,8 @@ MIN_SIZE = 16
 MULTIPART_SLACK = 64 * 1024  # boundaries, part headers and the small fields, on top of the image bytes
 MAX_PARTS = 8
 MAX_FIELD_BYTES = 1024  # a non-file field (size, format)
-KNOWN_FIELDS = ("size", "format")
+MAX_HINTS_BYTES = 16 * 1024  # the hints field: 64 points of about 60 bytes each, with room to spare
+KNOWN_FIELDS = ("size", "format", "hints")
 CLOSE = {"Connection": "close"}  # for answers sent before the whole body was read
 DRAIN_BYTES = 32 * MB  # an over-limit upload is read (and dropped) up to this much more, so the client sees the 413
 DRAIN_SECONDS = 5.0
@@ -73,6 +74,11 @@ class ServeLimits:
     def as_dict(self) -> dict:
         return {**asdict(self), "max_uploads": self.upload_slots, "max_work_pixels": self.max_work_pixels,
                 "formats": list(FORMATS), "min_size": MIN_SIZE}
+
+
+def field_limit(name: str) -> int:
+    """The most bytes a non-file form field may hold."""
+    return MAX_HINTS_BYTES if name == "hints" else MAX_FIELD_BYTES
 
 
 class ApiError(Exception):

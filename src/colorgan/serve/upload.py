@@ -17,12 +17,12 @@ from .limits import (
     FORMAT_ALIASES,
     FORMATS,
     KNOWN_FIELDS,
-    MAX_FIELD_BYTES,
     MAX_PARTS,
     MB,
     MIN_SIZE,
     ApiError,
     ServeLimits,
+    field_limit,
 )
 
 
@@ -92,8 +92,8 @@ class _FormCollector:
                 raise ApiError(413, f"file too large: the limit is {megabytes(self.limits.max_upload_bytes)}")
         elif part.name in KNOWN_FIELDS and part.filename is None:
             part.data += data[start:end]
-            if len(part.data) > MAX_FIELD_BYTES:
-                raise ApiError(422, f"form field {part.name!r} is too long (at most {MAX_FIELD_BYTES} bytes)")
+            if len(part.data) > field_limit(part.name):
+                raise ApiError(422, f"form field {part.name!r} is too long (at most {field_limit(part.name)} bytes)")
         # Other parts are not kept (the body's byte limit still counts them).
 
     def on_part_end(self) -> None:
@@ -207,7 +207,9 @@ def safe_label(filename: str | None) -> str:
     return base or "upload"
 
 
-def parse_options(parts: list[FormPart], limits: ServeLimits) -> tuple[FormPart, int | None, str]:
+def parse_options(parts: list[FormPart], limits: ServeLimits) -> tuple[FormPart, int | None, str, str]:
+    """The image part, the working size (None: the model's), the output format and the hints' JSON text
+    ("" for none; it is validated later, against the decoded photo's size)."""
     images = [p for p in parts if p.name == "image"]
     if not images:
         others = [p.name for p in parts if p.filename is not None]
@@ -227,7 +229,7 @@ def parse_options(parts: list[FormPart], limits: ServeLimits) -> tuple[FormPart,
     fmt = FORMAT_ALIASES.get(fmt, fmt)
     if fmt not in FORMATS:
         raise ApiError(422, f"format must be one of {', '.join(FORMATS)}")
-    return images[0], size, fmt
+    return images[0], size, fmt, fields.get("hints", "")
 
 
 def status_for(err: ImageReadError) -> int:
