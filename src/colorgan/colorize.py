@@ -219,8 +219,8 @@ class Colorizer:
         if not hints:
             return []
         if not self.config.hints:
-            raise HintError(f"{self.source or 'this model'}: this model takes no color hints (train one with "
-                            "--hints, or use the shipped default model)")
+            raise HintError(f"{self.source or 'this model'}: this model takes no color hints (it was trained "
+                            "without --hints)")
         if isinstance(hints, list) and all(isinstance(h, Hint) for h in hints):
             hints = [{"x": h.x, "y": h.y, "color": "#{:02x}{:02x}{:02x}".format(*h.rgb), "radius": h.radius}
                      for h in hints]
