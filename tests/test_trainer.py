@@ -154,3 +154,17 @@ def test_train_colorize_and_the_cache_work_without_fcntl(tmp_path, photo_dir):
 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_tensorboard_gets_the_losses_the_learning_rate_and_the_samples(photo_dir, tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    run = train(tiny(photo_dir, tmp_path / "tb", epochs=2, tensorboard=True), progress=False)
+    events = event_accumulator.EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/G_l1", "train/G_gan", "train/lr", "train/img_s"} <= scalars
+    assert [e.step for e in events.Scalars("train/G_l1")] == list(range(1, 11))
+    assert [e.step for e in events.Scalars("train/G_gan")] == list(range(3, 11))  # D from step 3 (warm-up 2)
+    assert len(events.Images("samples (gray | truth | ours)")) == 2  # one grid per epoch
+    rows = list(csv.DictReader(Path(run / "log.csv").read_text().splitlines()))
+    assert len(rows) == 10  # the CSV stays

@@ -72,6 +72,7 @@ class TrainConfig:
     run_dir: str = "runs/default"
     seed: int = 0
     save_every: int = 500
+    tensorboard: bool = False  # also log losses, lr, img/s and sample grids for TensorBoard (RUN/tensorboard/)
     keep_every_epochs: int = 10
     samples: int = 6
     extra: dict[str, Any] = field(default_factory=dict)

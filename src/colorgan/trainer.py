@@ -189,6 +189,7 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", disable=not self.progress,
                    dynamic_ncols=True)
         log = self._open_log() if self.dist.is_main else None
+        board = self._open_tensorboard() if self.dist.is_main and cfg.tensorboard else None
         last_sample_epoch = -1
         try:
             while self.step < self.total_steps:
@@ -215,6 +216,10 @@ class Trainer:
                            img_s, self.nonfinite_total, losses.G_bins]
                     log.write(",".join(_fmt(v) for v in row) + "\n")
                     log.flush()
+                if board is not None:
+                    for name, value in zip(LOG_FIELDS[2:], row[2:]):
+                        if not math.isnan(value):  # no D yet: nothing to plot
+                            board.add_scalar(f"train/{name}", value, self.step)
                 bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
                 shown = {"G_l1": f"{losses.G_l1:.4f}"}
                 if cfg.chroma_head == "bins":
@@ -225,7 +230,9 @@ class Trainer:
                 bar.update(1)
                 epoch_done = self.step % per_epoch == 0 or self.step == self.total_steps
                 if self.dist.is_main and epoch_done:
-                    self.write_samples(epoch + 1)
+                    grid = self.write_samples(epoch + 1)
+                    if board is not None:
+                        board.add_image("samples (gray | truth | ours)", grid, self.step, dataformats="HWC")
                     plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight)
                     last_sample_epoch = epoch + 1
                 if epoch_done or self.step % cfg.save_every == 0:
@@ -234,6 +241,8 @@ class Trainer:
             bar.close()
             if log is not None:
                 log.close()
+            if board is not None:
+                board.close()
         if self.dist.is_main and last_sample_epoch < 0 and self.step > 0:
             plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight)
         return self.run_dir
@@ -308,12 +317,20 @@ class Trainer:
         atomic_write_text(path, "\n".join(kept) + "\n")
         return open(path, "a")  # noqa: SIM115 - closed in fit()
 
+    def _open_tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise TrainingError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+        # purge_step: a resumed run replaces what the killed one logged past its checkpoint, as log.csv does
+        return SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.step or None)
+
     def sample_indices(self) -> np.ndarray:
         pool = self.val_idx if len(self.val_idx) else self.train_idx
         return pool[: self.cfg.samples]
 
     @torch.no_grad()
-    def write_samples(self, epoch: int) -> None:
+    def write_samples(self, epoch: int) -> np.ndarray:
         rows = self.sample_indices()
         gray_u8 = torch.from_numpy(np.ascontiguousarray(self.cache.gray[rows])).unsqueeze(1)
         color_u8 = torch.from_numpy(np.ascontiguousarray(self.cache.color[rows])).permute(0, 3, 1, 2)
@@ -331,6 +348,7 @@ class Trainer:
         grid = sample_grid(gray_rgb, np.asarray(self.cache.color[rows]), generated)
         save_png(grid, self.run_dir / "samples" / f"epoch_{epoch:03d}.png")
         self.model.G.train()
+        return grid
 
     def close(self) -> None:
         if self.lock is not None:
