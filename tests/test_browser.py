@@ -301,3 +301,27 @@ def test_a_model_without_hints_says_so_when_info_did_not(server, browser, photo_
         assert page.locator(".hint-dot").count() == 0
     finally:
         context.close()
+
+
+def test_the_api_docs_render_with_no_network(server, browser):
+    """/docs loaded Swagger UI from a CDN: blank offline. Every request off this server is refused here."""
+    context = browser.new_context()
+    page = context.new_page()
+    outside: list[str] = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(server):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort()
+
+    page.route("**/*", only_this_server)
+    try:
+        page.goto(server + "/docs")
+        operations = page.locator(".opblock-summary-path")
+        sync_api.expect(operations.first).to_be_visible(timeout=15_000)
+        paths = operations.all_inner_texts()
+        assert any("/api/colorize" in p for p in paths) and any("/api/info" in p for p in paths)
+        assert outside == []
+    finally:
+        context.close()

@@ -126,8 +126,8 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
         gate.close()
         decoders.close()
 
-    app = FastAPI(title="colorgan", version=__version__, lifespan=lifespan,
-                  description="Colorize black-and-white photos. POST a photo to /api/colorize; the page is at /.")
+    app = _app_class()(title="colorgan", version=__version__, lifespan=lifespan,
+                       description="Colorize black-and-white photos. POST a photo to /api/colorize; the page is at /.")
     app.state.gate = gate
     app.state.limits = limits
     app.add_middleware(_SecurityHeaders)
@@ -271,6 +271,16 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             "Server-Timing": f"work;dur={work_s * 1000:.1f}, queue;dur={wait_s * 1000:.1f}"})
 
     return app
+
+
+def _app_class():
+    """FastAPI, with /docs and /redoc served from the fastapi-offline package's copies of Swagger UI and ReDoc
+    where it is installed (the serve extra): FastAPI's own pages load them from a CDN, blank offline."""
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ImportError:
+        return FastAPI
+    return FastAPIOffline
 
 
 def _model_name(path: str) -> str:
