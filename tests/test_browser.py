@@ -325,3 +325,18 @@ def test_the_api_docs_render_with_no_network(server, browser):
         assert outside == []
     finally:
         context.close()
+
+
+def test_an_error_after_a_result_is_scrolled_into_view(server, browser, photo_files):
+    """A failed second upload put its message above the old result, out of view on a small screen."""
+    context, page, _ = open_page(browser, server, viewport={"width": 700, "height": 500})
+    try:
+        page.set_input_files("#file", str(photo_files["landscape"]))
+        sync_api.expect(page.locator("#result-area")).to_be_visible(timeout=30_000)
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        page.set_input_files("#file", str(photo_files["noisy"]))  # over the upload limit
+        error = page.locator("#error")
+        sync_api.expect(error).to_contain_text("File too large")
+        sync_api.expect(error).to_be_in_viewport(timeout=5_000)
+    finally:
+        context.close()
