@@ -242,3 +242,17 @@ def test_every_flag_of_every_command_says_what_it_does():
                      if not a.help and a.dest != "help"] for name, sub in commands.choices.items()}
     assert {name: flags for name, flags in silent.items() if flags} == {}
     assert {"train", "evaluate", "colorize", "export", "bench", "demo", "serve", "serve-bench"} <= set(commands.choices)
+
+
+def test_evaluate_writes_its_summary_for_tensorboard(photo_dir, tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    run = tmp_path / "r"
+    assert main(["train", "--data", str(photo_dir), "--size", "32", "--ngf", "8", "--ndf", "8", "--max-steps", "2",
+                 "--batch-size", "4", "--precision", "fp32", "--run-dir", str(run)]) == 0
+    assert main(["evaluate", "--run", str(run), "--tensorboard"]) == 0
+    events = event_accumulator.EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"eval/model/ciede2000", "eval/gray/psnr", "eval/model_minus_gray/ciede2000"} <= scalars
+    summary = json.loads((run / "metrics.json").read_text())
+    assert events.Scalars("eval/model/ciede2000")[0].value == pytest.approx(summary["model"]["ciede2000"]["mean"])

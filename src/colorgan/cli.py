@@ -96,6 +96,8 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output folder (default: the run folder)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
     p.add_argument("--size", type=int, help="network working size (default: the training size)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write the summary as TensorBoard scalars (OUT/tensorboard, beside a run's curves)")
     p.add_argument("--lpips-weights", metavar="ALEX[,LIN]",
                    help="also report LPIPS, from local AlexNet + LPIPS-lin weights files (never downloaded)")
     p.set_defaults(func=commands.evaluate_command)

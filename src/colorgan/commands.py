@@ -67,7 +67,7 @@ def _fail(message: str) -> int:
 def evaluate_command(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
     from .data import DataError
-    from .evaluation.evaluate import evaluate_model, evaluate_run
+    from .evaluation.evaluate import evaluate_model, evaluate_run, write_tensorboard
 
     try:
         if args.run:
@@ -82,11 +82,21 @@ def evaluate_command(args: argparse.Namespace) -> int:
             out = Path(args.out)
         else:
             return _fail("pass --run RUN_DIR, or --data DIR --out DIR [--model PATH]")
+        if args.tensorboard:  # beside a run's training curves, at its last logged step
+            write_tensorboard(summary, out / "tensorboard", _last_logged_step(Path(args.run)) if args.run else 0)
     except (CheckpointError, DataError, FileNotFoundError, ValueError) as exc:
         return _fail(str(exc))
     print(format_summary(summary))
     print(f"wrote {out / 'metrics.json'}, {out / 'per_image.csv'}, {out / 'report.html'}")
     return 0
+
+
+def _last_logged_step(run_dir: Path) -> int:
+    try:
+        last = (run_dir / "log.csv").read_text().strip().splitlines()[-1].split(",")[0]
+    except (OSError, IndexError):
+        return 0
+    return int(last) if last.isdigit() else 0
 
 
 def format_summary(summary: dict) -> str:
