@@ -38,17 +38,32 @@ def parse_setting(text: str) -> dict:
 
 def run_one(args, setting: dict, root: Path) -> dict:
     name = ",".join(f"{k}={v}" for k, v in setting.items())
-    cfg = make_config("default", data=args.data, size=args.size, batch_size=16, epochs=1000, max_steps=args.steps,
-                      pretrain_steps=args.pretrain_steps, limit=args.limit, run_dir=str(root / name.replace("=", "_")),
-                      save_every=10**9, **setting)
+    cfg = make_config(
+        "default",
+        data=args.data,
+        size=args.size,
+        batch_size=16,
+        epochs=1000,
+        max_steps=args.steps,
+        pretrain_steps=args.pretrain_steps,
+        limit=args.limit,
+        run_dir=str(root / name.replace("=", "_")),
+        save_every=10**9,
+        **setting,
+    )
     t0 = time.perf_counter()
     run = train(cfg, progress=False)
     seconds = time.perf_counter() - t0
     summary = evaluate_run(run, out_dir=run / "eval", limit=args.eval_images, progress=False)
     log = read_log(run / "log.csv")
-    return {"name": name, "seconds": seconds, "img_per_s": args.steps * 16 / seconds, "log": log,
-            "val": {k: summary["model"][k]["mean"] for k in ("psnr", "ssim", "ciede2000")}
-            | {"colorfulness_ratio": summary["model"]["colorfulness_ratio"]}}
+    return {
+        "name": name,
+        "seconds": seconds,
+        "img_per_s": args.steps * 16 / seconds,
+        "log": log,
+        "val": {k: summary["model"][k]["mean"] for k in ("psnr", "ssim", "ciede2000")}
+        | {"colorfulness_ratio": summary["model"]["colorfulness_ratio"]},
+    }
 
 
 def main() -> None:

@@ -57,8 +57,12 @@ def set_knob(colorizer: Colorizer, knob: str, value: float, base_backend):
 
 
 def score(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float, float]:
-    return (metrics.ciede2000(pred, truth), metrics.psnr(pred, truth), metrics.colorfulness(pred),
-            metrics.colorfulness(truth))
+    return (
+        metrics.ciede2000(pred, truth),
+        metrics.psnr(pred, truth),
+        metrics.colorfulness(pred),
+        metrics.colorfulness(truth),
+    )
 
 
 def summarize(rows: np.ndarray, gray_rows: np.ndarray) -> dict:
@@ -77,8 +81,14 @@ def main() -> None:
     parser.add_argument("--split", type=Path, help="run folder whose split.json gives the held-out set")
     parser.add_argument("--merge", nargs="+", type=Path, help="only plot: the curves of these JSON results together")
     parser.add_argument("--per-folder", type=int, default=600, help="held-out photos per data folder")
-    parser.add_argument("--curve", nargs=4, action="append", default=[],
-                        metavar=("LABEL", "MODEL", "KNOB", "VALUES"), help="VALUES: comma-separated")
+    parser.add_argument(
+        "--curve",
+        nargs=4,
+        action="append",
+        default=[],
+        metavar=("LABEL", "MODEL", "KNOB", "VALUES"),
+        help="VALUES: comma-separated",
+    )
     parser.add_argument("--size", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("color_plane.png"))
     parser.add_argument("--json", type=Path, default=None)
@@ -107,17 +117,21 @@ def main() -> None:
         for value in map(float, values.split(",")):
             set_knob(colorizer, knob, value, base)
             t0 = time.perf_counter()
-            rows = np.array([score(colorizer.colorize_array(im.gray, args.size), im.truth)
-                             for im in images])
+            rows = np.array([score(colorizer.colorize_array(im.gray, args.size), im.truth) for im in images])
             point = {"value": value, "seconds": round(time.perf_counter() - t0, 1), "folders": {}}
             for folder in folders:
                 mask = np.array([sample_folder(im.name, roots) == folder for im in images])
                 point["folders"][folder or "all"] = summarize(rows[mask], gray[mask])
             curve["points"].append(point)
-            print(f"{label:>12} {knob}={value:<5g}" + "".join(
-                f"  {f}: dE {s['ciede2000']['mean']:.2f} (vs gray {s['ciede2000']['minus_gray']:+.2f})"
-                f" PSNR {s['psnr']['mean']:.2f} CF {s['colorfulness_ratio']:.2f}"
-                for f, s in point["folders"].items()), flush=True)
+            print(
+                f"{label:>12} {knob}={value:<5g}"
+                + "".join(
+                    f"  {f}: dE {s['ciede2000']['mean']:.2f} (vs gray {s['ciede2000']['minus_gray']:+.2f})"
+                    f" PSNR {s['psnr']['mean']:.2f} CF {s['colorfulness_ratio']:.2f}"
+                    for f, s in point["folders"].items()
+                ),
+                flush=True,
+            )
         results["curves"].append(curve)
     plot(results, args.out)
     if args.json:
@@ -137,12 +151,17 @@ def plot(results: dict, out: Path) -> None:
             pts = [p["folders"][folder] for p in curve["points"]]
             xs = [p["ciede2000"]["mean"] for p in pts]
             ys = [p["colorfulness_ratio"] for p in pts]
-            line, = ax.plot(xs, ys, "o-", label=f"{curve['label']} ({curve['knob']})")
+            (line,) = ax.plot(xs, ys, "o-", label=f"{curve['label']} ({curve['knob']})")
             for x, y, p in zip(xs, ys, curve["points"]):
-                ax.annotate(f"{p['value']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
-                            color=line.get_color())
-        ax.set(title=f"held-out: {folder}", xlabel="CIEDE2000 (lower is better)",
-               ylabel="colorfulness / truth's")
+                ax.annotate(
+                    f"{p['value']:g}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                    color=line.get_color(),
+                )
+        ax.set(title=f"held-out: {folder}", xlabel="CIEDE2000 (lower is better)", ylabel="colorfulness / truth's")
         ax.legend(fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ Each of N updates sets the one point's color (as a person with the color picker 
 (its debounce), posts the photo with the hints and shows the answer. Timed by the page itself with
 performance.now(): change -> new image shown (debounce included), and request -> new image shown.
 """
+
 import statistics
 import sys
 import tempfile
@@ -38,13 +39,16 @@ def main():
     save_checkpoint(tmp / "hints.safetensors", {"G": generator}, {}, cfg.to_dict(), {"step": 0})
 
     yy, xx = np.mgrid[0:1000, 0:1000] / 1000
-    gray = (128 + 60 * np.sin(8 * xx) * np.cos(5 * yy) + np.random.default_rng(0).normal(0, 8, (1000, 1000)))
+    gray = 128 + 60 * np.sin(8 * xx) * np.cos(5 * yy) + np.random.default_rng(0).normal(0, 8, (1000, 1000))
     Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(tmp / "photo.png")
 
     colorizer = Colorizer.load(tmp / "hints.safetensors", device="cpu")
     with serve_in_thread(create_app(colorizer)) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
         page = browser.new_page(viewport={"width": 1000, "height": 900})
         page.goto(base + "/")
         page.wait_for_function("document.getElementById('limits-line').textContent.includes('up to')")
@@ -57,19 +61,28 @@ def main():
         change, request, work = [], [], []
         for i in range(updates):
             color = f"#{40 + 20 * i:02x}{200 - 15 * i:02x}5a"
-            page.eval_on_selector("#hint-list input[type=color]", """(el, c) => { el.value = c;
-                el.dispatchEvent(new Event('input', {bubbles: true})); }""", color)
-            page.wait_for_function("c => document.getElementById('result').dataset.hints.includes(c)", arg=color,
-                                   timeout=60_000)
+            page.eval_on_selector(
+                "#hint-list input[type=color]",
+                """(el, c) => { el.value = c;
+                el.dispatchEvent(new Event('input', {bubbles: true})); }""",
+                color,
+            )
+            page.wait_for_function(
+                "c => document.getElementById('result').dataset.hints.includes(c)", arg=color, timeout=60_000
+            )
             change.append(float(page.get_attribute("#result", "data-change-ms")))
             request.append(float(page.get_attribute("#result", "data-request-ms")))
-            work.append(page.evaluate("""() => { const e = performance.getEntriesByType('resource')
+            work.append(
+                page.evaluate("""() => { const e = performance.getEntriesByType('resource')
                 .filter(r => r.name.endsWith('/api/colorize')).pop();
-                const w = (e.serverTiming || []).find(t => t.name === 'work'); return w ? w.duration : -1; }"""))
+                const w = (e.serverTiming || []).find(t => t.name === 'work'); return w ? w.duration : -1; }""")
+            )
         browser.close()
     print(f"{preset} model (size {cfg.size}, ngf {cfg.ngf}), 1000x1000 photo, {fmt}, {updates} updates:")
-    print(f"  change -> new image shown (150 ms debounce included): median {statistics.median(change):.0f} ms "
-          f"(min {min(change):.0f}, max {max(change):.0f})")
+    print(
+        f"  change -> new image shown (150 ms debounce included): median {statistics.median(change):.0f} ms "
+        f"(min {min(change):.0f}, max {max(change):.0f})"
+    )
     print(f"  request -> new image shown: median {statistics.median(request):.0f} ms")
     print(f"  server work (decode + colorize + encode, Server-Timing): median {statistics.median(work):.0f} ms")
 

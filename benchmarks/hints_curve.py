@@ -84,8 +84,14 @@ def main() -> None:
             rows[n]["psnr"].append(metrics.psnr(out, im.truth))
             rows[n]["ciede2000"].append(metrics.ciede2000(out, im.truth))
             rows[n]["followed"] += followed(out, plan[:n])
-    result = {"model": str(args.model), "split": str(args.split), "images": len(images), "radius": RADIUS,
-              "seconds": round(time.perf_counter() - t0, 1), "counts": {}}
+    result = {
+        "model": str(args.model),
+        "split": str(args.split),
+        "images": len(images),
+        "radius": RADIUS,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "counts": {},
+    }
     base = {k: np.array(rows[0][k]) for k in ("psnr", "ciede2000")}
     for n in COUNTS:
         entry = {}
@@ -93,17 +99,24 @@ def main() -> None:
             values = np.array(rows[n][key])
             mean, low, high = metrics.bootstrap_ci(values)
             d_mean, d_low, d_high = metrics.bootstrap_ci(values - base[key])
-            entry[key] = {"mean": mean, "ci": [low, high], "minus_no_hints": d_mean,
-                          "minus_no_hints_ci": [d_low, d_high]}
+            entry[key] = {
+                "mean": mean,
+                "ci": [low, high],
+                "minus_no_hints": d_mean,
+                "minus_no_hints_ci": [d_low, d_high],
+            }
         if rows[n]["followed"]:
             mean, low, high = metrics.bootstrap_ci(np.array(rows[n]["followed"]))
             entry["followed_ciede2000"] = {"mean": mean, "ci": [low, high]}
         result["counts"][str(n)] = entry
         follow = entry.get("followed_ciede2000", {}).get("mean", float("nan"))
-        print(f"{n:>3} points: PSNR {entry['psnr']['mean']:.2f} ({entry['psnr']['minus_no_hints']:+.2f} "
-              f"[{entry['psnr']['minus_no_hints_ci'][0]:+.2f}, {entry['psnr']['minus_no_hints_ci'][1]:+.2f}])  "
-              f"dE00 {entry['ciede2000']['mean']:.2f} ({entry['ciede2000']['minus_no_hints']:+.2f})  "
-              f"followed dE00 {follow:.2f}", flush=True)
+        print(
+            f"{n:>3} points: PSNR {entry['psnr']['mean']:.2f} ({entry['psnr']['minus_no_hints']:+.2f} "
+            f"[{entry['psnr']['minus_no_hints_ci'][0]:+.2f}, {entry['psnr']['minus_no_hints_ci'][1]:+.2f}])  "
+            f"dE00 {entry['ciede2000']['mean']:.2f} ({entry['ciede2000']['minus_no_hints']:+.2f})  "
+            f"followed dE00 {follow:.2f}",
+            flush=True,
+        )
     plot(result, args.out)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -114,8 +127,10 @@ def main() -> None:
 def plot(result: dict, out: Path) -> None:
     counts = [int(n) for n in result["counts"]]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key, label in ((axes[0], "psnr", "PSNR (dB, higher is better)"),
-                           (axes[1], "ciede2000", "CIEDE2000 (lower is better)")):
+    for ax, key, label in (
+        (axes[0], "psnr", "PSNR (dB, higher is better)"),
+        (axes[1], "ciede2000", "CIEDE2000 (lower is better)"),
+    ):
         entries = [result["counts"][str(n)][key] for n in counts]
         means = [e["mean"] for e in entries]
         lows = [e["mean"] - e["ci"][0] for e in entries]

@@ -49,8 +49,13 @@ def write_cache(folder: Path, count: int, size: int, seed: int = 0) -> None:
     color.flush()
     gray.flush()
     del color, gray
-    index = {"version": CACHE_VERSION, "size": size, "count": count,
-             "names": [f"synthetic/{i:07d}.png" for i in range(count)], "skipped": []}
+    index = {
+        "version": CACHE_VERSION,
+        "size": size,
+        "count": count,
+        "names": [f"synthetic/{i:07d}.png" for i in range(count)],
+        "skipped": [],
+    }
     (folder / "index.json").write_text(json.dumps(index))
 
 
@@ -93,10 +98,23 @@ def child(args: argparse.Namespace) -> dict:
     cache = _open_cache(Path(args.cache))
     t0 = time.perf_counter()
     if args.mode == "train":
-        cfg = make_config("default", data="(synthetic cache)", size=cache.color.shape[1], ngf=8, ndf=8,
-                          batch_size=args.batch_size, epochs=1000, max_steps=args.steps, pretrain_steps=0,
-                          precision="fp32", threads=1, run_dir=str(Path(args.run_dir)), save_every=10**9,
-                          samples=2, channels_last=False)
+        cfg = make_config(
+            "default",
+            data="(synthetic cache)",
+            size=cache.color.shape[1],
+            ngf=8,
+            ndf=8,
+            batch_size=args.batch_size,
+            epochs=1000,
+            max_steps=args.steps,
+            pretrain_steps=0,
+            precision="fp32",
+            threads=1,
+            run_dir=str(Path(args.run_dir)),
+            save_every=10**9,
+            samples=2,
+            channels_last=False,
+        )
         trainer = Trainer(cfg, progress=False, cache=cache)
         try:
             trainer.fit()
@@ -115,11 +133,17 @@ def child(args: argparse.Namespace) -> dict:
     sampler.stop.set()
     sampler.join()
     final = _status_kb()
-    return {"mode": args.mode, "samples": len(cache), "steps": steps, "batch_size": args.batch_size,
-            "seconds": round(seconds, 2), "peak_rss_mib": round(final["VmHWM"] / 1024, 1),
-            "peak_anon_mib": round(sampler.peak["RssAnon"] / 1024, 1),
-            "peak_file_mib": round(sampler.peak["RssFile"] / 1024, 1),
-            "cache_mib": round(sum(p.stat().st_size for p in Path(args.cache).glob("*.npy")) / 2**20, 1)}
+    return {
+        "mode": args.mode,
+        "samples": len(cache),
+        "steps": steps,
+        "batch_size": args.batch_size,
+        "seconds": round(seconds, 2),
+        "peak_rss_mib": round(final["VmHWM"] / 1024, 1),
+        "peak_anon_mib": round(sampler.peak["RssAnon"] / 1024, 1),
+        "peak_file_mib": round(sampler.peak["RssFile"] / 1024, 1),
+        "cache_mib": round(sum(p.stat().st_size for p in Path(args.cache).glob("*.npy")) / 2**20, 1),
+    }
 
 
 def main() -> int:
@@ -152,16 +176,30 @@ def main() -> int:
             rows = []
             for count in args.sizes:
                 cache = str(Path(tmp) / f"cache_{count}")
-                cmd = [sys.executable, __file__, "--child", "--mode", mode, "--cache", cache,
-                       "--run-dir", str(Path(tmp) / f"run_{mode}_{count}"), "--steps", str(args.steps),
-                       "--batch-size", str(args.batch_size)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--mode",
+                    mode,
+                    "--cache",
+                    cache,
+                    "--run-dir",
+                    str(Path(tmp) / f"run_{mode}_{count}"),
+                    "--steps",
+                    str(args.steps),
+                    "--batch-size",
+                    str(args.batch_size),
+                ]
                 env = {**os.environ, "OMP_NUM_THREADS": "1"}
                 done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 rows.append(row)
-                print(f"{mode:5} {row['samples']:>7} samples ({row['cache_mib']:7.1f} MiB on disk) "
-                      f"{row['steps']:>5} steps {row['seconds']:6.1f} s | peak RSS {row['peak_rss_mib']:7.1f} MiB "
-                      f"(anon {row['peak_anon_mib']:6.1f}, file {row['peak_file_mib']:6.1f})")
+                print(
+                    f"{mode:5} {row['samples']:>7} samples ({row['cache_mib']:7.1f} MiB on disk) "
+                    f"{row['steps']:>5} steps {row['seconds']:6.1f} s | peak RSS {row['peak_rss_mib']:7.1f} MiB "
+                    f"(anon {row['peak_anon_mib']:6.1f}, file {row['peak_file_mib']:6.1f})"
+                )
             growth = rows[-1]["peak_rss_mib"] / rows[0]["peak_rss_mib"] - 1
             verdict = "flat" if growth <= args.tolerance else "NOT flat"
             print(f"{mode:5} peak RSS {rows[-1]['samples']} vs {rows[0]['samples']} samples: {growth:+.1%} ({verdict})")

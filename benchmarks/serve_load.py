@@ -16,8 +16,9 @@ from colorgan.serve.load import add_bench_flags, bench_serve
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="serve_load", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="serve_load", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_bench_flags(parser)
     return bench_serve(parser.parse_args(argv))
 

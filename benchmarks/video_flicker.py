@@ -55,8 +55,9 @@ def shot_motion(kind: str, count: int, rng: np.random.Generator) -> list[tuple[f
 def render(photo: np.ndarray, motion: tuple[float, float, float], size: tuple[int, int]) -> np.ndarray:
     scale, ox, oy = motion
     matrix = np.array([[scale, 0, ox], [0, scale, oy]], np.float32)
-    return cv2.warpAffine(photo, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(
+        photo, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+    )
 
 
 def warp_previous(image: np.ndarray, before: tuple, now: tuple) -> np.ndarray:
@@ -67,8 +68,9 @@ def warp_previous(image: np.ndarray, before: tuple, now: tuple) -> np.ndarray:
     return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
 
 
-def build_clip(photos: list[Path], path: Path, frames: int, size: tuple[int, int], grain: float, flicker: float,
-               seed: int) -> tuple[list[np.ndarray], list[tuple], list[bool]]:
+def build_clip(
+    photos: list[Path], path: Path, frames: int, size: tuple[int, int], grain: float, flicker: float, seed: int
+) -> tuple[list[np.ndarray], list[tuple], list[bool]]:
     """Write the gray clip to `path`; return the true color frames, their motion and which frames start a shot."""
     import av
 
@@ -167,21 +169,30 @@ def main() -> int:
         clip = Path(tmp) / "clip.mp4"
         truths, motions, starts = build_clip(photos, clip, args.frames, size, args.grain, args.flicker, args.seed)
         colorizer.colorize_video(clip, Path(tmp) / "warmup.mp4", progress=False)  # oneDNN's first-call costs
-        results = {"truth": score(truths, truths, motions, starts),
-                   "truth_encoded": score(through_encoder(truths, Path(tmp) / "truth.mp4"), truths, motions, starts)}
+        results = {
+            "truth": score(truths, truths, motions, starts),
+            "truth_encoded": score(through_encoder(truths, Path(tmp) / "truth.mp4"), truths, motions, starts),
+        }
         for name, temporal in (("per_frame", False), ("temporal", True)):
             out = Path(tmp) / f"{name}.mp4"
             start = time.perf_counter()
-            colorize_video(colorizer, clip, out, temporal=temporal, progress=False,
-                           settings=TemporalSettings(carry=args.carry))
+            colorize_video(
+                colorizer, clip, out, temporal=temporal, progress=False, settings=TemporalSettings(carry=args.carry)
+            )
             elapsed = time.perf_counter() - start
             results[name] = {**score(decode(out), truths, motions, starts), "fps": len(truths) / elapsed}
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
-                   f"{__import__('torch').get_num_threads()}",
-        "clip": {"photos": [p.name for p in photos], "frames": len(truths), "size": list(size), "grain": args.grain,
-                 "flicker": args.flicker, "shots": "pan, zoom alternating; a cut between shots"},
+        f"{__import__('torch').get_num_threads()}",
+        "clip": {
+            "photos": [p.name for p in photos],
+            "frames": len(truths),
+            "size": list(size),
+            "grain": args.grain,
+            "flicker": args.flicker,
+            "shots": "pan, zoom alternating; a cut between shots",
+        },
         **results,
         "flicker_ratio": results["temporal"]["flicker"] / results["per_frame"]["flicker"],
         "flicker_chroma_ratio": results["temporal"]["flicker_chroma"] / results["per_frame"]["flicker_chroma"],

@@ -8,4 +8,5 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" =
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "warning: could not install chromium"
 fi
 .venv/bin/ruff check src tests benchmarks train.py evaluate.py
+.venv/bin/ruff format --check src tests benchmarks train.py evaluate.py
 .venv/bin/python -m pytest -q "$@"

@@ -11,8 +11,19 @@ import numpy as np
 from colorgan.config import make_config
 
 # The GAN recipe in miniature (the default preset trains without D; tests cover the adversarial path too).
-TINY = dict(size=32, ngf=8, ndf=8, batch_size=4, epochs=1, pretrain_steps=0, precision="fp32", gan_weight=0.2,
-            ema_decay=0.0, lr_decay=0.0, chroma_gain=1.0)
+TINY = dict(
+    size=32,
+    ngf=8,
+    ndf=8,
+    batch_size=4,
+    epochs=1,
+    pretrain_steps=0,
+    precision="fp32",
+    gan_weight=0.2,
+    ema_decay=0.0,
+    lr_decay=0.0,
+    chroma_gain=1.0,
+)
 
 
 def synthetic_photo(seed: int, size: tuple[int, int] = (48, 40)) -> np.ndarray:

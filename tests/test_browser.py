@@ -26,11 +26,17 @@ from colorgan.serve import ServeLimits, create_app, serve_in_thread  # noqa: E40
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 UPLOAD_LIMIT = 200_000
-
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +50,9 @@ def server(tiny_model):
 def hint_server(tmp_path_factory):
     """A server whose (tiny, untrained) model takes color hints, and visibly follows them."""
     model = save_hint_model(tmp_path_factory.mktemp("hints") / "hints.safetensors")
-    with serve_in_thread(create_app(Colorizer.load(model, device="cpu"),
-                                    ServeLimits(max_upload_bytes=UPLOAD_LIMIT))) as base:
+    with serve_in_thread(
+        create_app(Colorizer.load(model, device="cpu"), ServeLimits(max_upload_bytes=UPLOAD_LIMIT))
+    ) as base:
         yield base
 
 
@@ -124,7 +131,8 @@ def test_readable_errors_for_a_dropped_non_image_and_a_too_large_file(server, br
         # Drag and drop a text file named like a photo: the server judges the content and the page says so.
         dropped = page.evaluate_handle(
             "() => { const dt = new DataTransfer();"
-            " dt.items.add(new File(['just some notes'], 'notes.jpg', {type: 'image/jpeg'})); return dt; }")
+            " dt.items.add(new File(['just some notes'], 'notes.jpg', {type: 'image/jpeg'})); return dt; }"
+        )
         page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
         error = page.locator("#error")
         sync_api.expect(error).to_be_visible(timeout=30_000)
@@ -141,8 +149,9 @@ def test_readable_errors_for_a_dropped_non_image_and_a_too_large_file(server, br
 
 
 def test_phone_viewport(server, browser, photo_files):
-    context, page, errors = open_page(browser, server, viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                      is_mobile=True, has_touch=True)
+    context, page, errors = open_page(
+        browser, server, viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     try:
         page.set_input_files("#file", str(photo_files["portrait"]))
         sync_api.expect(page.locator("#result-area")).to_be_visible(timeout=30_000)
@@ -183,8 +192,10 @@ def result_pixels(page) -> np.ndarray:
 
 
 def stored_points(page) -> list[dict]:
-    return [{"x": int(item.get_attribute("data-x")), "y": int(item.get_attribute("data-y"))}
-            for item in page.locator("#hint-list li").all()]
+    return [
+        {"x": int(item.get_attribute("data-x")), "y": int(item.get_attribute("data-y"))}
+        for item in page.locator("#hint-list li").all()
+    ]
 
 
 def test_place_color_drag_and_delete_a_hint(hint_server, browser, photo_files):
@@ -204,7 +215,7 @@ def test_place_color_drag_and_delete_a_hint(hint_server, browser, photo_files):
         picker = page.locator("#hint-list input[type=color]")
         suggested = picker.input_value()
         expected = automatic[point["y"], point["x"]]
-        assert np.abs(np.array([int(suggested[i:i + 2], 16) for i in (1, 3, 5)]) - expected).max() <= 24
+        assert np.abs(np.array([int(suggested[i : i + 2], 16) for i in (1, 3, 5)]) - expected).max() <= 24
         sync_api.expect(page.locator(".hint-dot")).to_have_count(1)
 
         # A new color: the result is colorized again with the hint.

@@ -22,8 +22,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_train_then_evaluate_a_run(photo_dir, tmp_path, capsys):
     run = tmp_path / "try"
-    code = main(["train", "--data", str(photo_dir), "--size", "32", "--ngf", "8", "--ndf", "8", "--epochs", "1",
-                 "--batch-size", "4", "--precision", "fp32", "--run-dir", str(run), "--pretrain-steps", "1"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(photo_dir),
+            "--size",
+            "32",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--precision",
+            "fp32",
+            "--run-dir",
+            str(run),
+            "--pretrain-steps",
+            "1",
+        ]
+    )
     assert code == 0 and (run / "checkpoints" / "latest.safetensors").exists()
     assert main(["evaluate", "--run", str(run)]) == 0
     summary = json.loads((run / "metrics.json").read_text())
@@ -66,8 +87,29 @@ def test_train_takes_several_data_folders_and_evaluate_reports_each(tmp_path, ca
             Image.fromarray(synthetic_photo(offset + i)).save(root / f"{i}.png")
         roots.append(str(root))
     run = tmp_path / "two"
-    code = main(["train", "--data", *roots, "--size", "32", "--ngf", "8", "--ndf", "8", "--max-steps", "2",
-                 "--batch-size", "4", "--precision", "fp32", "--run-dir", str(run), "--val-fraction", "0.25"])
+    code = main(
+        [
+            "train",
+            "--data",
+            *roots,
+            "--size",
+            "32",
+            "--ngf",
+            "8",
+            "--ndf",
+            "8",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--precision",
+            "fp32",
+            "--run-dir",
+            str(run),
+            "--val-fraction",
+            "0.25",
+        ]
+    )
     assert code == 0
     split = json.loads((run / "split.json").read_text())
     assert {n.split("/")[0] for n in split["val"]} == {"people", "scenes"}
@@ -92,9 +134,22 @@ def test_a_skipped_file_with_a_non_utf8_name_still_gets_its_summary_and_csv(tiny
     Image.fromarray(synthetic_photo(3)).save(folder / "ok.png")
     bad_name = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 bytes: not UTF-8
     (folder / bad_name).write_bytes(b"broken")
-    result = subprocess.run([sys.executable, "-m", "colorgan", "colorize", str(folder), "--model", str(tiny_model),
-                             "--out", str(tmp_path / "out"), "--quiet"], capture_output=True,
-                            env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "colorgan",
+            "colorize",
+            str(folder),
+            "--model",
+            str(tiny_model),
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert b"colorized 1" in result.stdout and b"skipped 1" in result.stdout
     assert b"caf\xe9.jpg" in (tmp_path / "out" / "skipped.csv").read_bytes()  # the name as it is on disk
@@ -109,8 +164,18 @@ def _photos(folder: Path, names: list[str]) -> dict[str, bytes]:
 
 def test_no_flag_ever_writes_over_an_input_photo(tiny_model, tmp_path, capsys):
     originals = _photos(tmp_path / "photos", ["a.jpg", "b.png"])
-    code = main(["colorize", str(tmp_path / "photos"), "--out", str(tmp_path / "photos"), "--overwrite",
-                 "--model", str(tiny_model), "--quiet"])
+    code = main(
+        [
+            "colorize",
+            str(tmp_path / "photos"),
+            "--out",
+            str(tmp_path / "photos"),
+            "--overwrite",
+            "--model",
+            str(tiny_model),
+            "--quiet",
+        ]
+    )
     assert code == 2 and "output folder is the input folder" in capsys.readouterr().err
     assert {n: (tmp_path / "photos" / n).read_bytes() for n in originals} == originals
     # a file whose output name is another input: skipped by name, the other input untouched
@@ -126,11 +191,27 @@ def test_outputs_never_collide_and_the_gif_rerun_finds_its_output(tiny_model, tm
     _photos(tmp_path / "one" / "photos", ["photo.gif", "photo.png"])
     _photos(tmp_path / "two" / "photos", ["x.png"])
     out = tmp_path / "out"
-    assert main(["colorize", str(tmp_path / "one" / "photos"), str(tmp_path / "two" / "photos"), "--out", str(out),
-                 "--model", str(tiny_model), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(tmp_path / "one" / "photos"),
+                str(tmp_path / "two" / "photos"),
+                "--out",
+                str(out),
+                "--model",
+                str(tiny_model),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "colorized 3" in capsys.readouterr().out
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
-        "photos/photo.gif.png", "photos/photo.png", "photos~2/x.png"]
+        "photos/photo.gif.png",
+        "photos/photo.png",
+        "photos~2/x.png",
+    ]
     single = tmp_path / "one" / "photos" / "photo.gif"
     assert main(["colorize", str(single), "--model", str(tiny_model), "--quiet"]) == 0
     written = tmp_path / "one" / "photos" / "photo_color.gif.png"
@@ -143,8 +224,10 @@ def test_an_output_folder_inside_the_input_is_not_colorized_again(tiny_model, tm
     photos = tmp_path / "photos"
     _photos(photos, ["a.png", "b.png"])
     for _ in range(2):
-        assert main(["colorize", str(photos), "--out", str(photos / "colored"), "--model", str(tiny_model),
-                     "--quiet"]) == 0
+        assert (
+            main(["colorize", str(photos), "--out", str(photos / "colored"), "--model", str(tiny_model), "--quiet"])
+            == 0
+        )
     assert not (photos / "colored" / "colored").exists()
     assert sorted(p.name for p in (photos / "colored").iterdir()) == ["a.png", "b.png"]
     monkeypatch.chdir(photos)
@@ -157,8 +240,18 @@ def test_several_files_into_an_unwritable_out_is_a_summary_not_a_traceback(tiny_
     _photos(tmp_path / "p", ["a.png", "b.png"])
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where --out should be a folder")
-    code = main(["colorize", str(tmp_path / "p" / "a.png"), str(tmp_path / "p" / "b.png"), "--out", str(blocked),
-                 "--model", str(tiny_model), "--quiet"])
+    code = main(
+        [
+            "colorize",
+            str(tmp_path / "p" / "a.png"),
+            str(tmp_path / "p" / "b.png"),
+            "--out",
+            str(blocked),
+            "--model",
+            str(tiny_model),
+            "--quiet",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1 and "skipped 2" in captured.out and "cannot write" in captured.err
 
@@ -214,8 +307,22 @@ def test_serve_command_starts_answers_and_stops(tiny_model, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "colorgan", "serve", "--model", str(tiny_model), "--port",
-                               str(port), "--log-level", "warning"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "colorgan",
+            "serve",
+            "--model",
+            str(tiny_model),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -238,8 +345,12 @@ def test_every_flag_of_every_command_says_what_it_does():
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    silent = {name: [a.option_strings[0] if a.option_strings else a.dest for a in sub._actions
-                     if not a.help and a.dest != "help"] for name, sub in commands.choices.items()}
+    silent = {
+        name: [
+            a.option_strings[0] if a.option_strings else a.dest for a in sub._actions if not a.help and a.dest != "help"
+        ]
+        for name, sub in commands.choices.items()
+    }
     assert {name: flags for name, flags in silent.items() if flags} == {}
     assert {"train", "evaluate", "colorize", "export", "bench", "demo", "serve", "serve-bench"} <= set(commands.choices)
 
@@ -247,8 +358,30 @@ def test_every_flag_of_every_command_says_what_it_does():
 def test_evaluate_writes_its_summary_for_tensorboard(photo_dir, tmp_path):
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     run = tmp_path / "r"
-    assert main(["train", "--data", str(photo_dir), "--size", "32", "--ngf", "8", "--ndf", "8", "--max-steps", "2",
-                 "--batch-size", "4", "--precision", "fp32", "--run-dir", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(photo_dir),
+                "--size",
+                "32",
+                "--ngf",
+                "8",
+                "--ndf",
+                "8",
+                "--max-steps",
+                "2",
+                "--batch-size",
+                "4",
+                "--precision",
+                "fp32",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
     assert main(["evaluate", "--run", str(run), "--tensorboard"]) == 0
     events = event_accumulator.EventAccumulator(str(run / "tensorboard"))
     events.Reload()

@@ -146,7 +146,8 @@ def test_several_folders_form_one_dataset_with_labelled_names(tmp_path):
     scenes = make_paired(tmp_path / "scenes", 4)
     samples, skipped = find_samples([broad, scenes])
     assert [s.name for s in samples] == [f"broad/p{i}.png" for i in range(5)] + [
-        f"scenes/color/{i}.jpg" for i in range(4)]
+        f"scenes/color/{i}.jpg" for i in range(4)
+    ]
     assert samples[-1].gray is not None and samples[0].gray is None and skipped == []
     assert {sample_folder(s.name, [str(broad), str(scenes)]) for s in samples} == {"broad", "scenes"}
     cache = load_cache([broad, scenes], 32, tmp_path / "c", progress=False)
@@ -215,5 +216,4 @@ def test_linked_folders_are_followed_once_and_a_link_loop_ends(tmp_path):
     (data / "cats").symlink_to(tmp_path / "elsewhere" / "cats", target_is_directory=True)
     (data / "own" / "loop").symlink_to(data, target_is_directory=True)  # data/own/loop -> data
     samples, _ = find_samples(data)
-    assert sorted(s.name for s in samples) == ["cats/p0.png", "cats/p1.png", "cats/p2.png", "own/p0.png",
-                                               "own/p1.png"]
+    assert sorted(s.name for s in samples) == ["cats/p0.png", "cats/p1.png", "cats/p2.png", "own/p0.png", "own/p1.png"]

@@ -70,8 +70,9 @@ def worker(spec: dict, out: Path) -> None:
     results: dict = {}
     try:
         for shared in (True, False):  # the shared D(fake) forward and the reference 3-forward step
-            cfg = make_config("default", **spec["eval_config"], shared_d_forward=shared,
-                              run_dir=str(out / f"eval_{shared}"))
+            cfg = make_config(
+                "default", **spec["eval_config"], shared_d_forward=shared, run_dir=str(out / f"eval_{shared}")
+            )
             trainer = Trainer(cfg, progress=False)
             rank = trainer.dist.rank
 
@@ -94,8 +95,15 @@ def worker(spec: dict, out: Path) -> None:
 
 # ---------------------------------------------------------------- helpers
 def torchrun(args: list[str], timeout: float = 90, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "--monitor-interval=0.2", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "--monitor-interval=0.2",
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLORGAN_DIST_TIMEOUT": "30"}
     if popen:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, **popen)
@@ -138,8 +146,11 @@ def test_two_ranks_agree_with_each_other_with_one_process_and_resume_exactly(pho
         monkeypatch.delenv(name, raising=False)
     data = {**BASE, "data": str(photo_dir)}
     steps = 3
-    spec = {"steps": steps, "eval_config": {**data, "dropout": 0.0},
-            "fit_config": {**data, "run_dir": str(tmp_path / "straight")}}
+    spec = {
+        "steps": steps,
+        "eval_config": {**data, "dropout": 0.0},
+        "fit_config": {**data, "run_dir": str(tmp_path / "straight")},
+    }
     out = tmp_path / "ranks"
     out.mkdir()
     torchrun(["-m", "tests.test_distributed", json.dumps(spec), str(out)])
@@ -199,8 +210,11 @@ def test_a_killed_rank_fails_the_job_instead_of_hanging(photo_dir, tmp_path):
     run = tmp_path / "run"
     log = tmp_path / "torchrun.txt"
     with open(log, "w") as sink:
-        proc = torchrun(["-m", "colorgan", "train", "--data", str(photo_dir), *FLAGS, "--epochs", "100000",
-                         "--run-dir", str(run)], stdout=sink, stderr=subprocess.STDOUT)
+        proc = torchrun(
+            ["-m", "colorgan", "train", "--data", str(photo_dir), *FLAGS, "--epochs", "100000", "--run-dir", str(run)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for_steps(run, 2, proc)
         victim = [pid for pid in children(proc.pid) if rank_of(pid) == 1]
@@ -227,10 +241,29 @@ def test_a_survivor_without_an_agent_says_its_peer_is_gone(photo_dir, tmp_path):
     run = tmp_path / "run"
     procs = []
     for rank in (0, 1):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "COLORGAN_DIST_TIMEOUT": "30", "MASTER_ADDR": "127.0.0.1",
-               "MASTER_PORT": str(port), "WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank)}
-        cmd = [sys.executable, "-m", "colorgan", "train", "--data", str(photo_dir), *FLAGS, "--epochs", "100000",
-               "--run-dir", str(run)]
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "COLORGAN_DIST_TIMEOUT": "30",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "WORLD_SIZE": "2",
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "colorgan",
+            "train",
+            "--data",
+            str(photo_dir),
+            *FLAGS,
+            "--epochs",
+            "100000",
+            "--run-dir",
+            str(run),
+        ]
         with open(tmp_path / f"rank{rank}.txt", "w") as sink:
             procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sink))
     try:

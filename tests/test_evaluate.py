@@ -64,6 +64,7 @@ def test_the_verdict_rests_on_paired_differences_and_is_given_per_folder(tmp_pat
     images = [EvalImage(f"{'a' if i < 4 else 'b'}/{i}.png", rgb_to_gray_u8(t), t) for i, t in enumerate(truths)]
     grays = {im.gray.tobytes(): np.repeat(im.gray[..., None], 3, axis=2) for im in images}
     oracle = TruthColorizer({im.gray.tobytes(): im.truth for im in images})
+
     def folder_of(name):
         return name[0]
 
@@ -74,8 +75,12 @@ def test_the_verdict_rests_on_paired_differences_and_is_given_per_folder(tmp_pat
     assert truth["per_folder"]["b"]["beats_baselines"]["ciede2000"]
     # a "model" that returns gray ties with gray: no verdict in its favour, whatever the means say
     same = evaluate(TruthColorizer(grays), images, tmp_path / "g", [0.0, 0.0], progress=False, folder_of=folder_of)
-    assert same["model_minus"]["gray"]["ciede2000"] == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0,
-                                                        "verdict": "no clear difference"}
+    assert same["model_minus"]["gray"]["ciede2000"] == {
+        "mean": 0.0,
+        "ci_low": 0.0,
+        "ci_high": 0.0,
+        "verdict": "no clear difference",
+    }
     assert diff["verdict"] == "better" and truth["model_minus"]["gray"]["psnr"]["verdict"] == "better"
     assert not any(same["beats_baselines"].values())
     page = (tmp_path / "t" / "report.html").read_text()

@@ -54,8 +54,22 @@ def test_half_precision_safetensors_export_matches_fp32(tiny_model, tmp_path):
 def test_cli_export_and_onnx_colorize(tiny_model, tmp_path, photo_dir):
     out = tmp_path / "m.onnx"
     assert main(["export", "--model", str(tiny_model), "--format", "onnx", "--out", str(out)]) == 0
-    assert main(["colorize", str(photo_dir), "--backend", "onnx", "--model", str(out), "--out",
-                 str(tmp_path / "o"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(photo_dir),
+                "--backend",
+                "onnx",
+                "--model",
+                str(out),
+                "--out",
+                str(tmp_path / "o"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "o").rglob("*.*"))) == 24
 
 
@@ -70,13 +84,31 @@ def test_export_stores_the_chosen_inference_knobs(tmp_path):
     source = tmp_path / "bins.safetensors"
     save_checkpoint(source, {"G": build_generator(cfg)}, {}, cfg.to_dict(), {})
     out = tmp_path / "tuned.safetensors"
-    assert main(["export", "--model", str(source), "--format", "safetensors", "--out", str(out),
-                 "--bin-temperature", "0.5", "--chroma-gain", "1.25"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(source),
+                "--format",
+                "safetensors",
+                "--out",
+                str(out),
+                "--bin-temperature",
+                "0.5",
+                "--chroma-gain",
+                "1.25",
+            ]
+        )
+        == 0
+    )
     config = load_checkpoint(out).config
     assert (config["bin_temperature"], config["chroma_gain"]) == (0.5, 1.25)
     assert Colorizer.load(out).backend.generator.temperature == 0.5
-    assert main(["export", "--model", str(source), "--format", "safetensors", "--out", str(out),
-                 "--chroma-gain", "0"]) == 2  # validated like any config
+    assert (
+        main(["export", "--model", str(source), "--format", "safetensors", "--out", str(out), "--chroma-gain", "0"])
+        == 2
+    )  # validated like any config
 
 
 def test_export_format_follows_the_file_name_and_refuses_a_contradiction(tiny_model, tmp_path, capsys):
@@ -88,9 +120,11 @@ def test_export_format_follows_the_file_name_and_refuses_a_contradiction(tiny_mo
     graph = tmp_path / "g.onnx"
     assert main(["export", "--model", str(tiny_model), "--out", str(graph)]) == 0
     assert graph.read_bytes()[:2] != weights.read_bytes()[:2]
-    refused = [(["--out", str(tmp_path / "x.safetensors"), "--format", "onnx"], "the name says safetensors"),
-               (["--out", str(tmp_path / "x.bin")], "name the format with --format"),
-               (["--out", str(tmp_path / "y.onnx"), "--half"], "--half applies to safetensors only")]
+    refused = [
+        (["--out", str(tmp_path / "x.safetensors"), "--format", "onnx"], "the name says safetensors"),
+        (["--out", str(tmp_path / "x.bin")], "name the format with --format"),
+        (["--out", str(tmp_path / "y.onnx"), "--half"], "--half applies to safetensors only"),
+    ]
     for argv, reason in refused:
         capsys.readouterr()
         assert main(["export", "--model", str(tiny_model), *argv]) == 2
@@ -98,14 +132,16 @@ def test_export_format_follows_the_file_name_and_refuses_a_contradiction(tiny_mo
         assert not Path(argv[1]).exists()
 
 
-def test_an_onnx_model_with_external_data_loads_and_a_missing_data_file_is_one_clear_error(onnx_model, tmp_path,
-                                                                                           capsys):
+def test_an_onnx_model_with_external_data_loads_and_a_missing_data_file_is_one_clear_error(
+    onnx_model, tmp_path, capsys
+):
     """Large ONNX models keep their weights in a side file; a missing side file gave a raw traceback."""
     import onnx
 
     split = tmp_path / "split.onnx"
-    onnx.save_model(onnx.load(str(onnx_model)), str(split), save_as_external_data=True, location="split.weights",
-                    size_threshold=0)
+    onnx.save_model(
+        onnx.load(str(onnx_model)), str(split), save_as_external_data=True, location="split.weights", size_threshold=0
+    )
     gray = rgb_to_gray_u8(synthetic_photo(5, (40, 60)))
     expected = Colorizer.load(onnx_model, backend="onnx").colorize_array(gray)
     assert np.array_equal(Colorizer.load(split, backend="onnx").colorize_array(gray), expected)

@@ -35,8 +35,10 @@ from colorgan.images import ImageReadError, LoadedImage, load_image
 
 from .helpers import synthetic_photo
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.filterwarnings("ignore::UserWarning")]  # Pillow warns about some corrupt metadata
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]  # Pillow warns about some corrupt metadata
 
 CORPUS = Path(__file__).parent / "corpus"
 EXAMPLES = int(os.environ.get("COLORGAN_FUZZ_EXAMPLES", "0"))  # per test; 0 = the CI budget below
@@ -176,9 +178,22 @@ def test_random_bytes(data):
 
 
 @fuzz_settings(40)
-@given(st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"II*\x00",
-                        b"MM\x00*", b"GIF89a", b"BM", b"P6\n", b"P5\n"]),
-       st.binary(max_size=512))
+@given(
+    st.sampled_from(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            b"\xff\xd8\xff",
+            b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+            b"II*\x00",
+            b"MM\x00*",
+            b"GIF89a",
+            b"BM",
+            b"P6\n",
+            b"P5\n",
+        ]
+    ),
+    st.binary(max_size=512),
+)
 def test_magic_then_garbage(magic, rest):
     check(magic + rest)
 
@@ -294,8 +309,9 @@ def test_bombs_stay_within_bounded_memory(tmp_path):
         "        print('skipped', p.name, e.reason)\n"
     )
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
-                          timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert len(lines) == len(BOMBS), proc.stdout
@@ -328,8 +344,19 @@ def test_corpus_replays_cleanly(path, all_decoders, monkeypatch):
         assert err.name == str(path)
 
 
-OTHER_FORMATS = {"ICO": "RGB", "PCX": "RGB", "TGA": "RGB", "SGI": "RGB", "DDS": "RGBA", "QOI": "RGB",
-                 "JPEG2000": "RGB", "SPIDER": "F", "XBM": "1", "EPS": "RGB", "BLP": "P"}
+OTHER_FORMATS = {
+    "ICO": "RGB",
+    "PCX": "RGB",
+    "TGA": "RGB",
+    "SGI": "RGB",
+    "DDS": "RGBA",
+    "QOI": "RGB",
+    "JPEG2000": "RGB",
+    "SPIDER": "F",
+    "XBM": "1",
+    "EPS": "RGB",
+    "BLP": "P",
+}
 
 
 @pytest.mark.parametrize("fmt", sorted(OTHER_FORMATS))

@@ -23,23 +23,27 @@ from .helpers import TINY, synthetic_photo, tiny_config
 
 # ---------------------------------------------------------------------------------------------- the format
 def test_hints_parse_from_json_in_photo_pixels():
-    hints = parse_hints('[{"x": 3, "y": 4.5, "color": "#b03020"}, {"x": 0, "y": 0, "color": "0f0", "radius": 7}]',
-                        10, 8)
+    hints = parse_hints(
+        '[{"x": 3, "y": 4.5, "color": "#b03020"}, {"x": 0, "y": 0, "color": "0f0", "radius": 7}]', 10, 8
+    )
     assert hints == [Hint(3.0, 4.5, (176, 48, 32), None), Hint(0.0, 0.0, (0, 255, 0), 7.0)]
     assert parse_hints([], 10, 8) == [] and parse_color(" #FFF ") == (255, 255, 255)
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("not json", "not valid JSON"),
-    ('{"x": 1}', "must be a JSON list"),
-    ('[{"x": 1, "y": 2}]', "hint 0: missing color"),
-    ('[{"x": 1, "y": 2, "color": "#123456"}, {"x": 10, "y": 2, "color": "#123456"}]', "hint 1: (10, 2) is outside"),
-    ('[{"x": 1, "y": 2, "color": "red"}]', "hint 0: color 'red' is not a hex color"),
-    ('[{"x": "1", "y": 2, "color": "#123456"}]', "hint 0: x must be a number"),
-    ('[{"x": 1, "y": 2, "color": "#123456", "size": 3}]', "hint 0: unknown field(s) size"),
-    ('[{"x": 1, "y": 2, "color": "#123456", "radius": -1}]', "hint 0: radius -1"),
-    (json.dumps([{"x": 1, "y": 1, "color": "#000"}] * 65), "too many hints: 65"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("not json", "not valid JSON"),
+        ('{"x": 1}', "must be a JSON list"),
+        ('[{"x": 1, "y": 2}]', "hint 0: missing color"),
+        ('[{"x": 1, "y": 2, "color": "#123456"}, {"x": 10, "y": 2, "color": "#123456"}]', "hint 1: (10, 2) is outside"),
+        ('[{"x": 1, "y": 2, "color": "red"}]', "hint 0: color 'red' is not a hex color"),
+        ('[{"x": "1", "y": 2, "color": "#123456"}]', "hint 0: x must be a number"),
+        ('[{"x": 1, "y": 2, "color": "#123456", "size": 3}]', "hint 0: unknown field(s) size"),
+        ('[{"x": 1, "y": 2, "color": "#123456", "radius": -1}]', "hint 0: radius -1"),
+        (json.dumps([{"x": 1, "y": 1, "color": "#000"}] * 65), "too many hints: 65"),
+    ],
+)
 def test_bad_hints_name_the_entry_and_the_reason(text, reason):
     with pytest.raises(HintError) as err:
         parse_hints(text, 10, 8)
@@ -108,8 +112,7 @@ def test_hints_change_the_colors_and_no_hints_equals_empty_hints(hint_model, tmp
 
 def test_a_model_without_hint_input_refuses_hints_clearly(tiny_model):
     with pytest.raises(HintError, match="takes no color hints"):
-        Colorizer.load(tiny_model).colorize_array(np.zeros((8, 8), np.uint8), hints=[{"x": 1, "y": 1,
-                                                                                         "color": "#fff"}])
+        Colorizer.load(tiny_model).colorize_array(np.zeros((8, 8), np.uint8), hints=[{"x": 1, "y": 1, "color": "#fff"}])
 
 
 def test_cli_colorize_with_a_hints_file(hint_model, tmp_path, capsys):
@@ -128,10 +131,13 @@ def test_cli_colorize_with_a_hints_file(hint_model, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------- training
-def test_fine_tuning_adds_hint_inputs_with_zero_weights_so_it_starts_as_the_automatic_model(photo_dir, tmp_path,
-                                                                                             tiny_model):
-    run = train(tiny_config(photo_dir, tmp_path / "h", hints=True, init_from=str(tiny_model), max_steps=2,
-                            gan_weight=0.0), progress=False)
+def test_fine_tuning_adds_hint_inputs_with_zero_weights_so_it_starts_as_the_automatic_model(
+    photo_dir, tmp_path, tiny_model
+):
+    run = train(
+        tiny_config(photo_dir, tmp_path / "h", hints=True, init_from=str(tiny_model), max_steps=2, gan_weight=0.0),
+        progress=False,
+    )
     assert run.exists()
     # before any step the hint weights are zero: the same output as the model it started from, hints or not
     from colorgan.colorize import load_generator

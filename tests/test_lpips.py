@@ -22,8 +22,10 @@ def lpips_files(tmp_path_factory):
     model = LPIPS()
     folder = tmp_path_factory.mktemp("lpips")
     torch.save({f"features.{k}": v for k, v in model.features.state_dict().items()}, folder / "alex.pth")
-    save_file({f"lin{i}.model.1.weight": lin.weight.detach().abs().contiguous() for i, lin in enumerate(model.lins)},
-              str(folder / "lin.safetensors"))
+    save_file(
+        {f"lin{i}.model.1.weight": lin.weight.detach().abs().contiguous() for i, lin in enumerate(model.lins)},
+        str(folder / "lin.safetensors"),
+    )
     return f"{folder / 'alex.pth'},{folder / 'lin.safetensors'}"
 
 
@@ -43,8 +45,9 @@ def test_incomplete_weights_are_named(tmp_path, lpips_files):
 
 
 def test_evaluate_reports_lpips_only_when_given_weights(tiny_model, photo_dir, tmp_path, lpips_files):
-    with_lpips = evaluate_model(tiny_model, photo_dir, tmp_path / "a", limit=3, progress=False,
-                                lpips_weights=lpips_files)
+    with_lpips = evaluate_model(
+        tiny_model, photo_dir, tmp_path / "a", limit=3, progress=False, lpips_weights=lpips_files
+    )
     assert with_lpips["model"]["lpips"]["mean"] >= 0 and "LPIPS" in with_lpips["network_metrics"]
     assert "LPIPS (AlexNet)" in (tmp_path / "a" / "report.html").read_text()
     without = json.loads(json.dumps(evaluate_model(tiny_model, photo_dir, tmp_path / "b", limit=3, progress=False)))

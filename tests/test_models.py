@@ -67,10 +67,14 @@ def test_config_is_checked_whole_at_start_up_not_hours_in():
 
     from colorgan.config import make_config
 
-    for bad, message in ((dict(size=16, gan_weight=0.2), "too small for a discriminator"),
-                         (dict(size=32, d_layers=4, gan_weight=0.2), "d-layers 4"),
-                         (dict(ngf="wide"), "'ngf'"), (dict(size=0), "--size"), (dict(ngf=10**6), "--ngf"),
-                         (dict(lr=-1.0), "--lr")):
+    for bad, message in (
+        (dict(size=16, gan_weight=0.2), "too small for a discriminator"),
+        (dict(size=32, d_layers=4, gan_weight=0.2), "d-layers 4"),
+        (dict(ngf="wide"), "'ngf'"),
+        (dict(size=0), "--size"),
+        (dict(ngf=10**6), "--ngf"),
+        (dict(lr=-1.0), "--lr"),
+    ):
         with pytest.raises(ValueError, match=message):
             make_config("default", **bad)
     assert make_config("default", size=32, d_layers=4, gan_weight=0.0).size == 32  # no D: no D constraint

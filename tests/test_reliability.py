@@ -94,8 +94,12 @@ def tiny_flags(photo_dir: Path, run_dir: Path, epochs: int) -> list[str]:
 
 
 def start_train(args: list[str], log: Path, kill_at_write: int = 0) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "COLORGAN_TEST_KILL_AT_WRITE": str(kill_at_write)}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "COLORGAN_TEST_KILL_AT_WRITE": str(kill_at_write),
+    }
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-c", HARNESS, "train", *args], stdout=out, stderr=out, env=env)
 
@@ -194,8 +198,9 @@ def test_kill_anywhere_resume_is_bit_identical(photo_dir, tmp_path):
     # 3: the moment a checkpoint temp file exists (tight polling once steps are running)
     before = len(logged_steps(run))
     proc = start()
-    if wait_for(lambda: len(logged_steps(run)) > before, proc) and wait_for(lambda: bool(temp_files(ckpt_dir)),
-                                                                           proc, poll=0):
+    if wait_for(lambda: len(logged_steps(run)) > before, proc) and wait_for(
+        lambda: bool(temp_files(ckpt_dir)), proc, poll=0
+    ):
         kill(proc)
         after_kill(proc, "while a checkpoint temp file existed")
 
@@ -269,8 +274,12 @@ def test_really_full_filesystem_during_checkpoint(photo_dir, tmp_path):
     """The same on a real 6 MB tmpfs (ENOSPC): one 3.7 MB checkpoint fits, the temp file for the next does not."""
     mount = tmp_path / "small"
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
-                                           capture_output=True).returncode:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+    ):
         pytest.skip("needs root to mount a small tmpfs")
     try:
         run = mount / "run"
@@ -361,8 +370,7 @@ def test_nonfinite_step_is_skipped_counted_and_training_goes_on(photo_dir, tmp_p
     assert all(torch.isfinite(v).all() for k, v in saved[10].items() if v.is_floating_point())
 
 
-def test_consecutive_nonfinite_steps_stop_training_and_keep_the_last_good_checkpoint(photo_dir, tmp_path,
-                                                                                      monkeypatch):
+def test_consecutive_nonfinite_steps_stop_training_and_keep_the_last_good_checkpoint(photo_dir, tmp_path, monkeypatch):
     run = tmp_path / "run"
     cfg = tiny_config(photo_dir, run, max_nonfinite=3)
     with monkeypatch.context() as patch, warnings.catch_warnings():
@@ -462,8 +470,11 @@ def test_foreign_safetensors_files_are_refused(tmp_path):
 def test_wrong_shapes_and_keys_name_what_mismatched(tiny_model, tmp_path, photo_dir, capsys):
     ckpt = load_checkpoint(tiny_model)  # ngf 8, size 32 (depth 5)
     wider = build_generator(make_config("default", size=32, ngf=16))
-    with pytest.raises(CheckpointError, match=r"shape mismatches \(e\.g\. .*downs\.0\.0\.weight: "
-                                              r"checkpoint \(8, 1, 4, 4\) vs model \(16, 1, 4, 4\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"shape mismatches \(e\.g\. .*downs\.0\.0\.weight: "
+        r"checkpoint \(8, 1, 4, 4\) vs model \(16, 1, 4, 4\)",
+    ):
         load_module_state(wider, ckpt.module_state("G"), "tiny")
     deeper = build_generator(make_config("default", size=64, ngf=8))
     with pytest.raises(CheckpointError, match=r"missing \d+ keys \(e\.g\. downs\.4\.1\.bias"):
@@ -474,8 +485,13 @@ def test_wrong_shapes_and_keys_name_what_mismatched(tiny_model, tmp_path, photo_
 
     # A weights file whose config does not match its own weights.
     config = {**ckpt.config, "ngf": 16}
-    save_checkpoint(tmp_path / "lying.safetensors", {"G": build_generator(make_config("default", size=32, ngf=8))},
-                    {}, config, {"step": 0})
+    save_checkpoint(
+        tmp_path / "lying.safetensors",
+        {"G": build_generator(make_config("default", size=32, ngf=8))},
+        {},
+        config,
+        {"step": 0},
+    )
     with pytest.raises(CheckpointError, match=r"lying\.safetensors.*weights do not fit the model.*shape mismatches"):
         Colorizer.load(tmp_path / "lying.safetensors")
 
@@ -500,8 +516,12 @@ def small_checkpoint(tmp_path_factory) -> bytes:
     return path.read_bytes()
 
 
-@settings(max_examples=int(os.environ.get("COLORGAN_FUZZ_EXAMPLES", "0")) or 80, deadline=2000, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("COLORGAN_FUZZ_EXAMPLES", "0")) or 80,
+    deadline=2000,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_damaged_checkpoints_give_checkpoint_errors(small_checkpoint, tmp_path, data):
     """Random damage to a checkpoint's header and body: it loads or raises CheckpointError, nothing else."""
@@ -561,8 +581,18 @@ def test_a_symlinked_run_lock_is_refused_and_its_target_untouched(photo_dir, tmp
     victim = tmp_path / "precious.txt"
     victim.write_text("keep me")
     (run / ".lock").symlink_to(victim)
-    cfg = make_config("default", data=str(photo_dir), size=32, ngf=8, ndf=8, batch_size=4, max_steps=1, ema_decay=0,
-                      precision="fp32", run_dir=str(run))
+    cfg = make_config(
+        "default",
+        data=str(photo_dir),
+        size=32,
+        ngf=8,
+        ndf=8,
+        batch_size=4,
+        max_steps=1,
+        ema_decay=0,
+        precision="fp32",
+        run_dir=str(run),
+    )
     with pytest.raises(TrainingError, match="run lock"):
         train(cfg, progress=False)
     assert victim.read_text() == "keep me"
@@ -593,13 +623,52 @@ def test_full_disk_while_caching_training_photos_is_one_clear_error(photo_dir, t
     """The pixel cache was written through a memory map: a full disk killed training with SIGBUS, no message."""
     cache = tmp_path / "cache"
     with file_size_limit(20_000):  # 24 photos at 32 px need 74 kB of color pixels
-        code = cli_main(["train", "--data", str(photo_dir), "--size", "32", "--ngf", "8", "--ndf", "8",
-                         "--max-steps", "1", "--run-dir", str(tmp_path / "run"), "--cache-dir", str(cache)])
+        code = cli_main(
+            [
+                "train",
+                "--data",
+                str(photo_dir),
+                "--size",
+                "32",
+                "--ngf",
+                "8",
+                "--ndf",
+                "8",
+                "--max-steps",
+                "1",
+                "--run-dir",
+                str(tmp_path / "run"),
+                "--cache-dir",
+                str(cache),
+            ]
+        )
     err = capsys.readouterr().err
     assert code == 2 and "cannot write the pixel cache" in err and "--cache-dir" in err
     assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".lock"]  # no half cache left
-    assert cli_main(["train", "--data", str(photo_dir), "--size", "32", "--ngf", "8", "--ndf", "8", "--max-steps",
-                     "1", "--run-dir", str(tmp_path / "run2"), "--cache-dir", str(cache), "--precision", "fp32"]) == 0
+    assert (
+        cli_main(
+            [
+                "train",
+                "--data",
+                str(photo_dir),
+                "--size",
+                "32",
+                "--ngf",
+                "8",
+                "--ndf",
+                "8",
+                "--max-steps",
+                "1",
+                "--run-dir",
+                str(tmp_path / "run2"),
+                "--cache-dir",
+                str(cache),
+                "--precision",
+                "fp32",
+            ]
+        )
+        == 0
+    )
 
 
 def test_a_rerun_removes_the_temp_files_of_a_killed_folder_run(tiny_model, tmp_path):

@@ -34,8 +34,16 @@ httpx = pytest.importorskip("httpx")
 from colorgan import Colorizer  # noqa: E402
 from colorgan.serve import ServeLimits, create_app, serve_in_thread  # noqa: E402
 
-LIMITS = ServeLimits(max_upload_bytes=300_000, max_pixels=250_000, workers=1, queue=4, timeout=30.0,
-                     body_timeout=2.0, head_timeout=1.5, max_size=256)
+LIMITS = ServeLimits(
+    max_upload_bytes=300_000,
+    max_pixels=250_000,
+    workers=1,
+    queue=4,
+    timeout=30.0,
+    body_timeout=2.0,
+    head_timeout=1.5,
+    max_size=256,
+)
 
 
 def encode(array: np.ndarray, fmt: str = "PNG", mode: str | None = None) -> bytes:
@@ -61,7 +69,6 @@ def assert_json_error(response, status: int, *words: str) -> str:
     for word in words:
         assert word in detail.lower(), detail
     return detail
-
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +141,15 @@ def test_colorize_returns_png_at_original_size(client, colorizer):
     assert np.array_equal(np.asarray(result), expected)
 
 
-@pytest.mark.parametrize(("fmt", "mime", "pil_format"), [("jpeg", "image/jpeg", "JPEG"), ("jpg", "image/jpeg", "JPEG"),
-                                                         ("webp", "image/webp", "WEBP"), ("PNG", "image/png", "PNG")])
+@pytest.mark.parametrize(
+    ("fmt", "mime", "pil_format"),
+    [
+        ("jpeg", "image/jpeg", "JPEG"),
+        ("jpg", "image/jpeg", "JPEG"),
+        ("webp", "image/webp", "WEBP"),
+        ("PNG", "image/png", "PNG"),
+    ],
+)
 def test_output_formats(client, fmt, mime, pil_format):
     response = post_image(client, encode(synthetic_photo(2, (64, 50)), "JPEG"), "old.jpg", format=fmt)
     assert response.status_code == 200, response.text
@@ -197,21 +211,27 @@ def test_hints_change_the_colors_and_keep_the_lightness(hint_client, hint_colori
         assert post_image(hint_client, photo, hints=empty).content == plain.content
 
 
-@pytest.mark.parametrize(("hints", "words"), [
-    ("not json", ["hints are not valid json"]),
-    ('{"x": 1, "y": 2, "color": "#123456"}', ["must be a json list"]),
-    ('[{"x": 1, "y": 2, "color": "#123456"}, {"x": 80, "y": 2, "color": "#123456"}]',
-     ["hint 1", "(80, 2) is outside the 80x60 photo"]),
-    ('[{"x": 1, "y": 2}]', ["hint 0", "missing color"]),
-    ('[{"x": 1, "y": 2, "color": "red"}]', ["hint 0", "color 'red' is not a hex color"]),
-    ('[{"x": 1, "y": null, "color": "#fff"}]', ["hint 0", "y must be a number"]),
-    ('[{"x": 1, "y": 2, "color": "#fff", "radius": 500}]', ["hint 0", "radius 500"]),
-    ('[{"x": 1, "y": 2, "color": "#fff", "r": 5}]', ["hint 0", "unknown field(s) r"]),
-    (json.dumps([{"x": 1, "y": 1, "color": "#000"}] * 65), ["too many hints: 65 (at most 64)"]),
-])
+@pytest.mark.parametrize(
+    ("hints", "words"),
+    [
+        ("not json", ["hints are not valid json"]),
+        ('{"x": 1, "y": 2, "color": "#123456"}', ["must be a json list"]),
+        (
+            '[{"x": 1, "y": 2, "color": "#123456"}, {"x": 80, "y": 2, "color": "#123456"}]',
+            ["hint 1", "(80, 2) is outside the 80x60 photo"],
+        ),
+        ('[{"x": 1, "y": 2}]', ["hint 0", "missing color"]),
+        ('[{"x": 1, "y": 2, "color": "red"}]', ["hint 0", "color 'red' is not a hex color"]),
+        ('[{"x": 1, "y": null, "color": "#fff"}]', ["hint 0", "y must be a number"]),
+        ('[{"x": 1, "y": 2, "color": "#fff", "radius": 500}]', ["hint 0", "radius 500"]),
+        ('[{"x": 1, "y": 2, "color": "#fff", "r": 5}]', ["hint 0", "unknown field(s) r"]),
+        (json.dumps([{"x": 1, "y": 1, "color": "#000"}] * 65), ["too many hints: 65 (at most 64)"]),
+    ],
+)
 def test_bad_hints_are_422_naming_the_entry(hint_client, hints, words):
-    detail = assert_json_error(post_image(hint_client, encode(synthetic_photo(10, (60, 80))), "p.png", hints=hints),
-                               422, *words)
+    detail = assert_json_error(
+        post_image(hint_client, encode(synthetic_photo(10, (60, 80))), "p.png", hints=hints), 422, *words
+    )
     assert detail.startswith("p.png: ")
 
 
@@ -219,17 +239,23 @@ def test_the_hints_field_may_be_longer_than_the_other_fields(hint_client):
     many = json.dumps([{"x": i, "y": i % 40, "color": "#20a040", "radius": 3} for i in range(64)])
     assert 2048 < len(many) < 16 * 1024
     assert post_image(hint_client, encode(synthetic_photo(11, (40, 64))), hints=many).status_code == 200
-    assert_json_error(post_image(hint_client, encode(synthetic_photo(11, (40, 64))), hints="[" + " " * 17_000 + "]"),
-                      422, "form field 'hints' is too long", "16384")
-    assert_json_error(post_image(hint_client, encode(synthetic_photo(11, (40, 64))), format="p" * 1100), 422,
-                      "too long", "1024")
+    assert_json_error(
+        post_image(hint_client, encode(synthetic_photo(11, (40, 64))), hints="[" + " " * 17_000 + "]"),
+        422,
+        "form field 'hints' is too long",
+        "16384",
+    )
+    assert_json_error(
+        post_image(hint_client, encode(synthetic_photo(11, (40, 64))), format="p" * 1100), 422, "too long", "1024"
+    )
 
 
 def test_a_model_without_hint_inputs_refuses_hints(client):
     assert client.get("/api/info").json()["hints"] is False
     photo = encode(synthetic_photo(12, (40, 40)))
-    detail = assert_json_error(post_image(client, photo, hints='[{"x": 1, "y": 2, "color": "#fff"}]'), 422,
-                               "takes no color hints")
+    detail = assert_json_error(
+        post_image(client, photo, hints='[{"x": 1, "y": 2, "color": "#fff"}]'), 422, "takes no color hints"
+    )
     assert "/" not in detail  # the model's path on the server is not shown
     assert post_image(client, photo, hints="[]").status_code == 200
 
@@ -253,8 +279,9 @@ def test_too_large_upload_is_413(client):
 
 def test_too_large_chunked_upload_is_counted(client):
     """No Content-Length: the bytes are counted while they arrive."""
-    head = (b"--bnd\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n"
-            b"Content-Type: image/jpeg\r\n\r\n")
+    head = (
+        b'--bnd\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+    )
 
     def body():
         yield head
@@ -262,8 +289,9 @@ def test_too_large_chunked_upload_is_counted(client):
             yield b"\xff" * 10_000
         yield b"\r\n--bnd--\r\n"
 
-    response = client.post("/api/colorize", content=body(),
-                           headers={"content-type": "multipart/form-data; boundary=bnd"})
+    response = client.post(
+        "/api/colorize", content=body(), headers={"content-type": "multipart/form-data; boundary=bnd"}
+    )
     assert "content-length" not in response.request.headers
     assert_json_error(response, 413, "too large")
 
@@ -282,7 +310,7 @@ def test_damaged_and_empty_images_are_422(client):
 def test_malformed_requests(client):
     photo = encode(synthetic_photo(7, (32, 32)))
     multipart = "multipart/form-data; boundary=zz"
-    truncated = b"--zz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n" + photo
+    truncated = b'--zz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n' + photo
     assert_json_error(client.post("/api/colorize", content=truncated, headers={"content-type": multipart}), 400)
     garbage = b"this is not multipart at all"
     assert_json_error(client.post("/api/colorize", content=garbage, headers={"content-type": multipart}), 400)
@@ -304,12 +332,17 @@ def test_pixel_limit(client):
 
 def forged_png(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims a huge size: a decompression bomb is refused before decoding."""
+
     def chunk(kind: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_extreme_aspect_ratio_is_refused_before_inference(client):
@@ -325,8 +358,9 @@ def test_no_request_can_name_a_server_path(client):
     ok = post_image(client, encode(synthetic_photo(8, (32, 32))), "../../../../etc/hostname")
     assert ok.status_code == 200
     assert "etc" not in ok.headers["content-disposition"]
-    text_field = client.post("/api/colorize", data={"image": "/etc/hostname"},
-                             headers={"content-type": "multipart/form-data; boundary=x"})
+    text_field = client.post(
+        "/api/colorize", data={"image": "/etc/hostname"}, headers={"content-type": "multipart/form-data; boundary=x"}
+    )
     assert text_field.status_code in (400, 415, 422)
     assert_json_error(client.get("/static/../../etc/passwd"), 404)
 
@@ -345,8 +379,16 @@ def test_page_is_self_contained(client):
     html = page.text
     for attribute in ('src="http', "src='http", 'href="http', "href='http", "@import", "//cdn"):
         assert attribute not in html
-    for needed in ('id="file"', 'id="drop"', 'id="result"', 'id="download"', 'id="slider"', 'id="busy"',
-                   'id="error"', 'name="viewport"'):
+    for needed in (
+        'id="file"',
+        'id="drop"',
+        'id="result"',
+        'id="download"',
+        'id="slider"',
+        'id="busy"',
+        'id="error"',
+        'name="viewport"',
+    ):
         assert needed in html
     assert client.get("/openapi.json").json()["paths"]["/api/colorize"]["post"]["requestBody"]
     docs = client.get("/docs")
@@ -358,8 +400,10 @@ def test_a_slow_upload_times_out_without_blocking_others(server, client):
     address = urlsplit(server)
     raw = socket.create_connection((address.hostname, address.port), timeout=10)
     try:
-        raw.sendall(b"POST /api/colorize HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
-                    b"Content-Length: 5000\r\n\r\n--zz\r\n")
+        raw.sendall(
+            b"POST /api/colorize HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
+            b"Content-Length: 5000\r\n\r\n--zz\r\n"
+        )
         started = time.monotonic()
         other = post_image(client, encode(synthetic_photo(9, (32, 32))))
         assert other.status_code == 200
@@ -446,15 +490,26 @@ def test_server_still_up_and_no_temp_files(client, server_tmp):
 
 def test_trickling_uploads_are_cut_off_and_a_normal_upload_gets_through(colorizer):
     """40 connections sending a byte a second once held every upload slot for the whole body timeout."""
-    limits = ServeLimits(max_upload_bytes=300_000, workers=1, queue=4, timeout=30.0, body_timeout=60.0,
-                         head_timeout=5.0, max_size=256, upload_grace=1.0, min_upload_rate=2000)
+    limits = ServeLimits(
+        max_upload_bytes=300_000,
+        workers=1,
+        queue=4,
+        timeout=30.0,
+        body_timeout=60.0,
+        head_timeout=5.0,
+        max_size=256,
+        upload_grace=1.0,
+        min_upload_rate=2000,
+    )
     with serve_in_thread(create_app(colorizer, limits)) as base:
         address = urlsplit(base)
         trickles = []
         for _ in range(40):
             raw = socket.create_connection((address.hostname, address.port), timeout=10)
-            raw.sendall(b"POST /api/colorize HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=zz"
-                        b"\r\nContent-Length: 100000\r\n\r\n--zz\r\n")
+            raw.sendall(
+                b"POST /api/colorize HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=zz"
+                b"\r\nContent-Length: 100000\r\n\r\n--zz\r\n"
+            )
             trickles.append(raw)
         started = time.monotonic()
         try:

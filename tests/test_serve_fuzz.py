@@ -30,15 +30,21 @@ EXAMPLES = 300  # per operation and mode: about 15 s in all on 2 busy cores
 BUDGET_S = 60.0  # per mode: past this, the remaining cases are skipped rather than sent (a hard bound for CI)
 # Not negative_data_rejection: in multipart, schemathesis "negates" e.g. size into an empty array, which is sent
 # as no field at all, a valid request; the server rightly answers 200 and the check calls that a failure.
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
 def fuzz_server(tiny_model):
     colorizer = Colorizer.load(tiny_model, device="cpu")
-    limits = ServeLimits(max_upload_bytes=200_000, max_pixels=1_000_000, workers=1, queue=8, body_timeout=5.0,
-                         max_size=128)
+    limits = ServeLimits(
+        max_upload_bytes=200_000, max_pixels=1_000_000, workers=1, queue=8, body_timeout=5.0, max_size=128
+    )
     with serve_in_thread(create_app(colorizer, limits)) as base:
         yield base
 
@@ -53,8 +59,11 @@ def api_schema(fuzz_server):
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])
 def test_api_fuzz(api_schema, fuzz_server, mode):
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert {f"{op.method.upper()} {op.path}" for op in operations} >= {"POST /api/colorize", "GET /api/info",
-                                                                        "GET /healthz"}
+    assert {f"{op.method.upper()} {op.path}" for op in operations} >= {
+        "POST /api/colorize",
+        "GET /api/info",
+        "GET /healthz",
+    }
     started = time.monotonic()
     seen: dict[int, int] = {}
     with httpx.Client(timeout=30) as http:
@@ -67,8 +76,13 @@ def test_api_fuzz(api_schema, fuzz_server, mode):
                 raise AssertionError(f"{operation.method} {operation.path}: {exc}") from exc
 
             @given(case=strategy)
-            @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-                      derandomize=True, database=None)
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                derandomize=True,
+                database=None,
+            )
             def run(case):
                 if time.monotonic() - started > BUDGET_S:
                     return

@@ -25,8 +25,7 @@ def test_a_run_writes_log_losses_samples_and_a_checkpoint(photo_dir, tmp_path):
     rows = list(csv.DictReader(Path(run / "log.csv").read_text().splitlines()))
     # 24 photos, 10 % validation -> 22 training photos -> 5 steps of 4 per epoch.
     assert [int(r["step"]) for r in rows] == list(range(1, 11))
-    assert set(rows[0]) == {"step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite",
-                            "G_bins"}
+    assert set(rows[0]) == {"step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite", "G_bins"}
     assert rows[0]["G_gan"] == "nan" and float(rows[-1]["G_gan"]) > 0  # L1 warm-up, then the GAN
     assert (run / "loss.png").stat().st_size > 1000
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
@@ -41,8 +40,7 @@ def test_a_run_writes_log_losses_samples_and_a_checkpoint(photo_dir, tmp_path):
 def test_resume_continues_exactly(photo_dir, tmp_path, shared):
     straight = train(tiny(photo_dir, tmp_path / "a", epochs=2, shared_d_forward=shared), progress=False)
     train(tiny(photo_dir, tmp_path / "b", epochs=2, max_steps=3, shared_d_forward=shared), progress=False)
-    resumed = train(tiny(photo_dir, tmp_path / "b", epochs=2, shared_d_forward=shared), resume=True,
-                    progress=False)
+    resumed = train(tiny(photo_dir, tmp_path / "b", epochs=2, shared_d_forward=shared), resume=True, progress=False)
     a, b = load_checkpoint(straight).tensors, load_checkpoint(resumed).tensors
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -66,7 +64,14 @@ def test_rgb_recipe_trains_too(photo_dir, tmp_path):
 def test_seed_preset_is_the_recipe_and_flags_override_it():
     seed = make_config("seed")
     assert (seed.size, seed.batch_size, seed.epochs, seed.l1_weight, seed.lr, seed.beta1, seed.color_space) == (
-        256, 64, 50, 100.0, 2e-4, 0.5, "rgb")
+        256,
+        64,
+        50,
+        100.0,
+        2e-4,
+        0.5,
+        "rgb",
+    )
     assert seed.resolved_depth == 8 and seed.ngf == seed.ndf == 64
     assert make_config("seed", batch_size=16).batch_size == 16
     assert PRESETS["default"]["color_space"] == "lab"
@@ -99,8 +104,9 @@ def test_lr_decays_linearly_to_zero_over_the_last_fraction_and_resumes_exactly(p
     lrs = [float(r["lr"]) for r in rows]  # 10 steps; the last 5 decay: 2e-4 * (10 - step) / 5
     assert lrs[:6] == [2e-4] * 6 and lrs[6:] == pytest.approx([1.6e-4, 1.2e-4, 0.8e-4, 0.4e-4])
     train(tiny(photo_dir, tmp_path / "b", epochs=2, lr_decay=0.5, max_steps=7), progress=False)
-    resumed = train(tiny(photo_dir, tmp_path / "b", epochs=2, lr_decay=0.5, max_steps=None), resume=True,
-                    progress=False)
+    resumed = train(
+        tiny(photo_dir, tmp_path / "b", epochs=2, lr_decay=0.5, max_steps=None), resume=True, progress=False
+    )
     a, b = load_checkpoint(straight).tensors, load_checkpoint(resumed).tensors
     assert all(torch.equal(a[k], b[k]) for k in a)
 

@@ -41,8 +41,13 @@ def pan_frames(count: int, size: tuple[int, int] = (48, 64), seed: int = 0, step
     return [scene[:, i * step : i * step + w] for i in range(count)]
 
 
-def write_clip(path: Path, frames: list[np.ndarray], pts: list[int] | None = None, audio: bool = True,
-               time_base: Fraction = Fraction(1, RATE)) -> Path:
+def write_clip(
+    path: Path,
+    frames: list[np.ndarray],
+    pts: list[int] | None = None,
+    audio: bool = True,
+    time_base: Fraction = Fraction(1, RATE),
+) -> Path:
     """An H.264 MP4 of the frames (4:4:4 for odd sizes), with a 440 Hz AAC tone as long as the video."""
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as container:
@@ -72,10 +77,13 @@ def read_clip(path: Path) -> dict:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         frames = list(container.decode(stream))
-        info = {"times": [round(float(f.time), 4) for f in frames], "rate": stream.average_rate,
-                "size": (stream.codec_context.width, stream.codec_context.height),
-                "luma": [np.asarray(f.reformat(format="gray").to_ndarray(), np.float32) for f in frames],
-                "rgb": [f.to_ndarray(format="rgb24") for f in frames]}
+        info = {
+            "times": [round(float(f.time), 4) for f in frames],
+            "rate": stream.average_rate,
+            "size": (stream.codec_context.width, stream.codec_context.height),
+            "luma": [np.asarray(f.reformat(format="gray").to_ndarray(), np.float32) for f in frames],
+            "rgb": [f.to_ndarray(format="rgb24") for f in frames],
+        }
         container.seek(0)
         info["audio"] = [bytes(p) for p in container.demux(audio=0) if p.size] if container.streams.audio else []
     return info
@@ -102,8 +110,7 @@ def test_frames_rate_timestamps_size_audio_and_lightness_are_kept(colorizer, tmp
 
 def test_variable_frame_rate_keeps_every_timestamp(colorizer, tmp_path):
     pts = [0, 40, 80, 200, 240, 400, 440, 480]
-    src = write_clip(tmp_path / "vfr.mp4", pan_frames(len(pts)), pts=pts, audio=False,
-                     time_base=Fraction(1, 1000))
+    src = write_clip(tmp_path / "vfr.mp4", pan_frames(len(pts)), pts=pts, audio=False, time_base=Fraction(1, 1000))
     out = colorizer.colorize_video(src, tmp_path / "out.mp4", progress=False)
     assert read_clip(out)["times"] == [p / 1000 for p in pts]
 
@@ -183,8 +190,21 @@ def test_cli_colorizes_a_video_beside_it_and_in_a_folder_with_photos(tiny_model,
     clip = write_clip(tmp_path / "clip.mp4", pan_frames(4), audio=False)
     assert main(["colorize", str(clip), "--quiet", "--model", str(tiny_model)]) == 0
     assert len(read_clip(tmp_path / "clip_color.mp4")["times"]) == 4
-    assert main(["colorize", str(clip), "--quiet", "--model", str(tiny_model), "--no-temporal", "--out",
-                 str(tmp_path / "flat")]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(clip),
+                "--quiet",
+                "--model",
+                str(tiny_model),
+                "--no-temporal",
+                "--out",
+                str(tmp_path / "flat"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "flat" / "clip_color.mp4").is_file()
 
     folder = tmp_path / "mixed"

@@ -67,8 +67,14 @@ def export_onnx(generator: nn.Module, out_path: str | os.PathLike, multiple: int
     with warnings.catch_warnings():  # the TorchScript exporter is deprecated but exports dynamic H/W cleanly
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            generator, (example,), graph, input_names=["gray"], output_names=["color"],
-            dynamic_axes={"gray": axes, "color": axes}, opset_version=17, dynamo=False,
+            generator,
+            (example,),
+            graph,
+            input_names=["gray"],
+            output_names=["color"],
+            dynamic_axes={"gray": axes, "color": axes},
+            opset_version=17,
+            dynamo=False,
         )
     model = onnx.load_model_from_string(graph.getvalue())
     for key, value in metadata.items():

@@ -47,8 +47,11 @@ def _median_time(fn, warmup: int, steps: int) -> float:
 
 
 def _machine() -> dict:
-    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-               "torch": torch.__version__}
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
     if torch.cuda.is_available():
         machine["gpu"] = torch.cuda.get_device_name()
     return machine
@@ -57,11 +60,21 @@ def _machine() -> dict:
 def bench_train(args: argparse.Namespace) -> dict:
     from .pix2pix import Pix2Pix
 
-    cfg = make_config("pix2pix", size=args.size, batch_size=args.batch_size, ngf=args.ngf, ndf=args.ndf,
-                      color_space=args.color_space, precision=args.precision,
-                      channels_last=not args.no_channels_last, compile=args.compile,
-                      shared_d_forward=not args.no_shared_d_forward, chroma_head=args.chroma_head,
-                      pretrain_steps=10**9 if args.no_gan else 0, ema_decay=args.ema_decay)
+    cfg = make_config(
+        "pix2pix",
+        size=args.size,
+        batch_size=args.batch_size,
+        ngf=args.ngf,
+        ndf=args.ndf,
+        color_space=args.color_space,
+        precision=args.precision,
+        channels_last=not args.no_channels_last,
+        compile=args.compile,
+        shared_d_forward=not args.no_shared_d_forward,
+        chroma_head=args.chroma_head,
+        pretrain_steps=10**9 if args.no_gan else 0,
+        ema_decay=args.ema_decay,
+    )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = Pix2Pix(cfg.validate(), device)
     out_ch = 2 if args.color_space == "lab" else 3
@@ -81,9 +94,18 @@ def bench_train(args: argparse.Namespace) -> dict:
 
     seconds = _median_time(step, args.warmup, args.steps)
     flops = _count_flops(lambda: model.step(x[:1], y[:1], index))
-    return _with_peak({"what": "train", "img_per_s": args.batch_size / seconds, "gflop_per_img": flops / 1e9,
-                       "precision": str(model.amp_dtype or "fp32"), "chroma_head": args.chroma_head,
-                       "gan": not args.no_gan}, flops * args.batch_size / seconds, device)
+    return _with_peak(
+        {
+            "what": "train",
+            "img_per_s": args.batch_size / seconds,
+            "gflop_per_img": flops / 1e9,
+            "precision": str(model.amp_dtype or "fp32"),
+            "chroma_head": args.chroma_head,
+            "gan": not args.no_gan,
+        },
+        flops * args.batch_size / seconds,
+        device,
+    )
 
 
 def _count_flops(fn) -> float:
@@ -95,8 +117,13 @@ def _count_flops(fn) -> float:
 
 def _with_peak(result: dict, flop_per_s: float, device: torch.device) -> dict:
     bf16, fp32 = matmul_peak(torch.bfloat16, device), matmul_peak(torch.float32, device)
-    result.update(achieved_gflop_s=flop_per_s / 1e9, bf16_matmul_gflop_s=bf16, fp32_matmul_gflop_s=fp32,
-                  fraction_of_bf16_matmul=flop_per_s / 1e9 / bf16, machine=_machine())
+    result.update(
+        achieved_gflop_s=flop_per_s / 1e9,
+        bf16_matmul_gflop_s=bf16,
+        fp32_matmul_gflop_s=fp32,
+        fraction_of_bf16_matmul=flop_per_s / 1e9 / bf16,
+        machine=_machine(),
+    )
     return result
 
 
@@ -105,8 +132,9 @@ def bench_infer(args: argparse.Namespace) -> dict:
     from .backends import TorchBackend
     from .models import build_generator
 
-    cfg = make_config("pix2pix", size=args.size, ngf=args.ngf, color_space=args.color_space,
-                      chroma_head=args.chroma_head)
+    cfg = make_config(
+        "pix2pix", size=args.size, ngf=args.ngf, color_space=args.color_space, chroma_head=args.chroma_head
+    )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     generator = build_generator(cfg)
     with torch.inference_mode():
@@ -120,9 +148,17 @@ def bench_infer(args: argparse.Namespace) -> dict:
             torch.cuda.synchronize()
 
     seconds = _median_time(forward, args.warmup, args.steps)
-    return _with_peak({"what": "infer", "ms_per_img": 1000 * seconds / args.batch_size, "batch": args.batch_size,
-                       "gflop_per_img": flops / 1e9, "precision": str(backend.dtype)},
-                      flops * args.batch_size / seconds, device)
+    return _with_peak(
+        {
+            "what": "infer",
+            "ms_per_img": 1000 * seconds / args.batch_size,
+            "batch": args.batch_size,
+            "gflop_per_img": flops / 1e9,
+            "precision": str(backend.dtype),
+        },
+        flops * args.batch_size / seconds,
+        device,
+    )
 
 
 def bench_data(args: argparse.Namespace) -> dict:
@@ -145,8 +181,14 @@ def bench_data(args: argparse.Namespace) -> dict:
             stream.batch(0, i)
         serve_s = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"what": "data", "images": len(cache), "decode_resize_img_per_s": len(cache) / build_s,
-            "cached_batches_img_per_s": n * args.batch_size / serve_s, "max_rss_mib": rss, "machine": _machine()}
+    return {
+        "what": "data",
+        "images": len(cache),
+        "decode_resize_img_per_s": len(cache) / build_s,
+        "cached_batches_img_per_s": n * args.batch_size / serve_s,
+        "max_rss_mib": rss,
+        "machine": _machine(),
+    }
 
 
 def bench_colorize(args: argparse.Namespace) -> dict:
@@ -165,8 +207,9 @@ def bench_colorize(args: argparse.Namespace) -> dict:
 
 
 def run_bench(args: argparse.Namespace) -> dict:
-    result = {"train": bench_train, "infer": bench_infer, "data": bench_data, "colorize": bench_colorize}[
-        args.what](args)
+    result = {"train": bench_train, "infer": bench_infer, "data": bench_data, "colorize": bench_colorize}[args.what](
+        args
+    )
     for key, value in result.items():
         if isinstance(value, float):
             print(f"{key:28} {value:10.3f}")

@@ -63,8 +63,11 @@ def _restore_optimizer(prefix: str, optimizer: torch.optim.Optimizer, ckpt: Chec
 
 
 def save_checkpoint(
-    path: str | os.PathLike, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-    config: dict[str, Any], state: dict[str, Any],
+    path: str | os.PathLike,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    config: dict[str, Any],
+    state: dict[str, Any],
 ) -> None:
     """Atomically write modules' weights, optimizers' state and `state` (JSON-able) to one file."""
     tensors: dict[str, torch.Tensor] = {}
@@ -132,8 +135,9 @@ def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], what: s
     target.load_state_dict(state)
 
 
-def restore_training(ckpt: Checkpoint, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-                     what: str) -> None:
+def restore_training(
+    ckpt: Checkpoint, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], what: str
+) -> None:
     for name, module in modules.items():
         load_module_state(module, ckpt.module_state(name), f"{what} [{name}]")
     try:
@@ -141,8 +145,10 @@ def restore_training(ckpt: Checkpoint, modules: dict[str, nn.Module], optimizers
             _restore_optimizer(name, optimizer, ckpt)
         torch.set_rng_state(ckpt.tensors["rng/torch"])
     except KeyError as exc:
-        raise CheckpointError(f"{what}: not a training checkpoint (no {exc}); resume needs a latest.safetensors "
-                              "written by `colorgan train`") from None
+        raise CheckpointError(
+            f"{what}: not a training checkpoint (no {exc}); resume needs a latest.safetensors "
+            "written by `colorgan train`"
+        ) from None
     except (ValueError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"{what}: optimizer or RNG state does not fit this run ({exc})") from None
     if "rng/cuda" in ckpt.tensors and torch.cuda.is_available():

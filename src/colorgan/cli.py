@@ -35,30 +35,51 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         kind, choices = _field_type(f.name)
         if kind is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                               help=f"default: {_preset_values(f.name)}")
+            group.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"default: {_preset_values(f.name)}",
+            )
         elif typing.get_origin(kind) is list:
-            group.add_argument(flag, dest=f.name, nargs="+", metavar="DIR", default=None,
-                               help="one or more folders of photos; one split covers all of them")
+            group.add_argument(
+                flag,
+                dest=f.name,
+                nargs="+",
+                metavar="DIR",
+                default=None,
+                help="one or more folders of photos; one split covers all of them",
+            )
         else:
-            group.add_argument(flag, dest=f.name, type=kind, choices=choices, default=None,
-                               help=f"default: {_preset_values(f.name)}")
+            group.add_argument(
+                flag, dest=f.name, type=kind, choices=choices, default=None, help=f"default: {_preset_values(f.name)}"
+            )
 
 
 def _preset_values(name: str) -> str:
     """What each preset really uses for a field, for --help."""
-    return ", ".join(f"{preset} {PRESETS[preset].get(name, getattr(TrainConfig, name, None))!r}"
-                     for preset in PRESETS if preset not in PRESET_ALIASES)
+    return ", ".join(
+        f"{preset} {PRESETS[preset].get(name, getattr(TrainConfig, name, None))!r}"
+        for preset in PRESETS
+        if preset not in PRESET_ALIASES
+    )
 
 
-def add_model_flags(p: argparse.ArgumentParser, runtime: bool = True,
-                    model_help: str = "weights file, checkpoint, run folder or .onnx (default: the shipped model)"
-                    ) -> None:
+def add_model_flags(
+    p: argparse.ArgumentParser,
+    runtime: bool = True,
+    model_help: str = "weights file, checkpoint, run folder or .onnx (default: the shipped model)",
+) -> None:
     """The flags every command that runs a model shares: which model, and (`runtime`) where and how to run it."""
     group = p.add_argument_group("model")
     group.add_argument("--model", metavar="PATH", help=model_help)
-    group.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                       help="torch (default) or onnxruntime for an .onnx export")
+    group.add_argument(
+        "--backend",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="torch (default) or onnxruntime for an .onnx export",
+    )
     if runtime:
         group.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps")
         group.add_argument("--threads", type=int, default=None, help="CPU threads for inference (default: torch's)")
@@ -72,14 +93,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a colorizer (pix2pix: U-Net + PatchGAN)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="pix2pix (alias seed) = the recipe exactly (RGB, 256, batch 64, 50 epochs); default = our "
-                   "CPU recipe; both are YAML files in colorgan/presets/")
-    p.add_argument("--config", metavar="FILE", help="start from this YAML config (a preset's or a run's "
-                   "config.yaml format) instead of a preset; flags still override it")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="pix2pix (alias seed) = the recipe exactly (RGB, 256, batch 64, 50 epochs); default = our "
+        "CPU recipe; both are YAML files in colorgan/presets/",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="start from this YAML config (a preset's or a run's "
+        "config.yaml format) instead of a preset; flags still override it",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
-    p.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR (or --run-dir) exactly where its last checkpoint stopped")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR (or --run-dir) exactly where its last checkpoint stopped",
+    )
     p.set_defaults(default_data=None)
     add_config_flags(p)
     p.set_defaults(func=commands.train_command)
@@ -90,16 +125,26 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a model against gray and mean-chroma baselines; HTML report")
     p.add_argument("--run", help="run folder: evaluate its latest checkpoint on its validation split")
-    add_model_flags(p, runtime=False, model_help="weights file, checkpoint or run folder (default: the shipped "
-                    "model; with --run: that run's own checkpoint)")
+    add_model_flags(
+        p,
+        runtime=False,
+        model_help="weights file, checkpoint or run folder (default: the shipped "
+        "model; with --run: that run's own checkpoint)",
+    )
     p.add_argument("--data", help="folder of color photos (or color/ + gray/) to evaluate on")
     p.add_argument("--out", help="output folder (default: the run folder)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
     p.add_argument("--size", type=int, help="network working size (default: the training size)")
-    p.add_argument("--tensorboard", action="store_true",
-                   help="also write the summary as TensorBoard scalars (OUT/tensorboard, beside a run's curves)")
-    p.add_argument("--lpips-weights", metavar="ALEX[,LIN]",
-                   help="also report LPIPS, from local AlexNet + LPIPS-lin weights files (never downloaded)")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write the summary as TensorBoard scalars (OUT/tensorboard, beside a run's curves)",
+    )
+    p.add_argument(
+        "--lpips-weights",
+        metavar="ALEX[,LIN]",
+        help="also report LPIPS, from local AlexNet + LPIPS-lin weights files (never downloaded)",
+    )
     p.set_defaults(func=commands.evaluate_command)
 
     p = sub.add_parser("colorize", help="colorize photos or folders at their own resolution")
@@ -110,23 +155,35 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     p.add_argument("--max-pixels", type=int, default=50_000_000, help="refuse larger images (decompression bombs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--hints", metavar="FILE.json",
-                   help='color hints for one photo: [{"x": 120, "y": 340, "color": "#b03020"}] in its pixels '
-                        "(a model trained with --hints, such as the shipped one)")
-    p.add_argument("--no-temporal", action="store_true",
-                   help="videos: colorize each frame on its own (no chroma carried along optical flow)")
+    p.add_argument(
+        "--hints",
+        metavar="FILE.json",
+        help='color hints for one photo: [{"x": 120, "y": 340, "color": "#b03020"}] in its pixels '
+        "(a model trained with --hints, such as the shipped one)",
+    )
+    p.add_argument(
+        "--no-temporal",
+        action="store_true",
+        help="videos: colorize each frame on its own (no chroma carried along optical flow)",
+    )
     p.set_defaults(func=commands.colorize_command)
 
     p = sub.add_parser("export", help="export the generator to ONNX or a compact safetensors file")
     p.add_argument("--model", help="run folder, checkpoint or weights file (default: the shipped model)")
-    p.add_argument("--format", choices=["onnx", "safetensors"],
-                   help="default: the one --out's suffix names (.onnx or .safetensors)")
+    p.add_argument(
+        "--format",
+        choices=["onnx", "safetensors"],
+        help="default: the one --out's suffix names (.onnx or .safetensors)",
+    )
     p.add_argument("--out", required=True, help="the file to write (.onnx or .safetensors)")
     p.add_argument("--half", action="store_true", help="safetensors: store weights as fp16 (half the size)")
     p.add_argument("--chroma-gain", type=float, help="store this inference chroma gain with the weights")
     p.add_argument("--bin-temperature", type=float, help="bins head: store this annealed-mean temperature")
-    p.add_argument("--live-weights", action="store_true",
-                   help="export G as trained, not the moving average of its weights (runs with --ema-decay)")
+    p.add_argument(
+        "--live-weights",
+        action="store_true",
+        help="export G as trained, not the moving average of its weights (runs with --ema-decay)",
+    )
     p.set_defaults(func=commands.export_command)
 
     p = sub.add_parser("bench", help="measure training/inference speed or the data pipeline")
@@ -138,13 +195,21 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ngf", type=int, default=64, help="generator width (default 64, the recipe's)")
     p.add_argument("--ndf", type=int, default=64, help="discriminator width (default 64)")
     p.add_argument("--color-space", choices=["rgb", "lab"], default="rgb", help="default rgb (the recipe's)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="auto (default): bf16 where the hardware has it")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="auto (default): bf16 where the hardware has it",
+    )
     p.add_argument("--no-channels-last", action="store_true", help="keep PyTorch's default memory layout")
     p.add_argument("--no-shared-d-forward", action="store_true", help="train: the reference 3-forward step")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks first")
-    p.add_argument("--chroma-head", choices=["regression", "bins"], default="regression",
-                   help="train/infer: the generator's output head (bins needs --color-space lab)")
+    p.add_argument(
+        "--chroma-head",
+        choices=["regression", "bins"],
+        default="regression",
+        help="train/infer: the generator's output head (bins needs --color-space lab)",
+    )
     p.add_argument("--no-gan", action="store_true", help="train: the step without D (the default recipe)")
     p.add_argument("--ema-decay", type=float, default=0.0, help="train: also update a moving average of G")
     p.add_argument("--data", help="data: the folder to read")
@@ -155,8 +220,12 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("demo", help="colorize the sample photos shipped with scikit-image and scikit-learn")
     p.add_argument("--out", default="demo_out", help="folder for the page and images (default demo_out)")
-    p.add_argument("--train-seconds", type=float, default=60.0,
-                   help="when no default model is installed: how long to train a small one first")
+    p.add_argument(
+        "--train-seconds",
+        type=float,
+        default=60.0,
+        help="when no default model is installed: how long to train a small one first",
+    )
     p.add_argument("--model", help="run folder or weights file to show (default: the shipped model)")
     p.set_defaults(func=commands.demo_command)
 

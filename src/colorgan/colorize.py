@@ -90,8 +90,15 @@ class Colorizer:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: str = "auto", backend: str = "torch",
-             precision: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS, threads: int | None = None) -> Colorizer:
+    def load(
+        cls,
+        path: str | os.PathLike | None = None,
+        device: str = "auto",
+        backend: str = "torch",
+        precision: str = "auto",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        threads: int | None = None,
+    ) -> Colorizer:
         """Load a run folder, a checkpoint or weights file, or (path None) the shipped default model.
 
         backend "onnx" takes a file written by `colorgan export --format onnx`.
@@ -120,8 +127,9 @@ class Colorizer:
         try:
             backend = OnnxBackend(path, threads)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (external data, bad graph)
-            raise CheckpointError(f"{path}: onnxruntime cannot load this model ({str(exc).splitlines()[0][:200]})") \
-                from None
+            raise CheckpointError(
+                f"{path}: onnxruntime cannot load this model ({str(exc).splitlines()[0][:200]})"
+            ) from None
         return cls(backend, config, max_pixels, str(path))
 
     # ------------------------------------------------------------------ facts
@@ -134,9 +142,16 @@ class Colorizer:
         return 2**self.config.resolved_depth
 
     def info(self) -> dict:
-        return {"model": self.source, "backend": self.backend.name, "train_size": self.size,
-                "color_space": self.config.color_space, "ngf": self.config.ngf, "depth": self.config.resolved_depth,
-                "max_pixels": self.max_pixels, "hints": bool(self.config.hints)}
+        return {
+            "model": self.source,
+            "backend": self.backend.name,
+            "train_size": self.size,
+            "color_space": self.config.color_space,
+            "ngf": self.config.ngf,
+            "depth": self.config.resolved_depth,
+            "max_pixels": self.max_pixels,
+            "hints": bool(self.config.hints),
+        }
 
     def working_shape(self, height: int, width: int, size: int | None = None) -> tuple[int, int]:
         """The network's (h, w) for a photo: shorter side near `size`, both sides multiples of 2**depth."""
@@ -166,8 +181,9 @@ class Colorizer:
     def _colorize_loaded(self, images: list[LoadedImage], size: int | None) -> list[np.ndarray]:
         return self._colorize_gray([gray_channel(im) for im in images], size)
 
-    def _colorize_gray(self, grays: list[np.ndarray], size: int | None,
-                       hints: list[list[Hint]] | None = None) -> list[np.ndarray]:
+    def _colorize_gray(
+        self, grays: list[np.ndarray], size: int | None, hints: list[list[Hint]] | None = None
+    ) -> list[np.ndarray]:
         """Run same-shaped working inputs as one batch; each photo is then composed at its own size.
         `hints`: each photo's color hints (hint-taking models)."""
         shapes = [self.working_shape(*g.shape[:2], size) for g in grays]
@@ -200,8 +216,9 @@ class Colorizer:
             return Image.fromarray(np.dstack([rgb, loaded.alpha]), "RGBA")
         return Image.fromarray(rgb, "RGB")
 
-    def predict_chroma(self, grays: list[np.ndarray], size: int | None = None,
-                       hints: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict_chroma(
+        self, grays: list[np.ndarray], size: int | None = None, hints: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Same-shaped (H, W) uint8 grays -> their working-size grays (N, h, w) uint8 and the predicted Lab ab
         (N, h, w, 2) float32, in one network call (video frames compose their own). `hints`: (N, 3, h, w)
         hint planes for a hint-taking model (`hints.hint_planes`); None means no hints."""
@@ -219,29 +236,45 @@ class Colorizer:
         if not hints:
             return []
         if not self.config.hints:
-            raise HintError(f"{self.source or 'this model'}: this model takes no color hints (it was trained "
-                            "without --hints)")
+            raise HintError(
+                f"{self.source or 'this model'}: this model takes no color hints (it was trained without --hints)"
+            )
         if isinstance(hints, list) and all(isinstance(h, Hint) for h in hints):
-            hints = [{"x": h.x, "y": h.y, "color": "#{:02x}{:02x}{:02x}".format(*h.rgb), "radius": h.radius}
-                     for h in hints]
+            hints = [
+                {"x": h.x, "y": h.y, "color": "#{:02x}{:02x}{:02x}".format(*h.rgb), "radius": h.radius} for h in hints
+            ]
         return parse_hints(hints, width, height)
 
     # ------------------------------------------------------------------ files and folders
-    def colorize_file(self, src: str | os.PathLike, dst: str | os.PathLike, size: int | None = None,
-                      hints: HintSource = None) -> Path:
+    def colorize_file(
+        self, src: str | os.PathLike, dst: str | os.PathLike, size: int | None = None, hints: HintSource = None
+    ) -> Path:
         result = self.colorize(src, size, hints)
         return save_image(result, output_path_for(Path(dst), result.mode == "RGBA"))
 
-    def colorize_video(self, src: str | os.PathLike, dst: str | os.PathLike, temporal: bool = True,
-                       size: int | None = None, progress: bool = True) -> Path:
+    def colorize_video(
+        self,
+        src: str | os.PathLike,
+        dst: str | os.PathLike,
+        temporal: bool = True,
+        size: int | None = None,
+        progress: bool = True,
+    ) -> Path:
         """Colorize a video file into an MP4 (H.264, audio copied, atomic); see `colorgan.video`."""
         from .video import colorize_video
 
         return colorize_video(self, src, dst, temporal=temporal, size=size, progress=progress)
 
-    def colorize_folder(self, src: str | os.PathLike, dst: str | os.PathLike, size: int | None = None,
-                        overwrite: bool = False, progress: bool = True, batch: int = 8,
-                        temporal: bool = True) -> FolderReport:
+    def colorize_folder(
+        self,
+        src: str | os.PathLike,
+        dst: str | os.PathLike,
+        size: int | None = None,
+        overwrite: bool = False,
+        progress: bool = True,
+        batch: int = 8,
+        temporal: bool = True,
+    ) -> FolderReport:
         """Colorize every image under `src` into `dst`, keeping the folder structure.
 
         Existing outputs are kept unless `overwrite`, so a killed run continues where it stopped. Files that
@@ -250,8 +283,10 @@ class Colorizer:
         src, dst = Path(src), Path(dst)
         dst_resolved = dst.resolve()
         if dst_resolved == src.resolve():
-            raise ValueError(f"{dst}: the output folder is the input folder, so the outputs would replace the "
-                             "photos; choose another --out")
+            raise ValueError(
+                f"{dst}: the output folder is the input folder, so the outputs would replace the "
+                "photos; choose another --out"
+            )
         report = FolderReport()
         if dst.is_dir():  # temp files of a run that was killed mid-write
             remove_stale_temps(dst, recursive=True)

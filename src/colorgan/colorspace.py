@@ -171,8 +171,9 @@ def bin_log_probs(logits: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits.permute(0, 2, 3, 1).float(), dim=-1)
 
 
-def bin_cross_entropy(log_p: torch.Tensor, target_ab: torch.Tensor,
-                      class_weights: torch.Tensor | None = None) -> torch.Tensor:
+def bin_cross_entropy(
+    log_p: torch.Tensor, target_ab: torch.Tensor, class_weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean cross-entropy between log-probabilities (N, h, w, Q) and soft targets from ab (N, 2, h, w).
 
     `class_weights` (Q,) weights each pixel by its target's main class (Zhang et al.'s rebalancing).
@@ -197,7 +198,7 @@ def ab_class_prior(ab: torch.Tensor) -> torch.Tensor:
 def rebalancing_weights(prior: torch.Tensor, mix: float = 0.5, sigma: float = 5.0) -> torch.Tensor:
     """Zhang et al. 2016: w ~ 1 / ((1 - mix) * smoothed prior + mix / Q), scaled so that E_prior[w] = 1."""
     centers = ab_bin_centers()
-    kernel = torch.exp(-torch.cdist(centers, centers) ** 2 / (2 * sigma**2))
+    kernel = torch.exp(-(torch.cdist(centers, centers) ** 2) / (2 * sigma**2))
     smoothed = kernel @ prior.double().to(kernel.dtype)
     smoothed = smoothed / smoothed.sum()
     weights = 1.0 / ((1 - mix) * smoothed + mix / len(centers))

@@ -16,8 +16,11 @@ CLI_SKIPPED_FIELDS = {"extra"}  # TrainConfig fields with no flag
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-            if f.name not in CLI_SKIPPED_FIELDS and getattr(args, f.name, None) is not None}
+    return {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in CLI_SKIPPED_FIELDS and getattr(args, f.name, None) is not None
+    }
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -71,14 +74,22 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     try:
         if args.run:
-            summary = evaluate_run(args.run, args.out, args.data, args.limit, args.size,
-                                   lpips_weights=args.lpips_weights, model=args.model)
+            summary = evaluate_run(
+                args.run, args.out, args.data, args.limit, args.size, lpips_weights=args.lpips_weights, model=args.model
+            )
             out = Path(args.out or args.run)
         elif args.data:
             if not args.out:
                 return _fail("--model/--data evaluation needs --out DIR")
-            summary = evaluate_model(args.model, args.data, args.out, args.limit, args.size, backend=args.backend,
-                                     lpips_weights=args.lpips_weights)
+            summary = evaluate_model(
+                args.model,
+                args.data,
+                args.out,
+                args.limit,
+                args.size,
+                backend=args.backend,
+                lpips_weights=args.lpips_weights,
+            )
             out = Path(args.out)
         else:
             return _fail("pass --run RUN_DIR, or --data DIR --out DIR [--model PATH]")
@@ -103,12 +114,16 @@ def format_summary(summary: dict) -> str:
     lines = [f"{'':14}{'PSNR':>8}{'SSIM':>8}{'CIEDE2000':>11}{'CF/truth':>10}{'hist JS':>9}"]
     for key in ("model", "gray", "mean_chroma"):
         s = summary[key]
-        lines.append(f"{key:14}{s['psnr']['mean']:8.2f}{s['ssim']['mean']:8.4f}{s['ciede2000']['mean']:11.2f}"
-                     f"{s['colorfulness_ratio']:10.2f}{s['chroma_hist_distance']:9.3f}")
+        lines.append(
+            f"{key:14}{s['psnr']['mean']:8.2f}{s['ssim']['mean']:8.4f}{s['ciede2000']['mean']:11.2f}"
+            f"{s['colorfulness_ratio']:10.2f}{s['chroma_hist_distance']:9.3f}"
+        )
     lines.append(_paired_line("all", summary))
     for folder, part in summary.get("per_folder", {}).items():
-        lines.append(f"{folder} ({part['images']} photos):  model CIEDE2000 {part['model']['ciede2000']['mean']:.2f}"
-                     f"  PSNR {part['model']['psnr']['mean']:.2f}  CF/truth {part['model']['colorfulness_ratio']:.2f}")
+        lines.append(
+            f"{folder} ({part['images']} photos):  model CIEDE2000 {part['model']['ciede2000']['mean']:.2f}"
+            f"  PSNR {part['model']['psnr']['mean']:.2f}  CF/truth {part['model']['colorfulness_ratio']:.2f}"
+        )
         lines.append(_paired_line(folder, part))
     return "\n".join(lines)
 
@@ -153,8 +168,9 @@ def colorize_command(args: argparse.Namespace) -> int:
         except VideoError as err:
             return _fail(str(err))
     try:
-        colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend, max_pixels=args.max_pixels,
-                                   threads=args.threads)
+        colorizer = Colorizer.load(
+            args.model, device=args.device, backend=args.backend, max_pixels=args.max_pixels, threads=args.threads
+        )
     except (CheckpointError, ValueError, OSError) as exc:
         return _fail(str(exc))
     report = FolderReport()
@@ -175,8 +191,9 @@ def colorize_command(args: argparse.Namespace) -> int:
             else:
                 dst = out / labels[item] if len(inputs) > 1 else out
             try:
-                sub = colorizer.colorize_folder(item, dst, args.size, args.overwrite, progress=not args.quiet,
-                                                temporal=not args.no_temporal)
+                sub = colorizer.colorize_folder(
+                    item, dst, args.size, args.overwrite, progress=not args.quiet, temporal=not args.no_temporal
+                )
             except ValueError as exc:
                 return _fail(str(exc))
             report.done += sub.done
@@ -214,8 +231,9 @@ def colorize_command(args: argparse.Namespace) -> int:
     return 0 if (report.done or report.existing) else 1
 
 
-def _colorize_video(colorizer, item: Path, out: Path | None, protected: set[Path], args: argparse.Namespace,
-                    report) -> None:
+def _colorize_video(
+    colorizer, item: Path, out: Path | None, protected: set[Path], args: argparse.Namespace, report
+) -> None:
     """One video file: NAME_color.mp4 beside it or under --out, like a photo."""
     from .images import ImageReadError
 
@@ -226,8 +244,9 @@ def _colorize_video(colorizer, item: Path, out: Path | None, protected: set[Path
         report.existing.append(target)
     else:
         try:
-            report.done.append(colorizer.colorize_video(item, target, not args.no_temporal, args.size,
-                                                        progress=not args.quiet))
+            report.done.append(
+                colorizer.colorize_video(item, target, not args.no_temporal, args.size, progress=not args.quiet)
+            )
         except ImageReadError as err:
             report.skipped.append((str(item), err.reason))
         except OSError as exc:
@@ -239,8 +258,14 @@ def export_command(args: argparse.Namespace) -> int:
     from .export import export_model
 
     try:
-        path = export_model(args.model, args.out, args.format, half=args.half, live=args.live_weights,
-                            knobs={"chroma_gain": args.chroma_gain, "bin_temperature": args.bin_temperature})
+        path = export_model(
+            args.model,
+            args.out,
+            args.format,
+            half=args.half,
+            live=args.live_weights,
+            knobs={"chroma_gain": args.chroma_gain, "bin_temperature": args.bin_temperature},
+        )
     except (CheckpointError, ValueError) as exc:
         return _fail(str(exc))
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")

@@ -97,10 +97,17 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be in [1, {high}], got {value}")
         multiple = 2**self.resolved_depth
         if self.gan_weight > 0 and self.size // 2**self.d_layers < 3:
-            raise ValueError(f"--size {self.size} is too small for a discriminator with --d-layers {self.d_layers} "
-                             f"(it needs size >= {3 * 2**self.d_layers}); use fewer layers or --gan-weight 0")
-        if not (self.lr > 0 and 0 <= self.dropout < 1 and self.l1_weight >= 0 and self.gan_weight >= 0
-                and self.bin_weight >= 0):
+            raise ValueError(
+                f"--size {self.size} is too small for a discriminator with --d-layers {self.d_layers} "
+                f"(it needs size >= {3 * 2**self.d_layers}); use fewer layers or --gan-weight 0"
+            )
+        if not (
+            self.lr > 0
+            and 0 <= self.dropout < 1
+            and self.l1_weight >= 0
+            and self.gan_weight >= 0
+            and self.bin_weight >= 0
+        ):
             raise ValueError("--lr must be positive, --dropout in [0, 1), and loss weights non-negative")
         if self.size % multiple:
             raise ValueError(f"--size {self.size} must be a multiple of 2**depth = {multiple}")

@@ -59,8 +59,9 @@ def find_samples(roots: str | os.PathLike | Sequence[str | os.PathLike]) -> tupl
     samples, skipped = [], []
     for label, root in zip(folder_labels(roots), roots):
         found, skips = _folder_samples(Path(root))
-        samples += [Sample(f"{label}/{s.name}", s.color, s.gray, s.gray_name and f"{label}/{s.gray_name}")
-                    for s in found]
+        samples += [
+            Sample(f"{label}/{s.name}", s.color, s.gray, s.gray_name and f"{label}/{s.gray_name}") for s in found
+        ]
         skipped += [Skipped(f"{label}/{s.path}", s.reason) for s in skips]
     return samples, skipped
 
@@ -165,8 +166,9 @@ def make_split(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, 
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def split_by_folder(names: Sequence[str], roots: Sequence[str], val_fraction: float,
-                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_by_folder(
+    names: Sequence[str], roots: Sequence[str], val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """`make_split` within each data folder on its own, so a folder's held-out photos stay the same whatever
     other folders join it (and a one-folder run splits exactly as before)."""
     groups: dict[str, list[int]] = {}
@@ -187,8 +189,16 @@ class BatchStream:
     The global batch is cut into `world` equal parts, so a run's data does not depend on the rank count.
     """
 
-    def __init__(self, cache: PixelCache, indices: np.ndarray, batch_size: int, seed: int,
-                 flip: bool = True, rank: int = 0, world: int = 1):
+    def __init__(
+        self,
+        cache: PixelCache,
+        indices: np.ndarray,
+        batch_size: int,
+        seed: int,
+        flip: bool = True,
+        rank: int = 0,
+        world: int = 1,
+    ):
         if batch_size % world:
             raise ValueError(f"global batch {batch_size} must be divisible by the {world} processes")
         self.cache, self.indices, self.batch_size = cache, np.asarray(indices), batch_size

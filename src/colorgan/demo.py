@@ -51,9 +51,22 @@ def _train_fallback(photos: list[Path], out: Path, seconds: float) -> Path:
             top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
             Image.fromarray(rgb[top : top + side, left : left + side]).save(data / f"{p.stem}_{k:02d}.png")
     steps = max(20, int(seconds * 4))  # about 4 steps/s at this size on 2 cores
-    cfg = make_config("default", data=str(data), size=64, ngf=32, ndf=32, batch_size=16, epochs=10_000,
-                      max_steps=steps, pretrain_steps=steps // 2, val_fraction=0.05, run_dir=str(out / "run"),
-                      save_every=10_000, keep_every_epochs=10_000, cache_dir=str(out / "cache"))
+    cfg = make_config(
+        "default",
+        data=str(data),
+        size=64,
+        ngf=32,
+        ndf=32,
+        batch_size=16,
+        epochs=10_000,
+        max_steps=steps,
+        pretrain_steps=steps // 2,
+        val_fraction=0.05,
+        run_dir=str(out / "run"),
+        save_every=10_000,
+        keep_every_epochs=10_000,
+        cache_dir=str(out / "cache"),
+    )
     print(f"no default model installed: training a small one on {len(photos)} photos ({steps} steps)")
     return train(cfg, progress=True)
 
@@ -75,12 +88,17 @@ def run_demo(out: Path, train_seconds: float = 60.0, model: str | None = None) -
         result = colorizer.colorize_array(gray)
         Image.fromarray(gray).save(out / f"{path.stem}_gray.png")
         Image.fromarray(result).save(out / f"{path.stem}_color.png")
-        cells = "".join(f'<td><img src="{jpeg_data_uri(pixels, 480)}"></td>'
-                        for pixels in (np.repeat(gray[..., None], 3, 2), result, truth))
-        rows.append(f"<tr><td>{html.escape(path.name)}<br><small>{truth.shape[1]}x{truth.shape[0]}</small></td>"
-                    f"{cells}</tr>")
-        square = [np.asarray(Image.fromarray(a).resize((192, 192), Image.LANCZOS))
-                  for a in (np.repeat(gray[..., None], 3, 2), truth, result)]
+        cells = "".join(
+            f'<td><img src="{jpeg_data_uri(pixels, 480)}"></td>'
+            for pixels in (np.repeat(gray[..., None], 3, 2), result, truth)
+        )
+        rows.append(
+            f"<tr><td>{html.escape(path.name)}<br><small>{truth.shape[1]}x{truth.shape[0]}</small></td>{cells}</tr>"
+        )
+        square = [
+            np.asarray(Image.fromarray(a).resize((192, 192), Image.LANCZOS))
+            for a in (np.repeat(gray[..., None], 3, 2), truth, result)
+        ]
         grays.append(square[0])
         truths.append(square[1])
         ours.append(square[2])
@@ -92,7 +110,7 @@ table {{ width: 100%; table-layout: fixed; }} th:first-child {{ width: 9em; }} i
 td {{ padding: 4px; vertical-align: top; }} th {{ text-align: left; }}</style></head><body>
 <h1>colorgan demo</h1><p>Model: {html.escape(colorizer.source)}. Each photo was turned gray, then colorized at
 its own resolution.</p><table><tr><th>photo</th><th>gray input</th><th>colorgan</th><th>original</th></tr>
-{''.join(rows)}</table></body></html>"""
+{"".join(rows)}</table></body></html>"""
     atomic_write_text(out / "index.html", page)
     print(f"colorized {len(photos)} sample photos in {time.perf_counter() - t0:.0f} s with {colorizer.source}")
     print(f"open {(out / 'index.html').resolve()}")

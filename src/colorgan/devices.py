@@ -15,8 +15,10 @@ def pick_device(name: str = "auto") -> torch.device:
     except RuntimeError:
         raise ValueError(f"--device {name!r} is not a device: use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but this PyTorch build sees no CUDA device; "
-                         "use --device cpu, or install a CUDA build of torch")
+        raise ValueError(
+            "--device cuda was asked for, but this PyTorch build sees no CUDA device; "
+            "use --device cpu, or install a CUDA build of torch"
+        )
     return device
 
 

@@ -28,8 +28,14 @@ def export_format(out: str | os.PathLike, fmt: str | None) -> str:
     return fmt
 
 
-def export_model(model: str | os.PathLike | None, out: str | os.PathLike, fmt: str | None = None,
-                 half: bool = False, live: bool = False, knobs: dict | None = None) -> Path:
+def export_model(
+    model: str | os.PathLike | None,
+    out: str | os.PathLike,
+    fmt: str | None = None,
+    half: bool = False,
+    live: bool = False,
+    knobs: dict | None = None,
+) -> Path:
     """`fmt`: onnx or safetensors; None takes it from `out`'s suffix.
     `live`: the weights as trained rather than their moving average (where the run keeps one).
     `knobs`: inference settings to store with the weights (`INFERENCE_KNOBS`), e.g. the chosen temperature."""

@@ -48,7 +48,7 @@ def parse_color(text: object) -> tuple[int, int, int]:
     """'#b03020', 'b03020' or '#b32' -> (176, 48, 32)."""
     match = _HEX.match(text.strip()) if isinstance(text, str) else None
     if match is None:
-        raise ValueError(f"color {text!r} is not a hex color like \"#b03020\"")
+        raise ValueError(f'color {text!r} is not a hex color like "#b03020"')
     digits = match.group(1)
     if len(digits) == 3:
         digits = "".join(c * 2 for c in digits)
@@ -63,7 +63,7 @@ def parse_hints(source: str | bytes | list, width: int, height: int, max_hints: 
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise HintError(f"hints are not valid JSON ({exc})") from None
     if not isinstance(source, list):
-        raise HintError("hints must be a JSON list of points like [{\"x\": 10, \"y\": 20, \"color\": \"#b03020\"}]")
+        raise HintError('hints must be a JSON list of points like [{"x": 10, "y": 20, "color": "#b03020"}]')
     if len(source) > max_hints:
         raise HintError(f"too many hints: {len(source)} (at most {max_hints})")
     return [_parse_point(i, entry, width, height) for i, entry in enumerate(source)]
@@ -125,8 +125,14 @@ def hint_planes(hints: list[Hint], photo_shape: tuple[int, int], working_shape: 
 
 
 # ------------------------------------------------------------------------------------------------ training
-def simulate_hints(target_ab: torch.Tensor, generator: torch.Generator, no_hint_share: float = 0.5,
-                   mean_points: float = 8.0, max_points: int = 50, max_half_size: int = 4) -> torch.Tensor:
+def simulate_hints(
+    target_ab: torch.Tensor,
+    generator: torch.Generator,
+    no_hint_share: float = 0.5,
+    mean_points: float = 8.0,
+    max_points: int = 50,
+    max_half_size: int = 4,
+) -> torch.Tensor:
     """(N, 3, H, W) hint planes drawn from the true chroma `target_ab` (N, 2, H, W), as simulated users.
 
     A share of the samples get none (the model must stay an automatic colorizer); the others get a geometric

@@ -103,8 +103,9 @@ def _check_jpeg_scans(raw: bytes, label: str) -> None:
     if raw[:2] == b"\xff\xd8":
         scans = raw.count(b"\xff\xda")
         if scans > MAX_JPEG_SCANS:
-            raise ImageReadError(label, f"refused: {scans} JPEG scans (at most {MAX_JPEG_SCANS}; a normal "
-                                        "progressive JPEG has about 10)")
+            raise ImageReadError(
+                label, f"refused: {scans} JPEG scans (at most {MAX_JPEG_SCANS}; a normal progressive JPEG has about 10)"
+            )
 
 
 def _read_bytes(path: Path) -> bytes:

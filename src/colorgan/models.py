@@ -48,8 +48,16 @@ class UNetGenerator(nn.Module):
     upsampled to the input's size, so both heads give the same (N, 2, H, W) output.
     """
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 3, ngf: int = 64, depth: int = 8, dropout: float = 0.5,
-                 head: str = "regression", temperature: float = 1.0):
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 3,
+        ngf: int = 64,
+        depth: int = 8,
+        dropout: float = 0.5,
+        head: str = "regression",
+        temperature: float = 1.0,
+    ):
         super().__init__()
         if depth < 2:
             raise ValueError(f"U-Net depth must be at least 2, got {depth}")
@@ -150,8 +158,15 @@ def input_channels(cfg) -> int:
 
 def build_generator(cfg) -> UNetGenerator:
     """The generator a TrainConfig describes: gray (and hints) in, RGB or ab out."""
-    return UNetGenerator(input_channels(cfg), output_channels(cfg.color_space), cfg.ngf, cfg.resolved_depth,
-                         cfg.dropout, cfg.chroma_head, cfg.bin_temperature)
+    return UNetGenerator(
+        input_channels(cfg),
+        output_channels(cfg.color_space),
+        cfg.ngf,
+        cfg.resolved_depth,
+        cfg.dropout,
+        cfg.chroma_head,
+        cfg.bin_temperature,
+    )
 
 
 def build_discriminator(cfg) -> PatchDiscriminator:

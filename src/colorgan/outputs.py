@@ -56,12 +56,17 @@ def writes_over_input(target: Path, inputs: set[Path]) -> bool:
 
 def save_image(image: Image.Image, path: Path) -> Path:
     """Encode in memory, then write atomically: no half-written outputs after a kill or a full disk."""
-    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
-           ".bmp": "BMP"}[path.suffix.lower()]
+    fmt = {
+        ".jpg": "JPEG",
+        ".jpeg": "JPEG",
+        ".png": "PNG",
+        ".webp": "WEBP",
+        ".tif": "TIFF",
+        ".tiff": "TIFF",
+        ".bmp": "BMP",
+    }[path.suffix.lower()]
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     atomic_write_bytes(path, buffer.getvalue())
     return path
-
-

@@ -72,11 +72,15 @@ class Pix2Pix:
         from .colorize import load_generator
 
         source, source_cfg, _ = load_generator(path)
-        mismatch = [k for k in ("ngf", "resolved_depth", "color_space", "chroma_head")
-                    if getattr(source_cfg, k) != getattr(self.cfg, k)]
+        mismatch = [
+            k
+            for k in ("ngf", "resolved_depth", "color_space", "chroma_head")
+            if getattr(source_cfg, k) != getattr(self.cfg, k)
+        ]
         if mismatch:
-            raise ValueError(f"--init-from {path}: its {', '.join(mismatch)} differ from this run's; "
-                             "set them to the same values")
+            raise ValueError(
+                f"--init-from {path}: its {', '.join(mismatch)} differ from this run's; set them to the same values"
+            )
         load_widening_inputs(self.G, source.state_dict())
         if self.G_ema is not None:
             self.G_ema.load_state_dict(self.G.state_dict())

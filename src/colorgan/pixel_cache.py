@@ -48,8 +48,10 @@ class PixelCache:
         """
         if not self.offsets:
             return self.color[rows], self.gray[rows]
-        return (_pread_rows(self.folder / "color.npy", self.offsets["color"], self.color, rows),
-                _pread_rows(self.folder / "gray.npy", self.offsets["gray"], self.gray, rows))
+        return (
+            _pread_rows(self.folder / "color.npy", self.offsets["color"], self.color, rows),
+            _pread_rows(self.folder / "gray.npy", self.offsets["gray"], self.gray, rows),
+        )
 
     def write_skipped_csv(self, path: str | os.PathLike) -> None:
         write_skipped_csv(path, self.skipped)
@@ -81,8 +83,11 @@ def cache_key(samples: list[Sample], size: int) -> str:
 
 
 def load_cache(
-    root: str | os.PathLike | Sequence[str | os.PathLike], size: int, cache_root: str | os.PathLike | None = None,
-    limit: int | None = None, progress: bool = True,
+    root: str | os.PathLike | Sequence[str | os.PathLike],
+    size: int,
+    cache_root: str | os.PathLike | None = None,
+    limit: int | None = None,
+    progress: bool = True,
 ) -> PixelCache:
     """Find, check, decode and cache the data under `root` (one folder or several); reuse it when nothing changed."""
     samples, skipped = find_samples(root)
@@ -90,8 +95,9 @@ def load_cache(
         samples = samples[:limit]
     present = [s.color.exists() and (s.gray is None or s.gray.exists()) for s in samples]
     if not all(present):  # dangling symlinks, or files deleted since the listing: skipped like unreadable files
-        skipped = skipped + [Skipped(s.name, "file not found (a dangling symlink?)")
-                             for s, ok in zip(samples, present) if not ok]
+        skipped = skipped + [
+            Skipped(s.name, "file not found (a dangling symlink?)") for s, ok in zip(samples, present) if not ok
+        ]
         samples = [s for s, ok in zip(samples, present) if ok]
     folder = Path(cache_root or default_cache_root()) / cache_key(samples, size)
     if not (folder / "index.json").exists():
@@ -100,8 +106,10 @@ def load_cache(
             folder.parent.mkdir(parents=True, exist_ok=True)
             lock.acquire()  # one builder per cache: other processes (a node's DDP ranks) wait, then open its result
         except OSError as exc:
-            raise DataError(f"{folder.parent}: cannot write the pixel cache ({exc.strerror or exc}); put it "
-                            "elsewhere with --cache-dir DIR (or $COLORGAN_CACHE)") from None
+            raise DataError(
+                f"{folder.parent}: cannot write the pixel cache ({exc.strerror or exc}); put it "
+                "elsewhere with --cache-dir DIR (or $COLORGAN_CACHE)"
+            ) from None
         try:
             if not (folder / "index.json").exists():
                 _build_cache(folder, samples, skipped, size, progress)
@@ -121,8 +129,10 @@ def _build_cache(folder: Path, samples: list[Sample], skipped: list[Skipped], si
     skipped = list(skipped)
     # Plain writes, not a memory map: a full disk is then an OSError here, not a SIGBUS that kills the process.
     try:
-        with _NpyWriter(tmp / "color.npy", (n, size, size, 3)) as color, \
-                _NpyWriter(tmp / "gray.npy", (n, size, size)) as gray:
+        with (
+            _NpyWriter(tmp / "color.npy", (n, size, size, 3)) as color,
+            _NpyWriter(tmp / "gray.npy", (n, size, size)) as gray,
+        ):
             for sample in tqdm(samples, desc="caching images", unit="img", disable=not progress):
                 try:
                     color_px, gray_px = decode_sample(sample, size)
@@ -135,14 +145,21 @@ def _build_cache(folder: Path, samples: list[Sample], skipped: list[Skipped], si
                 names.append(sample.name)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise DataError(f"{folder.parent}: cannot write the pixel cache ({exc.strerror or exc}); free some space "
-                        "or put it elsewhere with --cache-dir DIR (or $COLORGAN_CACHE)") from None
+        raise DataError(
+            f"{folder.parent}: cannot write the pixel cache ({exc.strerror or exc}); free some space "
+            "or put it elsewhere with --cache-dir DIR (or $COLORGAN_CACHE)"
+        ) from None
     if not names:
         shutil.rmtree(tmp, ignore_errors=True)
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
         raise DataError(f"no usable image among {len(samples) + len(skipped)} files ({reasons})")
-    index = {"version": CACHE_VERSION, "size": size, "count": len(names), "names": names,
-             "skipped": [[s.path, s.reason] for s in skipped]}
+    index = {
+        "version": CACHE_VERSION,
+        "size": size,
+        "count": len(names),
+        "names": names,
+        "skipped": [[s.path, s.reason] for s in skipped],
+    }
     atomic_write_text(tmp / "index.json", json.dumps(index))
     try:
         os.rename(tmp, folder)
@@ -210,5 +227,3 @@ def _open_cache(folder: Path) -> PixelCache:
     offsets = {"color": color.offset, "gray": gray.offset}
     skipped = [Skipped(p, r) for p, r in index["skipped"]]
     return PixelCache(folder, index["names"], skipped, color[:count], gray[:count], offsets)
-
-

@@ -61,12 +61,14 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """image sampled at (y, x) + flow[y, x], bilinearly; samples beyond the edge repeat the edge."""
     h, w = flow.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(
+        image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
-def flow_trust(frame: np.ndarray, previous: np.ndarray, backward: np.ndarray, forward: np.ndarray,
-               settings: TemporalSettings) -> np.ndarray:
+def flow_trust(
+    frame: np.ndarray, previous: np.ndarray, backward: np.ndarray, forward: np.ndarray, settings: TemporalSettings
+) -> np.ndarray:
     """(h, w) float32 in [0, 1]: how far the chroma carried along `backward` (frame -> previous) can be trusted.
 
     `forward` is the flow previous -> frame. Each test is a soft ramp: full trust up to half its threshold, none
@@ -97,15 +99,23 @@ def histogram_distance(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
     return float(np.abs(ha - hb).sum() / 2)
 
 
-def stabilize(state: TemporalState | None, gray: np.ndarray, predicted_ab: np.ndarray,
-              settings: TemporalSettings = TemporalSettings()) -> tuple[np.ndarray, TemporalState]:
+def stabilize(
+    state: TemporalState | None,
+    gray: np.ndarray,
+    predicted_ab: np.ndarray,
+    settings: TemporalSettings = TemporalSettings(),
+) -> tuple[np.ndarray, TemporalState]:
     """One frame: working-size gray (h, w) uint8 and the network's chroma (h, w, 2) -> the chroma to output,
     and the state for the next frame. `state` None (the first frame) starts afresh."""
     normalized = normalize_gray(gray)
     predicted_ab = predicted_ab.astype(np.float32)
     fresh = TemporalState(normalized, predicted_ab)
-    if (state is None or settings.carry <= 0 or state.gray.shape != normalized.shape
-            or histogram_distance(state.gray, normalized) > settings.cut_distance):
+    if (
+        state is None
+        or settings.carry <= 0
+        or state.gray.shape != normalized.shape
+        or histogram_distance(state.gray, normalized) > settings.cut_distance
+    ):
         return predicted_ab, fresh
     backward = estimate_flow(normalized, state.gray)
     forward = estimate_flow(state.gray, normalized)

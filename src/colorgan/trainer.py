@@ -51,8 +51,9 @@ class RunLock:
         self.path = run_dir / ".lock"
         # A .lock that is a symlink (or anything but a plain file) must not get its target truncated or locked.
         if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
-            raise TrainingError(f"{self.path}: cannot open the run lock (it is not a plain file); "
-                                "it must be a plain file")
+            raise TrainingError(
+                f"{self.path}: cannot open the run lock (it is not a plain file); it must be a plain file"
+            )
         self.lock = FileLock(self.path)
         try:
             self.lock.acquire(timeout=0)
@@ -70,8 +71,7 @@ class RunLock:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True,
-                 cache: PixelCache | None = None):
+    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True, cache: PixelCache | None = None):
         self.cfg = cfg.validate()
         self.dist, self.device = init_distributed(cfg.device)
         check_sync_bn(cfg.sync_bn, self.dist, self.device)
@@ -90,12 +90,14 @@ class Trainer:
         if cfg.data is None:
             raise TrainingError("no training data: pass --data DIR")
         self.cache = cache or load_cache(cfg.data, cfg.size, cfg.cache_dir, cfg.limit, progress=self.progress)
-        self.train_idx, self.val_idx = split_by_folder(self.cache.names, data_roots(cfg.data), cfg.val_fraction,
-                                                       cfg.seed)
+        self.train_idx, self.val_idx = split_by_folder(
+            self.cache.names, data_roots(cfg.data), cfg.val_fraction, cfg.seed
+        )
         if resume and (self.run_dir / "split.json").exists():
             self.train_idx, self.val_idx = self._saved_split()
-        self.stream = BatchStream(self.cache, self.train_idx, cfg.batch_size, cfg.seed, cfg.flip,
-                                  self.dist.rank, self.dist.world)
+        self.stream = BatchStream(
+            self.cache, self.train_idx, cfg.batch_size, cfg.seed, cfg.flip, self.dist.rank, self.dist.world
+        )
         rows = self.train_idx[:: max(1, len(self.train_idx) // 1000)]
         if "mean_ab" not in cfg.extra:  # for the mean-chroma baseline; stored in every checkpoint
             # one row at a time with pread: through the memory map this would make RSS grow with the dataset
@@ -122,13 +124,19 @@ class Trainer:
         if missing:
             raise TrainingError(
                 f"{self.run_dir}: {len(missing)} photo(s) of this run's split are no longer in the data "
-                f"(e.g. {missing[0]}); put them back to resume exactly, or start a new run")
+                f"(e.g. {missing[0]}); put them back to resume exactly, or start a new run"
+            )
         added = len(index) - len(saved["train"]) - len(saved["val"])
         if added > 0 and self.dist.is_main:
-            warnings.warn(f"{added} photo(s) added to the data since this run started are left out: resume "
-                          "keeps the run's split (split.json)", stacklevel=2)
-        return (np.array([index[n] for n in saved["train"]], dtype=np.int64),
-                np.array([index[n] for n in saved["val"]], dtype=np.int64))
+            warnings.warn(
+                f"{added} photo(s) added to the data since this run started are left out: resume "
+                "keeps the run's split (split.json)",
+                stacklevel=2,
+            )
+        return (
+            np.array([index[n] for n in saved["train"]], dtype=np.int64),
+            np.array([index[n] for n in saved["val"]], dtype=np.int64),
+        )
 
     def _ab_prior(self, rows: np.ndarray) -> torch.Tensor:
         prior = torch.zeros(len(colorspace.ab_bin_centers()))
@@ -186,8 +194,9 @@ class Trainer:
         if self.dist.is_main:
             self._write_run_files()
         per_epoch = self.stream.steps_per_epoch
-        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", disable=not self.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total_steps, initial=self.step, unit="step", disable=not self.progress, dynamic_ncols=True
+        )
         log = self._open_log() if self.dist.is_main else None
         board = self._open_tensorboard() if self.dist.is_main and cfg.tensorboard else None
         last_sample_epoch = -1
@@ -212,8 +221,18 @@ class Trainer:
                 self._count_nonfinite(losses.finite)
                 self.step += 1
                 if log is not None:
-                    row = [self.step, epoch, losses.G_gan, losses.G_l1, losses.D_real, losses.D_fake, lr,
-                           img_s, self.nonfinite_total, losses.G_bins]
+                    row = [
+                        self.step,
+                        epoch,
+                        losses.G_gan,
+                        losses.G_l1,
+                        losses.D_real,
+                        losses.D_fake,
+                        lr,
+                        img_s,
+                        self.nonfinite_total,
+                        losses.G_bins,
+                    ]
                     log.write(",".join(_fmt(v) for v in row) + "\n")
                     log.flush()
                 if board is not None:
@@ -279,19 +298,26 @@ class Trainer:
             save_checkpoint(self.ckpt_dir / LATEST, modules, optimizers, self.cfg.to_dict(), state)
             if keep:
                 epoch = self.step // self.stream.steps_per_epoch
-                save_checkpoint(self.ckpt_dir / f"epoch_{epoch:03d}.safetensors", modules, optimizers,
-                                self.cfg.to_dict(), state)
+                save_checkpoint(
+                    self.ckpt_dir / f"epoch_{epoch:03d}.safetensors", modules, optimizers, self.cfg.to_dict(), state
+                )
         except OSError as exc:  # disk full, file too large: the previous checkpoint is untouched
-            raise TrainingError(f"step {self.step}: cannot write a checkpoint in {self.ckpt_dir} "
-                                f"({exc.strerror or exc}); the previous one is intact: free some space, then "
-                                f"continue with --resume {self.run_dir}") from exc
+            raise TrainingError(
+                f"step {self.step}: cannot write a checkpoint in {self.ckpt_dir} "
+                f"({exc.strerror or exc}); the previous one is intact: free some space, then "
+                f"continue with --resume {self.run_dir}"
+            ) from exc
 
     # ----------------------------------------------------------------- files
     def _write_run_files(self) -> None:
         atomic_write_text(self.run_dir / "config.yaml", self.cfg.to_yaml())
         names = self.cache.names
-        split = {"seed": self.cfg.seed, "val_fraction": self.cfg.val_fraction,
-                 "train": [names[i] for i in self.train_idx], "val": [names[i] for i in self.val_idx]}
+        split = {
+            "seed": self.cfg.seed,
+            "val_fraction": self.cfg.val_fraction,
+            "train": [names[i] for i in self.train_idx],
+            "val": [names[i] for i in self.val_idx],
+        }
         atomic_write_text(self.run_dir / "split.json", json.dumps(split, indent=0))
         self.cache.write_skipped_csv(self.run_dir / "skipped.csv")
         if self.cache.skipped:
@@ -299,7 +325,8 @@ class Trainer:
             more = len(self.cache.skipped) - 20
             warnings.warn(
                 f"{len(self.cache.skipped)} file(s) skipped (listed in {self.run_dir / 'skipped.csv'}):\n  {shown}"
-                + (f"\n  ... and {more} more" if more > 0 else ""), stacklevel=2
+                + (f"\n  ... and {more} more" if more > 0 else ""),
+                stacklevel=2,
             )
         for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "samples"):  # temps of a killed writer
             remove_stale_temps(folder)
@@ -311,8 +338,11 @@ class Trainer:
         if path.exists() and self.step > 0:
             for line in path.read_text().splitlines()[1:]:
                 cells = line.split(",")
-                if len(LOG_FIELDS) - 1 <= len(cells) <= len(LOG_FIELDS) and cells[0].isdigit() \
-                        and int(cells[0]) <= self.step:
+                if (
+                    len(LOG_FIELDS) - 1 <= len(cells) <= len(LOG_FIELDS)
+                    and cells[0].isdigit()
+                    and int(cells[0]) <= self.step
+                ):
                     kept.append(",".join(cells + ["0"] * (len(LOG_FIELDS) - len(cells))))  # older runs: no G_bins
         atomic_write_text(path, "\n".join(kept) + "\n")
         return open(path, "a")  # noqa: SIM115 - closed in fit()

@@ -49,8 +49,15 @@ def import_av(name: str):
     return av
 
 
-def colorize_video(colorizer, src: str | os.PathLike, dst: str | os.PathLike, temporal: bool = True,
-                   size: int | None = None, progress: bool = True, settings: TemporalSettings | None = None) -> Path:
+def colorize_video(
+    colorizer,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    temporal: bool = True,
+    size: int | None = None,
+    progress: bool = True,
+    settings: TemporalSettings | None = None,
+) -> Path:
     """Colorize the video `src` into the MP4 `dst` (written atomically); returns `dst`.
 
     Raises VideoError naming `src` for anything wrong with the input (nothing is written then), OSError when
@@ -73,12 +80,25 @@ def colorize_video(colorizer, src: str | os.PathLike, dst: str | os.PathLike, te
         if width <= 0 or height <= 0:
             raise VideoError(name, f"invalid frame size {width}x{height}")
         if width * height > colorizer.max_pixels:
-            raise VideoError(name, f"refused: {width}x{height} = {width * height:,} pixels a frame exceeds the "
-                                   f"limit of {colorizer.max_pixels:,}")
+            raise VideoError(
+                name,
+                f"refused: {width}x{height} = {width * height:,} pixels a frame exceeds the "
+                f"limit of {colorizer.max_pixels:,}",
+            )
         try:
             with atomic_output(dst) as tmp:
-                _transcode(av, colorizer, container, stream, tmp, name, temporal, size, progress,
-                           settings or TemporalSettings())
+                _transcode(
+                    av,
+                    colorizer,
+                    container,
+                    stream,
+                    tmp,
+                    name,
+                    temporal,
+                    size,
+                    progress,
+                    settings or TemporalSettings(),
+                )
         except av.FFmpegError as exc:
             if isinstance(exc, OSError) and not isinstance(exc, av.error.InvalidDataError):
                 raise
@@ -86,8 +106,18 @@ def colorize_video(colorizer, src: str | os.PathLike, dst: str | os.PathLike, te
     return dst
 
 
-def _transcode(av, colorizer, container, stream, tmp: Path, name: str, temporal: bool, size: int | None,
-               progress: bool, settings: TemporalSettings) -> None:
+def _transcode(
+    av,
+    colorizer,
+    container,
+    stream,
+    tmp: Path,
+    name: str,
+    temporal: bool,
+    size: int | None,
+    progress: bool,
+    settings: TemporalSettings,
+) -> None:
     """Demux, colorize and remux `stream` (and the audio) into `tmp` as MP4."""
     stream.thread_type = "AUTO"
     width, height = stream.codec_context.width, stream.codec_context.height
@@ -97,11 +127,15 @@ def _transcode(av, colorizer, container, stream, tmp: Path, name: str, temporal:
         audio = {}
         for a in container.streams.audio:
             if a.codec_context.name not in out.supported_codecs:
-                raise VideoError(name, f"its {a.codec_context.name} audio cannot be copied into MP4 (convert the "
-                                       "audio to AAC first); nothing written")
+                raise VideoError(
+                    name,
+                    f"its {a.codec_context.name} audio cannot be copied into MP4 (convert the "
+                    "audio to AAC first); nothing written",
+                )
             audio[a.index] = out.add_stream_from_template(a)
-        encoder = out.add_stream(ENCODER, rate=stream.average_rate or stream.guessed_rate or Fraction(25),
-                                 options=dict(ENCODER_OPTIONS))
+        encoder = out.add_stream(
+            ENCODER, rate=stream.average_rate or stream.guessed_rate or Fraction(25), options=dict(ENCODER_OPTIONS)
+        )
         encoder.width, encoder.height, encoder.pix_fmt = width, height, pix_fmt
         encoder.codec_context.time_base = stream.time_base
         frames = _FramePipeline(colorizer, pix_fmt, temporal, size, settings)
@@ -147,8 +181,10 @@ class _FramePipeline:
 
     def colorize(self, frames: list) -> list:
         full = [f.color_range == 2 or f.format.name.startswith("yuvj") for f in frames]
-        frames = [f.reformat(format=self.pix_fmt, src_color_range=r, dst_color_range=r)
-                  for f, r in zip(frames, ["JPEG" if x else "MPEG" for x in full])]
+        frames = [
+            f.reformat(format=self.pix_fmt, src_color_range=r, dst_color_range=r)
+            for f, r in zip(frames, ["JPEG" if x else "MPEG" for x in full])
+        ]
         lumas = [_plane(f, 0) for f in frames]
         grays = [gray_from_luma(y, x) for y, x in zip(lumas, full)]
         small, predicted = self.colorizer.predict_chroma(grays, self.size)

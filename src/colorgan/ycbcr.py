@@ -28,8 +28,9 @@ _L_OF_GRAY = gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0).n
 _STUDIO_TO_FULL = np.clip((np.arange(256) - 16) * (255 / 219) + 0.5, 0, 255).astype(np.uint8)
 
 
-def chroma_planes(gray: np.ndarray, ab_small: np.ndarray, shape: tuple[int, int], matrix: str = "bt601",
-                  full_range: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def chroma_planes(
+    gray: np.ndarray, ab_small: np.ndarray, shape: tuple[int, int], matrix: str = "bt601", full_range: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Full-size gray (H, W) uint8 + working-size (h, w, 2) Lab ab -> the (Cb, Cr) uint8 planes of `shape`.
 
     The color of each chroma sample is composed from the lightness averaged over the pixels it covers and the

@@ -74,15 +74,26 @@ def run_samples(run_dir: Path, data: str | list[str] | None) -> tuple[list[Sampl
     names = split["val"] or split["train"][:64]
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise DataError(f"{', '.join(roots)}: {len(missing)} validation files of the run are missing "
-                        f"(e.g. {missing[0]})")
+        raise DataError(
+            f"{', '.join(roots)}: {len(missing)} validation files of the run are missing (e.g. {missing[0]})"
+        )
     return [by_name[n] for n in names], roots
 
 
-def evaluate(colorizer: Colorizer, images: Iterable[EvalImage], out_dir: Path, train_mean_ab: list[float] | None,
-             size: int | None = None, progress: bool = True, loss_png: Path | None = None,
-             skipped: list[tuple[str, str]] | None = None, title: str = "", lpips=None,
-             folder_of: Callable[[str], str] | None = None, count: int | None = None) -> dict:
+def evaluate(
+    colorizer: Colorizer,
+    images: Iterable[EvalImage],
+    out_dir: Path,
+    train_mean_ab: list[float] | None,
+    size: int | None = None,
+    progress: bool = True,
+    loss_png: Path | None = None,
+    skipped: list[tuple[str, str]] | None = None,
+    title: str = "",
+    lpips=None,
+    folder_of: Callable[[str], str] | None = None,
+    count: int | None = None,
+) -> dict:
     """Score the model and both baselines on `images`; write metrics.json, per_image.csv and report.html.
 
     Photos are streamed: each is colorized, scored and dropped, and the report keeps only small tiles of
@@ -105,18 +116,30 @@ def evaluate(colorizer: Colorizer, images: Iterable[EvalImage], out_dir: Path, t
     # The metrics are pure NumPy/scikit-image code that releases the GIL: two threads score twice as fast.
     pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)))
     for im in tqdm(images, desc="evaluating", unit="img", total=count, disable=not progress):
-        outputs = {"model": colorizer.colorize_array(im.gray, size), "gray": gray_baseline(im.gray),
-                   "mean_chroma": mean_chroma_baseline(im.gray, ab), "truth": im.truth}
-        scored = pool.map(lambda key, pred, truth=im.truth: (
-            None if key == "truth" else _score(pred, truth, lpips), metrics.ab_histogram([pred])),
-            outputs.keys(), outputs.values())
+        outputs = {
+            "model": colorizer.colorize_array(im.gray, size),
+            "gray": gray_baseline(im.gray),
+            "mean_chroma": mean_chroma_baseline(im.gray, ab),
+            "truth": im.truth,
+        }
+        scored = pool.map(
+            lambda key, pred, truth=im.truth: (
+                None if key == "truth" else _score(pred, truth, lpips),
+                metrics.ab_histogram([pred]),
+            ),
+            outputs.keys(),
+            outputs.values(),
+        )
         for key, (row, hist) in zip(outputs, scored):
             if row is not None:
                 rows[key].append(row)
             hists[key] += hist * im.truth.shape[0] * im.truth.shape[1]
         names.append(im.name)
-        gallery.offer(im.name, rows["model"][-1]["ciede2000"],
-                      lambda im=im, pred=outputs["model"]: triple_tiles(im.gray, im.truth, pred))
+        gallery.offer(
+            im.name,
+            rows["model"][-1]["ciede2000"],
+            lambda im=im, pred=outputs["model"]: triple_tiles(im.gray, im.truth, pred),
+        )
     pool.shutdown()
     if not names:
         raise DataError("nothing to evaluate: no readable images")
@@ -126,14 +149,20 @@ def evaluate(colorizer: Colorizer, images: Iterable[EvalImage], out_dir: Path, t
         "skipped": len(skipped or []),
         "size": size or colorizer.size,
         "model_info": colorizer.info(),
-        "mean_ab_baseline": {"ab": ab, "source": "evaluation set (no training mean stored)" if oracle
-                             else "training split"},
-        "network_metrics": ("LPIPS (AlexNet, v0.1) from user-supplied weights; FID skipped" if lpips else
-                            "skipped: FID and LPIPS need pretrained networks, which colorgan never downloads "
-                            "(pass --lpips-weights for LPIPS)"),
-        "metrics_variants": {"colorfulness": "Hasler & Susstrunk 2003, signed means, 0-255 scale",
-                             "chroma_hist_distance": "Jensen-Shannon distance of 32x32 Lab ab histograms "
-                                                     "(range 0..1, lower is better)"},
+        "mean_ab_baseline": {
+            "ab": ab,
+            "source": "evaluation set (no training mean stored)" if oracle else "training split",
+        },
+        "network_metrics": (
+            "LPIPS (AlexNet, v0.1) from user-supplied weights; FID skipped"
+            if lpips
+            else "skipped: FID and LPIPS need pretrained networks, which colorgan never downloads "
+            "(pass --lpips-weights for LPIPS)"
+        ),
+        "metrics_variants": {
+            "colorfulness": "Hasler & Susstrunk 2003, signed means, 0-255 scale",
+            "chroma_hist_distance": "Jensen-Shannon distance of 32x32 Lab ab histograms (range 0..1, lower is better)",
+        },
     }
     for key in rows:
         summary[key] = _summarize(rows[key])
@@ -177,9 +206,11 @@ class _Gallery:
                 heapq.heappush(heap, entry) if len(heap) < self.keep else heapq.heapreplace(heap, entry)
 
     def as_dict(self) -> dict[str, list]:
-        return {"first": self.first,
-                "best": [(n, t) for _, _, n, t in sorted(self.best, key=lambda e: -e[0])],
-                "worst": [(n, t) for _, _, n, t in sorted(self.worst, key=lambda e: -e[0])]}
+        return {
+            "first": self.first,
+            "best": [(n, t) for _, _, n, t in sorted(self.best, key=lambda e: -e[0])],
+            "worst": [(n, t) for _, _, n, t in sorted(self.worst, key=lambda e: -e[0])],
+        }
 
 
 def _score(pred: np.ndarray, truth: np.ndarray, lpips) -> dict[str, float]:
@@ -229,8 +260,10 @@ def verdict(difference: dict, metric: str) -> str:
 
 def beats_baselines(model_minus: dict) -> dict[str, bool]:
     """Per metric: the model is better than every baseline, the paired interval excluding zero."""
+
     def better(stats: dict, metric: str) -> bool:
         return stats["ci_high"] < 0 if metric == "ciede2000" else stats["ci_low"] > 0
+
     return {metric: all(better(model_minus[b][metric], metric) for b in BASELINES) for metric in PAIRED_METRICS}
 
 
@@ -240,14 +273,24 @@ def _write_per_image(path: Path, names: list[str], rows: dict[str, list[dict]]) 
     writer = csv.writer(buffer)
     writer.writerow(["image"] + keys + [f"{b}_{k}" for b in BASELINES for k in ("psnr", "ssim", "ciede2000")])
     for i, name in enumerate(names):
-        writer.writerow([name] + [f"{rows['model'][i][k]:.5g}" for k in keys]
-                        + [f"{rows[b][i][k]:.5g}" for b in BASELINES for k in ("psnr", "ssim", "ciede2000")])
+        writer.writerow(
+            [name]
+            + [f"{rows['model'][i][k]:.5g}" for k in keys]
+            + [f"{rows[b][i][k]:.5g}" for b in BASELINES for k in ("psnr", "ssim", "ciede2000")]
+        )
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8", "surrogateescape"))
 
 
-def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, data: str | None = None,
-                 limit: int | None = None, size: int | None = None, progress: bool = True,
-                 lpips_weights: str | None = None, model: str | os.PathLike | None = None) -> dict:
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    data: str | None = None,
+    limit: int | None = None,
+    size: int | None = None,
+    progress: bool = True,
+    lpips_weights: str | None = None,
+    model: str | os.PathLike | None = None,
+) -> dict:
     """Evaluate a run folder's latest checkpoint on its saved validation split, or `model` (another weights
     file, e.g. an export with its chosen settings, or a model to compare) on that same split."""
     run_dir = Path(run_dir)
@@ -255,13 +298,26 @@ def evaluate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     samples, roots = run_samples(run_dir, data)
     samples = spread(samples, limit, roots) if limit else samples
     skipped: list[tuple[str, str]] = []
-    train_ab = (TrainConfig.from_yaml(run_dir / "config.yaml").extra.get("mean_ab")
-                or colorizer.config.extra.get("mean_ab") or train_split_mean_ab(run_dir, data))
+    train_ab = (
+        TrainConfig.from_yaml(run_dir / "config.yaml").extra.get("mean_ab")
+        or colorizer.config.extra.get("mean_ab")
+        or train_split_mean_ab(run_dir, data)
+    )
     loss_png = run_dir / "loss.png"
-    return evaluate(colorizer, iter_eval_images(samples, skipped), Path(out_dir or run_dir), train_ab, size,
-                    progress, loss_png if loss_png.exists() else None, skipped, title=str(run_dir),
-                    lpips=_load_lpips(lpips_weights), folder_of=lambda name: sample_folder(name, roots),
-                    count=len(samples))
+    return evaluate(
+        colorizer,
+        iter_eval_images(samples, skipped),
+        Path(out_dir or run_dir),
+        train_ab,
+        size,
+        progress,
+        loss_png if loss_png.exists() else None,
+        skipped,
+        title=str(run_dir),
+        lpips=_load_lpips(lpips_weights),
+        folder_of=lambda name: sample_folder(name, roots),
+        count=len(samples),
+    )
 
 
 def write_tensorboard(summary: dict, log_dir: str | os.PathLike, step: int = 0) -> None:
@@ -312,17 +368,34 @@ def train_split_mean_ab(run_dir: Path, data: str | None, most: int = 500) -> lis
     return mean_ab(rgbs) if rgbs else None
 
 
-def evaluate_model(model: str | os.PathLike | None, data: str | os.PathLike, out_dir: str | os.PathLike,
-                   limit: int | None = None, size: int | None = None, progress: bool = True,
-                   backend: str = "torch", lpips_weights: str | None = None) -> dict:
+def evaluate_model(
+    model: str | os.PathLike | None,
+    data: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    limit: int | None = None,
+    size: int | None = None,
+    progress: bool = True,
+    backend: str = "torch",
+    lpips_weights: str | None = None,
+) -> dict:
     """Evaluate any model on any folder (color photos, grays derived; or color/ + gray/ pairs)."""
     colorizer = Colorizer.load(model, backend=backend)
     samples, found_skips = find_samples(data)
     samples = samples[:limit] if limit else samples
     skipped = [(s.path, s.reason) for s in found_skips]
-    return evaluate(colorizer, iter_eval_images(samples, skipped), Path(out_dir), colorizer.config.extra.get("mean_ab"),
-                    size, progress, None, skipped, title=f"{model or 'default model'} on {data}",
-                    lpips=_load_lpips(lpips_weights), count=len(samples))
+    return evaluate(
+        colorizer,
+        iter_eval_images(samples, skipped),
+        Path(out_dir),
+        colorizer.config.extra.get("mean_ab"),
+        size,
+        progress,
+        None,
+        skipped,
+        title=f"{model or 'default model'} on {data}",
+        lpips=_load_lpips(lpips_weights),
+        count=len(samples),
+    )
 
 
 def _load_lpips(spec: str | None):

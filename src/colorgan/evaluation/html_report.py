@@ -56,10 +56,15 @@ def _hist_plot(hists: dict[str, np.ndarray]) -> str:
 
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.6))
     for ax, key in zip(axes, ("truth", "model", "gray", "mean_chroma")):
-        ax.imshow(np.log10(hists[key].T + 1e-6), origin="lower", extent=(-110, 110, -110, 110), cmap="magma",
-                  vmin=-6, vmax=-0.5)
-        ax.set(title={"truth": "ground truth", "mean_chroma": "mean chroma"}.get(key, key), xlabel="a",
-               ylabel="b")
+        ax.imshow(
+            np.log10(hists[key].T + 1e-6),
+            origin="lower",
+            extent=(-110, 110, -110, 110),
+            cmap="magma",
+            vmin=-6,
+            vmax=-0.5,
+        )
+        ax.set(title={"truth": "ground truth", "mean_chroma": "mean chroma"}.get(key, key), xlabel="a", ylabel="b")
     fig.suptitle("Lab ab histograms, log10 share of pixels (a desaturated model collapses to the centre)")
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -96,35 +101,42 @@ def _paired_table(summary: dict) -> str:
     for key, label, _, fmt in ROWS:
         if key not in summary["model_minus"]["gray"]:
             continue
-        cells = "".join(f"<td>{_cell(summary['model_minus'][b][key], fmt.replace('{:', '{:+'))}</td>"
-                        for b in ("gray", "mean_chroma"))
+        cells = "".join(
+            f"<td>{_cell(summary['model_minus'][b][key], fmt.replace('{:', '{:+'))}</td>"
+            for b in ("gray", "mean_chroma")
+        )
         body.append(f"<tr><th>{label}</th>{cells}</tr>")
-    return ("<p class='note'>Model minus baseline on the same photos (paired), 95 % bootstrap intervals; "
-            "the model is better only where the interval excludes zero.</p>"
-            f"<table><tr><th></th><th>model − gray</th><th>model − mean chroma</th></tr>{''.join(body)}</table>")
+    return (
+        "<p class='note'>Model minus baseline on the same photos (paired), 95 % bootstrap intervals; "
+        "the model is better only where the interval excludes zero.</p>"
+        f"<table><tr><th></th><th>model − gray</th><th>model − mean chroma</th></tr>{''.join(body)}</table>"
+    )
 
 
 def _folder_tables(summary: dict) -> list[str]:
     sections = []
     for folder, part in summary.get("per_folder", {}).items():
-        sections += [f"<h3>{html.escape(folder)} ({part['images']} photos)</h3>", _table(part),
-            _paired_table(part)]
+        sections += [f"<h3>{html.escape(folder)} ({part['images']} photos)</h3>", _table(part), _paired_table(part)]
     return ["<h2>Per data folder</h2>", *sections] if sections else []
 
 
-def write_report(path: Path, summary: dict, gallery: dict[str, list], hists, loss_png, skipped,
-                 title: str) -> None:
+def write_report(path: Path, summary: dict, gallery: dict[str, list], hists, loss_png, skipped, title: str) -> None:
     """`gallery`: "first", "best" and "worst" lists of (name, tiles) from `triple_tiles`."""
     beats = summary["beats_baselines"]
-    verdict = ("beats both baselines" if beats["ciede2000"] else
-               "does NOT beat both baselines (paired 95 % interval of the difference)")
+    verdict = (
+        "beats both baselines"
+        if beats["ciede2000"]
+        else "does NOT beat both baselines (paired 95 % interval of the difference)"
+    )
     sections = [
         f"<h1>colorgan evaluation</h1><p class='sub'>{html.escape(title)} · {summary['images']} images · "
         f"model: {html.escape(str(summary['model_info'].get('model', '')))}</p>",
         f"<p class='verdict {'good' if beats['ciede2000'] else 'bad'}'>On mean CIEDE2000 the model {verdict}. "
         f"PSNR: {'better' if beats['psnr'] else 'not better'} than both; "
         f"colorfulness {summary['model']['colorfulness_ratio']:.0%} of the truth's.</p>",
-        "<h2>Model vs baselines</h2>", _table(summary), _paired_table(summary),
+        "<h2>Model vs baselines</h2>",
+        _table(summary),
+        _paired_table(summary),
         *_folder_tables(summary),
         "<p class='note'>Means with 95 % bootstrap intervals. <b>gray</b>: no color. <b>mean chroma</b>: every "
         f"pixel gets the mean ab ({summary['mean_ab_baseline']['source']}). Colorfulness: Hasler &amp; Süsstrunk "
@@ -136,9 +148,12 @@ def write_report(path: Path, summary: dict, gallery: dict[str, list], hists, los
     sections += [
         "<h2>Samples</h2><p class='note'>gray input | ground truth | ours</p>",
         _triples(gallery["first"]),
-        "<h2>Best 8 by CIEDE2000</h2>", _triples(gallery["best"]),
-        "<h2>Worst 8 by CIEDE2000</h2>", _triples(gallery["worst"]),
-        "<h2>Chroma distribution</h2>", f'<img src="{_hist_plot(hists)}" alt="ab histograms">',
+        "<h2>Best 8 by CIEDE2000</h2>",
+        _triples(gallery["best"]),
+        "<h2>Worst 8 by CIEDE2000</h2>",
+        _triples(gallery["worst"]),
+        "<h2>Chroma distribution</h2>",
+        f'<img src="{_hist_plot(hists)}" alt="ab histograms">',
     ]
     if skipped:
         items = "".join(f"<li>{html.escape(p)}: {html.escape(r)}</li>" for p, r in skipped[:50])
@@ -152,5 +167,5 @@ table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border-bottom: 1
 td {{ text-align: right; font-variant-numeric: tabular-nums; }} th {{ text-align: left; }} small {{ color: #888; }}
 .verdict {{ padding: .6em 1em; border-radius: 6px; }} .good {{ background: #e6f4ea; }} .bad {{ background: #fdecea; }}
 img {{ max-width: 100%; }}
-</style></head><body>{''.join(sections)}</body></html>"""
+</style></head><body>{"".join(sections)}</body></html>"""
     atomic_write_text(path, page)

@@ -106,8 +106,11 @@ def _psnr01(p: np.ndarray, t: np.ndarray) -> float:
 def _ssim01(p: np.ndarray, t: np.ndarray) -> float:
     # The standard SSIM of Wang et al. 2004 (and of torchmetrics and most papers): an 11x11 Gaussian window,
     # sigma 1.5, population covariances. scikit-image's default (7x7 uniform) gives figures no paper reports.
-    return float(structural_similarity(t, p, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False))
+    return float(
+        structural_similarity(
+            t, p, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+    )
 
 
 def _ciede2000_lab(lab_pred: np.ndarray, lab_truth: np.ndarray) -> float:

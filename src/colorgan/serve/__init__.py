@@ -28,8 +28,14 @@ from __future__ import annotations
 from importlib import import_module
 
 # Lazy, so `colorgan --help` works without the web extra installed (the serve command then says what to install).
-_EXPORTS = {"create_app": "app", "InferenceGate": "gate", "ApiError": "limits", "ServeLimits": "limits",
-            "run_server": "server", "serve_in_thread": "server"}
+_EXPORTS = {
+    "create_app": "app",
+    "InferenceGate": "gate",
+    "ApiError": "limits",
+    "ServeLimits": "limits",
+    "run_server": "server",
+    "serve_in_thread": "server",
+}
 __all__ = sorted(_EXPORTS)
 
 

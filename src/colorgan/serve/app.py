@@ -68,15 +68,22 @@ ERROR_RESPONSES = {
     408: {"model": ErrorBody, "description": "The upload did not arrive in time"},
     413: {"model": ErrorBody, "description": "File too large, or too many pixels"},
     415: {"model": ErrorBody, "description": "Not an image (judged by its content), or not multipart"},
-    422: {"model": ErrorBody, "description": "Missing or invalid field (hints included), or an image that cannot "
-                                                "be decoded"},
+    422: {
+        "model": ErrorBody,
+        "description": "Missing or invalid field (hints included), or an image that cannot be decoded",
+    },
     503: {"model": ErrorBody, "description": "Busy: retry after the Retry-After header's seconds"},
 }
 
-SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY")]
-PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:; "
-            "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+PAGE_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:; "
+    "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 class _SecurityHeaders:
@@ -97,6 +104,14 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+HINTS_FIELD_HELP = (
+    "color hints, a JSON list of points in the photo's own pixels: x from the left, y from the top, an sRGB color "
+    "(only its chroma is used; the photo keeps its lightness) and an optional radius in photo pixels; at most "
+    f"{MAX_HINTS} points. Only for models that take hints (/api/info says `hints: true`); a bad point is a 422 "
+    "naming it"
+)
 
 
 def _page_html() -> str:
@@ -126,8 +141,12 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
         gate.close()
         decoders.close()
 
-    app = _app_class()(title="colorgan", version=__version__, lifespan=lifespan,
-                       description="Colorize black-and-white photos. POST a photo to /api/colorize; the page is at /.")
+    app = _app_class()(
+        title="colorgan",
+        version=__version__,
+        lifespan=lifespan,
+        description="Colorize black-and-white photos. POST a photo to /api/colorize; the page is at /.",
+    )
     app.state.gate = gate
     app.state.limits = limits
     app.add_middleware(_SecurityHeaders)
@@ -171,14 +190,19 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
     @app.get("/api/info", response_model=Info, summary="The model, its training size and the limits")
     async def info():
         return {
-            "service": "colorgan", "version": __version__,
-            "model": _model_name(model_info.get("model", "")), "backend": str(model_info.get("backend", "")),
-            "train_size": int(model_info.get("train_size", 0)), "color_space": str(model_info.get("color_space", "")),
-            "hints": bool(takes_hints), "limits": limits.as_dict(),
+            "service": "colorgan",
+            "version": __version__,
+            "model": _model_name(model_info.get("model", "")),
+            "backend": str(model_info.get("backend", "")),
+            "train_size": int(model_info.get("train_size", 0)),
+            "color_space": str(model_info.get("color_space", "")),
+            "hints": bool(takes_hints),
+            "limits": limits.as_dict(),
         }
 
-    def work(raw: bytes, label: str, size: int | None, fmt: str, hints_text: str,
-             deadline: float) -> tuple[bytes, float]:
+    def work(
+        raw: bytes, label: str, size: int | None, fmt: str, hints_text: str, deadline: float
+    ) -> tuple[bytes, float]:
         started = time.perf_counter()
         loaded = decoders.decode(raw, label, deadline - time.monotonic())
         del raw
@@ -189,8 +213,11 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             raise ApiError(422, f"{label}: {fmt} cannot store {width}x{height}; ask for format=png")
         working = size or train_size
         if working * working * max(height, width) / max(1, min(height, width)) > limits.max_work_pixels:
-            raise ApiError(422, f"{label}: {width}x{height} is too elongated to colorize at size {working}; "
-                                "ask for a smaller size or crop it")
+            raise ApiError(
+                422,
+                f"{label}: {width}x{height} is too elongated to colorize at size {working}; "
+                "ask for a smaller size or crop it",
+            )
         # Hints are checked against the decoded photo, so their coordinates are the photo's real pixels.
         hints = parse_hints(hints_text, width, height) if hints_text else []
         if hints and takes_hints is False:
@@ -211,27 +238,46 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
         summary="Colorize one photo; the answer is the photo at its own resolution",
         response_class=Response,
         responses={
-            200: {"description": "The colorized photo", "content": {
-                mime: {"schema": {"type": "string", "format": "binary"}} for _, mime in FORMATS.values()}},
+            200: {
+                "description": "The colorized photo",
+                "content": {mime: {"schema": {"type": "string", "format": "binary"}} for _, mime in FORMATS.values()},
+            },
             **ERROR_RESPONSES,
         },
-        openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["image"],
-            "properties": {
-                "image": {"type": "string", "format": "binary",
-                          "description": f"the photo (at most {megabytes(limits.max_upload_bytes)}, "
-                                         f"{limits.max_pixels:,} pixels)"},
-                "size": {"type": "integer", "minimum": MIN_SIZE, "maximum": limits.max_size,
-                         "description": "the network's working size; default: the model's training size"},
-                "format": {"type": "string", "enum": list(FORMATS), "default": "png"},
-                "hints": {"type": "string", "maxLength": MAX_HINTS_BYTES,
-                          "description": "color hints, a JSON list of points in the photo's own pixels: x from "
-                                         "the left, y from the top, an sRGB color (only its chroma is used; the "
-                                         "photo keeps its lightness) and an optional radius in photo pixels; at "
-                                         f"most {MAX_HINTS} points. Only for models that take hints (/api/info "
-                                         "says `hints: true`); a bad point is a 422 naming it",
-                          "example": '[{"x": 120, "y": 340, "color": "#b03020", "radius": 6}]'},
-            }}}}}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["image"],
+                            "properties": {
+                                "image": {
+                                    "type": "string",
+                                    "format": "binary",
+                                    "description": f"the photo (at most {megabytes(limits.max_upload_bytes)}, "
+                                    f"{limits.max_pixels:,} pixels)",
+                                },
+                                "size": {
+                                    "type": "integer",
+                                    "minimum": MIN_SIZE,
+                                    "maximum": limits.max_size,
+                                    "description": "the network's working size; default: the model's training size",
+                                },
+                                "format": {"type": "string", "enum": list(FORMATS), "default": "png"},
+                                "hints": {
+                                    "type": "string",
+                                    "maxLength": MAX_HINTS_BYTES,
+                                    "description": HINTS_FIELD_HELP,
+                                    "example": '[{"x": 120, "y": 340, "color": "#b03020", "radius": 6}]',
+                                },
+                            },
+                        }
+                    }
+                },
+            }
+        },
     )
     async def colorize(request: Request):
         if uploads["active"] >= limits.upload_slots:
@@ -250,11 +296,11 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
         del parts, image
         queued = time.perf_counter()
         try:
-            data, work_s = await gate.run(work, raw, label, size, fmt, hints_text,
-                                          time.monotonic() + limits.timeout)
+            data, work_s = await gate.run(work, raw, label, size, fmt, hints_text, time.monotonic() + limits.timeout)
         except DecodeTimeout:
-            raise gate.busy(f"{label}: decoding took longer than {limits.timeout:g} s; try a smaller "
-                            "or simpler file") from None
+            raise gate.busy(
+                f"{label}: decoding took longer than {limits.timeout:g} s; try a smaller or simpler file"
+            ) from None
         except ImageReadError as err:
             reason = err.reason
             if reason.startswith("not an image"):
@@ -264,11 +310,16 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             raise ApiError(422, f"{label}: {err}") from None
         _, mime = FORMATS[fmt]
         wait_s = max(0.0, time.perf_counter() - queued - work_s)
-        return Response(data, media_type=mime, headers={
-            "Content-Disposition": f'inline; filename="colorized.{"jpg" if fmt == "jpeg" else fmt}"',
-            "Cache-Control": "no-store",
-            # decode + colorize + encode, and the time spent waiting for a worker (queue), in milliseconds
-            "Server-Timing": f"work;dur={work_s * 1000:.1f}, queue;dur={wait_s * 1000:.1f}"})
+        return Response(
+            data,
+            media_type=mime,
+            headers={
+                "Content-Disposition": f'inline; filename="colorized.{"jpg" if fmt == "jpeg" else fmt}"',
+                "Cache-Control": "no-store",
+                # decode + colorize + encode, and the time spent waiting for a worker (queue), in milliseconds
+                "Server-Timing": f"work;dur={work_s * 1000:.1f}, queue;dur={wait_s * 1000:.1f}",
+            },
+        )
 
     return app
 
@@ -286,5 +337,3 @@ def _app_class():
 def _model_name(path: str) -> str:
     """The model file's name without the server's folders."""
     return re.split(r"[\\/]", str(path))[-1] if path else ""
-
-

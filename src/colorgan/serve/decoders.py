@@ -45,8 +45,9 @@ def _decode_loop(conn: Connection, max_pixels: int) -> None:
 class _Decoder:
     def __init__(self, context, max_pixels: int):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_decode_loop, args=(child, max_pixels), daemon=True,
-                                       name="colorgan-decode")
+        self.process = context.Process(
+            target=_decode_loop, args=(child, max_pixels), daemon=True, name="colorgan-decode"
+        )
         self.process.start()
         child.close()
 

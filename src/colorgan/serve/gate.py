@@ -85,10 +85,12 @@ class InferenceGate:
         semaphore.release()
 
     def state(self) -> dict:
-        return {"running": self.running, "waiting": self.admitted - self.running, "served": self.served,
-                "refused": self.refused}
+        return {
+            "running": self.running,
+            "waiting": self.admitted - self.running,
+            "served": self.served,
+            "refused": self.refused,
+        }
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
-
-

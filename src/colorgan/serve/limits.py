@@ -72,8 +72,13 @@ class ServeLimits:
         return self.max_upload_bytes + MULTIPART_SLACK
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "max_uploads": self.upload_slots, "max_work_pixels": self.max_work_pixels,
-                "formats": list(FORMATS), "min_size": MIN_SIZE}
+        return {
+            **asdict(self),
+            "max_uploads": self.upload_slots,
+            "max_work_pixels": self.max_work_pixels,
+            "formats": list(FORMATS),
+            "min_size": MIN_SIZE,
+        }
 
 
 def field_limit(name: str) -> int:
@@ -87,5 +92,3 @@ class ApiError(Exception):
     def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None):
         super().__init__(detail)
         self.status, self.detail, self.headers = status, detail, headers
-
-

@@ -21,16 +21,27 @@ def add_bench_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="the server's inference threads")
     p.add_argument("--clients", default="16,64", help="concurrency levels, comma-separated (default 16,64)")
     p.add_argument("--requests", type=int, default=320, help="requests sent at each level (default 320)")
-    p.add_argument("--duration", type=float, default=None,
-                   help="seconds per level instead of a fixed request count")
-    p.add_argument("--photo", default=None, metavar="FILE",
-                   help="the photo to send (default: scikit-image's astronaut, as a gray 512x512 JPEG)")
+    p.add_argument("--duration", type=float, default=None, help="seconds per level instead of a fixed request count")
+    p.add_argument(
+        "--photo",
+        default=None,
+        metavar="FILE",
+        help="the photo to send (default: scikit-image's astronaut, as a gray 512x512 JPEG)",
+    )
     p.add_argument("--format", default="png", choices=["png", "jpeg", "webp"], help="answer format (default png)")
-    p.add_argument("--single", type=int, default=30,
-                   help="sequential requests timed for the single-image latency (default 30: long enough to see "
-                        "the machine's steady load, not a burst)")
-    p.add_argument("--retry-cap", type=float, default=5.0,
-                   help="a client told 503 waits min(Retry-After, this) seconds before its next request")
+    p.add_argument(
+        "--single",
+        type=int,
+        default=30,
+        help="sequential requests timed for the single-image latency (default 30: long enough to see "
+        "the machine's steady load, not a burst)",
+    )
+    p.add_argument(
+        "--retry-cap",
+        type=float,
+        default=5.0,
+        help="a client told 503 waits min(Retry-After, this) seconds before its next request",
+    )
     p.add_argument("--out", default="benchmarks/serve_load.json", help="where to write the JSON figures")
 
 
@@ -68,10 +79,26 @@ def bench_photo(path: str | None) -> tuple[bytes, str, tuple[int, int]]:
     return buffer.getvalue(), "astronaut-gray.jpg", image.size
 
 
-def start_server_process(model: str | None, port: int, workers: int, queue: int, threads: int | None = None,
-                         extra: list[str] | None = None) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "colorgan", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers), "--queue", str(queue), "--log-level", "warning", *(extra or [])]
+def start_server_process(
+    model: str | None, port: int, workers: int, queue: int, threads: int | None = None, extra: list[str] | None = None
+) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "colorgan",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--queue",
+        str(queue),
+        "--log-level",
+        "warning",
+        *(extra or []),
+    ]
     if model:
         cmd += ["--model", str(model)]
     if threads:
@@ -101,8 +128,13 @@ def _percentiles(values: list[float]) -> dict:
     if not values:
         return {"p50": None, "p95": None, "p99": None, "mean": None, "max": None}
     arr = np.asarray(values)
-    return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
-            "p99": float(np.percentile(arr, 99)), "mean": float(arr.mean()), "max": float(arr.max())}
+    return {
+        "p50": float(np.percentile(arr, 50)),
+        "p95": float(np.percentile(arr, 95)),
+        "p99": float(np.percentile(arr, 99)),
+        "mean": float(arr.mean()),
+        "max": float(arr.max()),
+    }
 
 
 def _server_work_s(response) -> float | None:
@@ -117,8 +149,17 @@ def _server_work_s(response) -> float | None:
     return None
 
 
-async def _load_level(base: str, pid: int, photo: bytes, name: str, fmt: str, clients: int, requests: int,
-                      duration: float | None, retry_cap: float) -> dict:
+async def _load_level(
+    base: str,
+    pid: int,
+    photo: bytes,
+    name: str,
+    fmt: str,
+    clients: int,
+    requests: int,
+    duration: float | None,
+    retry_cap: float,
+) -> dict:
     import asyncio
 
     import httpx
@@ -145,8 +186,7 @@ async def _load_level(base: str, pid: int, photo: bytes, name: str, fmt: str, cl
         while more():
             t0 = time.perf_counter()
             try:
-                response = await http.post(f"{base}/api/colorize", files={"image": (name, photo)},
-                                           data={"format": fmt})
+                response = await http.post(f"{base}/api/colorize", files={"image": (name, photo)}, data={"format": fmt})
                 key = str(response.status_code)
                 retry = response.headers.get("retry-after")
             except httpx.HTTPError as exc:
@@ -177,11 +217,16 @@ async def _load_level(base: str, pid: int, photo: bytes, name: str, fmt: str, cl
     wall = time.perf_counter() - start
     ok = statuses.get("200", 0)
     return {
-        "clients": clients, "requests": sum(statuses.values()), "wall_s": wall, "ok": ok,
+        "clients": clients,
+        "requests": sum(statuses.values()),
+        "wall_s": wall,
+        "ok": ok,
         "throughput_ok_per_s": ok / wall if wall > 0 else 0.0,
-        "throughput_all_per_s": sum(statuses.values()) / wall if wall > 0 else 0.0, "status_counts": statuses,
+        "throughput_all_per_s": sum(statuses.values()) / wall if wall > 0 else 0.0,
+        "status_counts": statuses,
         "errors_other_than_503": sum(n for k, n in statuses.items() if k not in ("200", "503")),
-        "latency_ok_s": _percentiles(ok_latencies), "latency_all_s": _percentiles(all_latencies),
+        "latency_ok_s": _percentiles(ok_latencies),
+        "latency_all_s": _percentiles(all_latencies),
         "server_work_s": _percentiles(work_times),
         "rss_during_max_bytes": max(rss_samples) if rss_samples else None,
         "rss_during_mean_bytes": int(sum(rss_samples) / len(rss_samples)) if rss_samples else None,
@@ -206,16 +251,24 @@ def bench_serve(args: argparse.Namespace) -> int:
     proc = start_server_process(args.model, port, args.workers, args.queue, args.threads)
     report: dict = {
         "command": " ".join(sys.argv),
-        "model": args.model or "(shipped default)", "workers": args.workers, "queue": args.queue,
-        "photo": {"name": name, "width": width, "height": height, "bytes": len(photo)}, "format": args.format,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_at_start": os.getloadavg()},
+        "model": args.model or "(shipped default)",
+        "workers": args.workers,
+        "queue": args.queue,
+        "photo": {"name": name, "width": width, "height": height, "bytes": len(photo)},
+        "format": args.format,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg(),
+        },
     }
     try:
         wait_healthy(base, proc)
         report["info"] = httpx.get(f"{base}/api/info", timeout=10).json()
         report["rss_before_bytes"] = rss_bytes(proc.pid)
         with httpx.Client(timeout=600) as http:
+
             def one() -> tuple[float, float | None]:
                 t0 = time.perf_counter()
                 r = http.post(f"{base}/api/colorize", files={"image": (name, photo)}, data={"format": args.format})
@@ -232,8 +285,11 @@ def bench_serve(args: argparse.Namespace) -> int:
         report["levels"] = []
         for clients in levels:
             print(f"serve-bench: {clients} clients ...", flush=True)
-            level = asyncio.run(_load_level(base, proc.pid, photo, name, args.format, clients, args.requests,
-                                            args.duration, args.retry_cap))
+            level = asyncio.run(
+                _load_level(
+                    base, proc.pid, photo, name, args.format, clients, args.requests, args.duration, args.retry_cap
+                )
+            )
             time.sleep(1.0)
             level["rss_after_bytes"] = rss_bytes(proc.pid)
             report["levels"].append(level)
@@ -258,9 +314,12 @@ def bench_serve(args: argparse.Namespace) -> int:
 def _targets(report: dict) -> dict:
     single = report["single_latency_s"]["p50"]
     workers = report["workers"]
-    targets = {"no_errors_other_than_503": {
-        "met": all(level["errors_other_than_503"] == 0 for level in report["levels"]),
-        "value": sum(level["errors_other_than_503"] for level in report["levels"])}}
+    targets = {
+        "no_errors_other_than_503": {
+            "met": all(level["errors_other_than_503"] == 0 for level in report["levels"]),
+            "value": sum(level["errors_other_than_503"] for level in report["levels"]),
+        }
+    }
     for level in report["levels"]:
         if level["clients"] == 16:
             bound = 2 * (16 / workers) * single
@@ -279,20 +338,22 @@ def format_bench(report: dict) -> str:
         return f"{v / mib:.0f} MiB" if v else "?"
 
     work = report["single_server_work_s"]["p50"]
-    lines = [f"single image: p50 {report['single_latency_s']['p50'] * 1000:.0f} ms "
-             f"(server work {'-' if work is None else f'{work * 1000:.0f}'} ms) "
-             f"({report['photo']['width']}x{report['photo']['height']}, {report['format']})",
-             f"server RSS: before {m(report.get('rss_before_bytes'))}, after warm-up "
-             f"{m(report.get('rss_after_warmup_bytes'))}, after {m(report.get('rss_after_bytes'))}"]
+    lines = [
+        f"single image: p50 {report['single_latency_s']['p50'] * 1000:.0f} ms "
+        f"(server work {'-' if work is None else f'{work * 1000:.0f}'} ms) "
+        f"({report['photo']['width']}x{report['photo']['height']}, {report['format']})",
+        f"server RSS: before {m(report.get('rss_before_bytes'))}, after warm-up "
+        f"{m(report.get('rss_after_warmup_bytes'))}, after {m(report.get('rss_after_bytes'))}",
+    ]
     for level in report["levels"]:
         lat = level["latency_ok_s"]
         p = " / ".join("-" if lat[k] is None else f"{lat[k] * 1000:.0f}" for k in ("p50", "p95", "p99"))
         work = level["server_work_s"]["p50"]
-        lines.append(f"{level['clients']:>3} clients: {level['throughput_ok_per_s']:.2f} img/s, p50/p95/p99 {p} ms, "
-                     f"server work p50 {'-' if work is None else f'{work * 1000:.0f}'} ms, "
-                     f"statuses {level['status_counts']}, RSS during max {m(level['rss_during_max_bytes'])}")
+        lines.append(
+            f"{level['clients']:>3} clients: {level['throughput_ok_per_s']:.2f} img/s, p50/p95/p99 {p} ms, "
+            f"server work p50 {'-' if work is None else f'{work * 1000:.0f}'} ms, "
+            f"statuses {level['status_counts']}, RSS during max {m(level['rss_during_max_bytes'])}"
+        )
     for name, t in report["targets"].items():
         lines.append(f"target {name}: {'met' if t['met'] else 'MISSED'} ({t})")
     return "\n".join(lines)
-
-

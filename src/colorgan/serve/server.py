@@ -31,8 +31,10 @@ def _http_protocol(head_timeout: float):
         from uvicorn.protocols.http.h11_impl import H11Protocol
     except ImportError:
         return "auto"
-    if not all(hasattr(H11Protocol, name) for name in ("connection_made", "handle_events", "on_response_complete",
-                                                         "connection_lost")):
+    if not all(
+        hasattr(H11Protocol, name)
+        for name in ("connection_made", "handle_events", "on_response_complete", "connection_lost")
+    ):
         return "auto"
 
     class TimedH11Protocol(H11Protocol):
@@ -75,17 +77,26 @@ def _http_protocol(head_timeout: float):
     return TimedH11Protocol
 
 
-def uvicorn_config(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
-                   access_log: bool = True):
+def uvicorn_config(
+    app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info", access_log: bool = True
+):
     import uvicorn
 
     _quiet_multipart_logs()
     limits = getattr(app.state, "limits", None) or ServeLimits()
     return uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on",
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        lifespan="on",
         http=_http_protocol(limits.head_timeout),
         timeout_keep_alive=5,  # idle keep-alive connections are closed after 5 s
-        timeout_graceful_shutdown=10, server_header=False, proxy_headers=False, workers=None,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        proxy_headers=False,
+        workers=None,
         h11_max_incomplete_event_size=16 * 1024,  # request line + headers
     )
 
@@ -97,8 +108,14 @@ def warm_up(colorizer) -> None:
     colorizer.colorize(np.full((64, 64), 128, np.uint8))
 
 
-def run_server(colorizer, limits: ServeLimits | None = None, host: str = "127.0.0.1", port: int = 8000,
-               log_level: str = "info", warmup: bool = True) -> None:
+def run_server(
+    colorizer,
+    limits: ServeLimits | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    warmup: bool = True,
+) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM)."""
     import uvicorn
 
@@ -107,8 +124,11 @@ def run_server(colorizer, limits: ServeLimits | None = None, host: str = "127.0.
         warm_up(colorizer)
     app = create_app(colorizer, limits)
     shown = f"[{host}]" if ":" in host else host
-    print(f"colorgan: serving {colorizer.info().get('model', '')} at http://{shown}:{port}/ "
-          f"({limits.workers} worker(s), queue {limits.queue}); Ctrl-C stops", flush=True)
+    print(
+        f"colorgan: serving {colorizer.info().get('model', '')} at http://{shown}:{port}/ "
+        f"({limits.workers} worker(s), queue {limits.queue}); Ctrl-C stops",
+        flush=True,
+    )
     with suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it has already handled
         uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
 

@@ -48,10 +48,16 @@ class _FormCollector:
         self._current: FormPart | None = None
 
     def callbacks(self) -> dict:
-        return {"on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
-                "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
-                "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data,
-                "on_part_end": self.on_part_end, "on_end": self.on_end}
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_end": self.on_end,
+        }
 
     def on_part_begin(self) -> None:
         if len(self.parts) >= MAX_PARTS:
@@ -142,8 +148,11 @@ async def read_form(request: Request, limits: ServeLimits) -> list[FormPart]:
             # A trickle (a byte a second) would hold an upload slot for the whole body timeout: past the grace
             # period an upload must keep up a minimum average rate.
             if more and elapsed > limits.upload_grace and received < limits.min_upload_rate * elapsed:
-                raise ApiError(408, f"the upload is too slow ({received / elapsed:,.0f} bytes/s; at least "
-                                    f"{limits.min_upload_rate:,.0f} are needed)")
+                raise ApiError(
+                    408,
+                    f"the upload is too slow ({received / elapsed:,.0f} bytes/s; at least "
+                    f"{limits.min_upload_rate:,.0f} are needed)",
+                )
             if chunk:
                 try:
                     parser.write(chunk)
@@ -168,8 +177,10 @@ async def _receive(request: Request, deadline: float, limits: ServeLimits) -> di
     try:
         message = await asyncio.wait_for(request.receive(), max(0.001, wait))
     except asyncio.TimeoutError:
-        raise ApiError(408, f"the upload did not arrive within {limits.body_timeout:g} s (or stalled for "
-                            f"{limits.upload_grace:g} s)") from None
+        raise ApiError(
+            408,
+            f"the upload did not arrive within {limits.body_timeout:g} s (or stalled for {limits.upload_grace:g} s)",
+        ) from None
     if message["type"] == "http.disconnect":
         raise ApiError(400, "the client disconnected during the upload")
     return message
@@ -217,8 +228,11 @@ def parse_options(parts: list[FormPart], limits: ServeLimits) -> tuple[FormPart,
         raise ApiError(422, f"no photo: send the file in a multipart field named 'image'{hint}")
     if len(images) > 1:
         raise ApiError(422, "send one photo per request (several 'image' fields)")
-    fields = {p.name: bytes(p.data).decode("utf-8", "replace").strip() for p in parts
-              if p.name in KNOWN_FIELDS and p.filename is None}
+    fields = {
+        p.name: bytes(p.data).decode("utf-8", "replace").strip()
+        for p in parts
+        if p.name in KNOWN_FIELDS and p.filename is None
+    }
     size = None
     if fields.get("size"):
         text = fields["size"]
@@ -239,5 +253,3 @@ def status_for(err: ImageReadError) -> int:
     if reason.startswith("refused"):
         return 413
     return 422
-
-
