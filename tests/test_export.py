@@ -152,3 +152,25 @@ def test_an_onnx_model_with_external_data_loads_and_a_missing_data_file_is_one_c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(split) in err[0] and "onnxruntime cannot load this model" in err[0]
     assert not (tmp_path / "p_color.png").exists()
+
+
+def test_a_missing_onnx_extra_is_one_line_saying_what_to_install(tmp_path):
+    """Without onnx/onnxruntime, `--backend onnx` and ONNX export ended in a traceback."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['onnx'] = None; sys.modules['onnxruntime'] = None\n"
+        "from colorgan.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    for argv in (
+        ["export", "--out", str(tmp_path / "m.onnx")],
+        ["colorize", str(tmp_path / "p.png"), "--backend", "onnx", "--model", str(tmp_path / "m.onnx")],
+    ):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "p.png")
+        result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stderr[-1500:]
+        assert "pip install 'colorgan[onnx]'" in lines[0]
+        assert not (tmp_path / "m.onnx").exists()

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_write_bytes
+from .extras import import_extra
 from .models import fold_batch_norm
 
 
@@ -41,7 +42,7 @@ class OnnxBackend:
     name = "onnx"
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        import onnxruntime as ort
+        ort = import_extra("onnxruntime", "onnx", "the onnx backend")
 
         options = ort.SessionOptions()
         if threads:
@@ -57,7 +58,7 @@ class OnnxBackend:
 
 def export_onnx(generator: nn.Module, out_path: str | os.PathLike, multiple: int, metadata: dict[str, str]) -> Path:
     """Export the generator with dynamic batch, height and width (sides must stay multiples of `multiple`)."""
-    import onnx
+    onnx = import_extra("onnx", "onnx", "ONNX export")
 
     generator = generator.eval().float()
     example = torch.zeros(1, generator.downs[0][0].in_channels, multiple, multiple)  # gray (+ hint planes)

@@ -26,6 +26,7 @@ from .backends import OnnxBackend, TorchBackend
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state
 from .config import TrainConfig
 from .devices import pick_device, pick_precision
+from .extras import MissingExtra, import_extra
 from .hints import HINT_PLANES, Hint, HintError, hint_planes, parse_hints
 from .images import (
     DEFAULT_MAX_PIXELS,
@@ -117,7 +118,7 @@ class Colorizer:
 
     @classmethod
     def _load_onnx(cls, path: Path, max_pixels: int, threads: int | None) -> Colorizer:
-        import onnx
+        onnx = import_extra("onnx", "onnx", "the onnx backend")
 
         try:
             props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
@@ -126,6 +127,8 @@ class Colorizer:
             raise CheckpointError(f"{path}: not a colorgan ONNX export ({exc})") from None
         try:
             backend = OnnxBackend(path, threads)
+        except MissingExtra:
+            raise
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (external data, bad graph)
             raise CheckpointError(
                 f"{path}: onnxruntime cannot load this model ({str(exc).splitlines()[0][:200]})"
