@@ -7,10 +7,15 @@ ReLU up, skips joining mirrored levels). With ngf=64 and depth 8 it has the refe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 DROPOUT_LEVELS = 3  # the recipe drops out in the three innermost decoder blocks
 
@@ -151,12 +156,12 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def input_channels(cfg) -> int:
+def input_channels(cfg: TrainConfig) -> int:
     """Gray, plus hinted ab and its mask for a hint-taking generator."""
     return 4 if getattr(cfg, "hints", False) else 1
 
 
-def build_generator(cfg) -> UNetGenerator:
+def build_generator(cfg: TrainConfig) -> UNetGenerator:
     """The generator a TrainConfig describes: gray (and hints) in, RGB or ab out."""
     return UNetGenerator(
         input_channels(cfg),
@@ -169,7 +174,7 @@ def build_generator(cfg) -> UNetGenerator:
     )
 
 
-def build_discriminator(cfg) -> PatchDiscriminator:
+def build_discriminator(cfg: TrainConfig) -> PatchDiscriminator:
     """The PatchGAN a TrainConfig describes: it sees G's input beside the (real or generated) output."""
     return PatchDiscriminator(input_channels(cfg) + output_channels(cfg.color_space), cfg.ndf, cfg.d_layers)
 
