@@ -6,7 +6,7 @@ input frame. The gray clip is encoded as H.264 and colorized end to end (`Colori
 per frame (`temporal=False`) and with the temporal method. Reported, from the decoded outputs:
 
 - flicker: the warping error. Output frame t-1 is warped onto frame t with the KNOWN motion and compared with
-  output frame t (mean CIEDE2000, `colorgan.metrics.ciede2000`), 16 px away from the borders, never across a
+  output frame t (mean CIEDE2000, `colorgan.evaluation.metrics.ciede2000`), 16 px away from the borders, never across a
   cut; also for the true color frames (its floor). `flicker_chroma` is the same with both frames given frame t's
   lightness: the part the colorizer controls (the grain in the input's lightness is kept by design).
   `truth_encoded` is the truth through the output's H.264 settings: the floor for an encoded output.
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from colorgan.metrics import ciede2000
+from colorgan.evaluation.metrics import ciede2000
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from colorgan import Colorizer
