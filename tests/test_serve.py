@@ -578,3 +578,58 @@ def test_the_decoder_pool_reports_bad_files_and_replaces_a_dead_decoder():
         assert pool.decode(encode(synthetic_photo(4, (8, 8))), "next.png", 30).rgb.shape == (8, 8, 3)
     finally:
         pool.close()
+
+
+@pytest.mark.slow
+def test_a_normal_upload_gets_through_while_a_scan_bomb_a_slow_decode_and_40_trickles_are_in_flight(colorizer):
+    """Issue #13's whole scenario at once, with one worker: nothing of it may hold the server for long."""
+    limits = ServeLimits(
+        max_upload_bytes=20_000_000,
+        workers=1,
+        queue=4,
+        timeout=2.0,
+        max_size=256,
+        upload_grace=1.0,
+        min_upload_rate=2000,
+    )
+    small = io.BytesIO()
+    Image.fromarray(synthetic_photo(0, (700, 700))).save(small, format="JPEG", progressive=True)
+    bomb = small.getvalue()[:-2] + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" * 3000 + b"\xff\xd9"
+    slow = slow_legal_jpeg()
+    with serve_in_thread(create_app(colorizer, limits)) as base:
+        address = urlsplit(base)
+        trickles = []
+        for _ in range(40):
+            raw = socket.create_connection((address.hostname, address.port), timeout=10)
+            raw.sendall(
+                b"POST /api/colorize HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=zz"
+                b"\r\nContent-Length: 100000\r\n\r\n--zz\r\n"
+            )
+            trickles.append(raw)
+        answers: dict[str, int] = {}
+
+        def attack(name: str, data: bytes) -> None:
+            with httpx.Client(base_url=base, timeout=60) as http:
+                answers[name] = post_image(http, data, f"{name}.jpg").status_code
+
+        attackers = [threading.Thread(target=attack, args=(n, d)) for n, d in (("bomb", bomb), ("slow", slow))]
+        try:
+            for thread in attackers:
+                thread.start()
+            time.sleep(0.3)
+            started = time.monotonic()
+            with httpx.Client(base_url=base, timeout=30) as http:  # a normal client, retrying a 503 as told
+                answer = post_image(http, encode(synthetic_photo(5, (32, 32))))
+                while answer.status_code == 503 and time.monotonic() - started < 8:
+                    for raw in trickles:
+                        with contextlib.suppress(OSError):
+                            raw.sendall(b"x")
+                    time.sleep(0.5)
+                    answer = post_image(http, encode(synthetic_photo(5, (32, 32))))
+            assert answer.status_code == 200 and time.monotonic() - started < 8
+            for thread in attackers:
+                thread.join(timeout=30)
+            assert answers["bomb"] in (422, 503) and answers["slow"] in (200, 503)  # refused, never served
+        finally:
+            for raw in trickles:
+                raw.close()
