@@ -298,6 +298,7 @@ def test_demo_writes_its_page_and_sheet_with_a_given_model(tiny_model, tmp_path)
     assert len(list(out.glob("*_color.png"))) == len(package_photos())
 
 
+@pytest.mark.slow
 def test_serve_command_starts_answers_and_stops(tiny_model, tmp_path):
     """`colorgan serve` as a user starts it: a real process on a free loopback port."""
     import socket

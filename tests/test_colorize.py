@@ -141,6 +141,7 @@ def test_any_aspect_ratio_works_in_bounded_memory(tiny_model, tmp_path):
     assert out.size == (4000, 1)
 
 
+@pytest.mark.slow
 def test_memory_per_photo_is_bounded_per_pixel(tiny_model):
     """A 49-megapixel WebP once cost 2.5 GB: float temporaries of the whole photo. Now about 17 bytes a pixel
     (decoding, the output image and the PNG file included); measured as the slope between two sizes."""

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from colorgan.evaluation.evaluate import EvalImage, evaluate, evaluate_model
 from colorgan.images import rgb_to_gray_u8
@@ -87,6 +88,7 @@ def test_the_verdict_rests_on_paired_differences_and_is_given_per_folder(tmp_pat
     assert "Per data folder" in page and "model − gray" in page
 
 
+@pytest.mark.slow
 def test_evaluation_streams_photos_instead_of_holding_them_all(tmp_path):
     import gc
     import weakref

@@ -154,6 +154,7 @@ def test_an_onnx_model_with_external_data_loads_and_a_missing_data_file_is_one_c
     assert not (tmp_path / "p_color.png").exists()
 
 
+@pytest.mark.slow
 def test_a_missing_onnx_extra_is_one_line_saying_what_to_install(tmp_path):
     """Without onnx/onnxruntime, `--backend onnx` and ONNX export ended in a traceback."""
     import subprocess

@@ -393,6 +393,7 @@ def test_consecutive_nonfinite_steps_stop_training_and_keep_the_last_good_checkp
 # =============================================================================================== 4. one writer
 
 
+@pytest.mark.slow
 def test_one_run_folder_one_writer_and_the_lock_dies_with_its_process(photo_dir, tmp_path, capsys):
     run = tmp_path / "run"
     proc = start_train(tiny_flags(photo_dir, run, epochs=500), tmp_path / "train.out")

@@ -396,6 +396,7 @@ def test_page_is_self_contained(client):
 
 
 # ---------------------------------------------------------------------------------------------- load and time
+@pytest.mark.slow
 def test_a_slow_upload_times_out_without_blocking_others(server, client):
     address = urlsplit(server)
     raw = socket.create_connection((address.hostname, address.port), timeout=10)
@@ -450,6 +451,7 @@ def _post_together(base: str, count: int, photo: bytes) -> list[httpx.Response]:
     return results
 
 
+@pytest.mark.slow
 def test_overload_answers_503_with_retry_after(colorizer, server_tmp):
     photo = encode(synthetic_photo(10, (40, 40)))
     limits = ServeLimits(workers=1, queue=1, timeout=30.0)
@@ -469,6 +471,7 @@ def test_overload_answers_503_with_retry_after(colorizer, server_tmp):
             assert post_image(http, photo).status_code == 200
 
 
+@pytest.mark.slow
 def test_waiting_too_long_answers_503(colorizer, server_tmp):
     photo = encode(synthetic_photo(11, (40, 40)))
     limits = ServeLimits(workers=1, queue=2, timeout=0.5)
@@ -488,6 +491,7 @@ def test_server_still_up_and_no_temp_files(client, server_tmp):
     assert list(server_tmp.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_trickling_uploads_are_cut_off_and_a_normal_upload_gets_through(colorizer):
     """40 connections sending a byte a second once held every upload slot for the whole body timeout."""
     limits = ServeLimits(

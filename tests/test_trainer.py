@@ -137,6 +137,7 @@ def test_the_warm_up_can_be_given_in_epochs_whatever_the_dataset_size(photo_dir,
         make_config("default", pretrain_epochs=-1)
 
 
+@pytest.mark.slow
 def test_train_colorize_and_the_cache_work_without_fcntl(tmp_path, photo_dir):
     """fcntl is POSIX-only: train and colorize must import (and lock) without it, as on Windows."""
     code = (
