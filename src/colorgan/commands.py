@@ -70,7 +70,8 @@ def _fail(message: str) -> int:
 def evaluate_command(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
     from .data import DataError
-    from .evaluation.evaluate import evaluate_model, evaluate_run, write_tensorboard
+    from .evaluation.evaluate import evaluate_model, evaluate_run
+    from .evaluation.tensorboard import write_tensorboard
 
     try:
         if args.run:

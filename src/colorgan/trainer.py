@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from . import colorspace
@@ -35,39 +33,9 @@ from .hints import HINT_PLANES, simulate_hints
 from .pix2pix import Pix2Pix
 from .pixel_cache import PixelCache, load_cache
 from .report import plot_losses, sample_grid, save_png
+from .run_lock import RunLock, TrainingError
 
 LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite", "G_bins"]
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (locked run folder, diverged losses, nothing to resume)."""
-
-
-class RunLock:
-    """An exclusive OS file lock on the run folder (through `filelock`, on every OS); it dies with its process.
-    The lock file holds the owner's PID, for people."""
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / ".lock"
-        # A .lock that is a symlink (or anything but a plain file) must not get its target truncated or locked.
-        if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
-            raise TrainingError(
-                f"{self.path}: cannot open the run lock (it is not a plain file); it must be a plain file"
-            )
-        self.lock = FileLock(self.path)
-        try:
-            self.lock.acquire(timeout=0)
-            fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(fd, "w") as handle:
-                handle.write(str(os.getpid()))
-        except Timeout:
-            raise TrainingError(f"{run_dir}: another training process is using this run folder") from None
-        except OSError as exc:
-            self.lock.release()
-            raise TrainingError(f"{self.path}: cannot open the run lock ({exc.strerror or exc})") from None
-
-    def release(self) -> None:
-        self.lock.release()
 
 
 class Trainer:
