@@ -30,10 +30,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from colorgan.evaluation.metrics import ciede2000
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from colorgan import Colorizer
+from colorgan.evaluation.metrics import ciede2000
 from colorgan.images import load_image, rgb_to_gray_u8
 from colorgan.temporal import TemporalSettings
 from colorgan.video import ENCODER_OPTIONS, colorize_video
