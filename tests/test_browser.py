@@ -273,6 +273,14 @@ def test_place_color_drag_and_delete_a_hint(hint_server, browser, photo_files):
         assert stored_points(page) == [{"x": placed["x"] + 1, "y": placed["y"]}]
         page.keyboard.press("Delete")
         sync_api.expect(page.locator("#hint-list li")).to_have_count(0)
+
+        # Without a mouse at all: "Add a point" (reached and pressed by keyboard) places one in the middle.
+        page.locator("#add-hint").focus()
+        page.keyboard.press("Enter")
+        sync_api.expect(page.locator(".hint-dot")).to_be_focused()
+        assert stored_points(page) == [{"x": 100, "y": 75}]
+        page.keyboard.press("ArrowUp")
+        assert stored_points(page) == [{"x": 100, "y": 74}]
         assert errors == []
     finally:
         context.close()
