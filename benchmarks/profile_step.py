@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from colorgan.bench import random_batch
 from colorgan.config import make_config
 from colorgan.pix2pix import Pix2Pix
 
@@ -58,11 +59,7 @@ def main() -> None:
         gan_weight=1.0 if args.gan else 0.0,
     )
     model = Pix2Pix(cfg, torch.device("cpu"))
-    out_ch = 2 if args.color_space == "lab" else 3
-    x = (torch.rand(args.batch_size, 1, args.size, args.size) * 2 - 1).contiguous(memory_format=model.memory_format)
-    y = (torch.rand(args.batch_size, out_ch, args.size, args.size) * 2 - 1).contiguous(
-        memory_format=model.memory_format
-    )
+    x, y = random_batch(model, args.batch_size)
     for i in range(2):  # warm-up: oneDNN picks its kernels on the first calls
         model.step(x, y, i)
     levels = level_timer(model.G)

@@ -59,6 +59,13 @@ def as_flags(values: dict) -> list[str]:
     return flags
 
 
+def small_train_argv(data, run_dir: Path, **values) -> list[str]:
+    """`colorgan train` arguments at the tests' size (32 px, ngf and ndf 8) for `data` (one folder or a list),
+    with `values` (config field names) on top."""
+    folders = [str(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
+    return ["train", "--data", *folders, *as_flags({"size": 32, "ngf": 8, "ndf": 8, "run_dir": str(run_dir), **values})]
+
+
 def logged_steps(run_dir: Path) -> list[int]:
     """The step numbers in a run's log.csv (none if there is no log yet)."""
     try:

@@ -15,36 +15,14 @@ from PIL import Image
 from colorgan.cli import main
 from colorgan.images import rgb_to_gray_u8
 
-from .helpers import synthetic_photo
+from .helpers import small_train_argv, synthetic_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_train_then_evaluate_a_run(photo_dir, tmp_path, capsys):
     run = tmp_path / "try"
-    code = main(
-        [
-            "train",
-            "--data",
-            str(photo_dir),
-            "--size",
-            "32",
-            "--ngf",
-            "8",
-            "--ndf",
-            "8",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "4",
-            "--precision",
-            "fp32",
-            "--run-dir",
-            str(run),
-            "--pretrain-steps",
-            "1",
-        ]
-    )
+    code = main(small_train_argv(photo_dir, run, epochs=1, batch_size=4, precision="fp32", pretrain_steps=1))
     assert code == 0 and (run / "checkpoints" / "latest.safetensors").exists()
     assert main(["evaluate", "--run", str(run)]) == 0
     summary = json.loads((run / "metrics.json").read_text())
@@ -87,29 +65,7 @@ def test_train_takes_several_data_folders_and_evaluate_reports_each(tmp_path, ca
             Image.fromarray(synthetic_photo(offset + i)).save(root / f"{i}.png")
         roots.append(str(root))
     run = tmp_path / "two"
-    code = main(
-        [
-            "train",
-            "--data",
-            *roots,
-            "--size",
-            "32",
-            "--ngf",
-            "8",
-            "--ndf",
-            "8",
-            "--max-steps",
-            "2",
-            "--batch-size",
-            "4",
-            "--precision",
-            "fp32",
-            "--run-dir",
-            str(run),
-            "--val-fraction",
-            "0.25",
-        ]
-    )
+    code = main(small_train_argv(roots, run, max_steps=2, batch_size=4, precision="fp32", val_fraction=0.25))
     assert code == 0
     split = json.loads((run / "split.json").read_text())
     assert {n.split("/")[0] for n in split["val"]} == {"people", "scenes"}
@@ -359,30 +315,7 @@ def test_every_flag_of_every_command_says_what_it_does():
 def test_evaluate_writes_its_summary_for_tensorboard(photo_dir, tmp_path):
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     run = tmp_path / "r"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(photo_dir),
-                "--size",
-                "32",
-                "--ngf",
-                "8",
-                "--ndf",
-                "8",
-                "--max-steps",
-                "2",
-                "--batch-size",
-                "4",
-                "--precision",
-                "fp32",
-                "--run-dir",
-                str(run),
-            ]
-        )
-        == 0
-    )
+    assert main(small_train_argv(photo_dir, run, max_steps=2, batch_size=4, precision="fp32")) == 0
     assert main(["evaluate", "--run", str(run), "--tensorboard"]) == 0
     events = event_accumulator.EventAccumulator(str(run / "tensorboard"))
     events.Reload()

@@ -40,7 +40,7 @@ from colorgan.outputs import save_image
 from colorgan.trainer import LOG_FIELDS, Trainer, TrainingError, train
 
 from . import helpers
-from .helpers import as_flags, logged_steps, synthetic_photo
+from .helpers import as_flags, logged_steps, small_train_argv, synthetic_photo
 
 STATE_PREFIXES = ("G/", "D/", "opt_G/", "opt_D/")
 LATEST = Path("checkpoints") / "latest.safetensors"
@@ -624,50 +624,12 @@ def test_full_disk_while_caching_training_photos_is_one_clear_error(photo_dir, t
     """The pixel cache was written through a memory map: a full disk killed training with SIGBUS, no message."""
     cache = tmp_path / "cache"
     with file_size_limit(20_000):  # 24 photos at 32 px need 74 kB of color pixels
-        code = cli_main(
-            [
-                "train",
-                "--data",
-                str(photo_dir),
-                "--size",
-                "32",
-                "--ngf",
-                "8",
-                "--ndf",
-                "8",
-                "--max-steps",
-                "1",
-                "--run-dir",
-                str(tmp_path / "run"),
-                "--cache-dir",
-                str(cache),
-            ]
-        )
+        code = cli_main(small_train_argv(photo_dir, tmp_path / "run", max_steps=1, cache_dir=str(cache)))
     err = capsys.readouterr().err
     assert code == 2 and "cannot write the pixel cache" in err and "--cache-dir" in err
     assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".lock"]  # no half cache left
     assert (
-        cli_main(
-            [
-                "train",
-                "--data",
-                str(photo_dir),
-                "--size",
-                "32",
-                "--ngf",
-                "8",
-                "--ndf",
-                "8",
-                "--max-steps",
-                "1",
-                "--run-dir",
-                str(tmp_path / "run2"),
-                "--cache-dir",
-                str(cache),
-                "--precision",
-                "fp32",
-            ]
-        )
+        cli_main(small_train_argv(photo_dir, tmp_path / "run2", max_steps=1, cache_dir=str(cache), precision="fp32"))
         == 0
     )
 

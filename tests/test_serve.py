@@ -98,6 +98,20 @@ def client(server):
         yield http
 
 
+def open_trickles(base: str, count: int) -> list[socket.socket]:
+    """`count` connections that have sent an upload's headers and first boundary, and then nothing."""
+    address = urlsplit(base)
+    trickles = []
+    for _ in range(count):
+        raw = socket.create_connection((address.hostname, address.port), timeout=10)
+        raw.sendall(
+            b"POST /api/colorize HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=zz"
+            b"\r\nContent-Length: 100000\r\n\r\n--zz\r\n"
+        )
+        trickles.append(raw)
+    return trickles
+
+
 def post_image(client, data: bytes, name: str = "photo.png", **fields):
     return client.post("/api/colorize", files={"image": (name, data)}, data={k: str(v) for k, v in fields.items()})
 
@@ -506,15 +520,7 @@ def test_trickling_uploads_are_cut_off_and_a_normal_upload_gets_through(colorize
         min_upload_rate=2000,
     )
     with serve_in_thread(create_app(colorizer, limits)) as base:
-        address = urlsplit(base)
-        trickles = []
-        for _ in range(40):
-            raw = socket.create_connection((address.hostname, address.port), timeout=10)
-            raw.sendall(
-                b"POST /api/colorize HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=zz"
-                b"\r\nContent-Length: 100000\r\n\r\n--zz\r\n"
-            )
-            trickles.append(raw)
+        trickles = open_trickles(base, 40)
         started = time.monotonic()
         try:
             for _ in range(3):  # keep trickling for a while: a byte every half second
@@ -601,15 +607,7 @@ def test_a_normal_upload_gets_through_while_a_scan_bomb_a_slow_decode_and_40_tri
     bomb = small.getvalue()[:-2] + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" * 3000 + b"\xff\xd9"
     slow = slow_legal_jpeg()
     with serve_in_thread(create_app(colorizer, limits)) as base:
-        address = urlsplit(base)
-        trickles = []
-        for _ in range(40):
-            raw = socket.create_connection((address.hostname, address.port), timeout=10)
-            raw.sendall(
-                b"POST /api/colorize HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=zz"
-                b"\r\nContent-Length: 100000\r\n\r\n--zz\r\n"
-            )
-            trickles.append(raw)
+        trickles = open_trickles(base, 40)
         answers: dict[str, int] = {}
 
         def attack(name: str, data: bytes) -> None:

@@ -57,6 +57,15 @@ def _machine() -> dict:
     return machine
 
 
+def random_batch(model, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random (input, target) batch in [-1, 1] of the shapes and layout `model` (a `Pix2Pix`) trains on."""
+    cfg, device = model.cfg, model.device
+    out_ch = 2 if cfg.color_space == "lab" else 3
+    x = torch.rand(batch_size, 1, cfg.size, cfg.size, device=device) * 2 - 1
+    y = torch.rand(batch_size, out_ch, cfg.size, cfg.size, device=device) * 2 - 1
+    return tuple(t.contiguous(memory_format=model.memory_format) for t in (x, y))
+
+
 def bench_train(args: argparse.Namespace) -> dict:
     from .pix2pix import Pix2Pix
 
@@ -77,10 +86,7 @@ def bench_train(args: argparse.Namespace) -> dict:
     )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = Pix2Pix(cfg.validate(), device)
-    out_ch = 2 if args.color_space == "lab" else 3
-    x = torch.rand(args.batch_size, 1, args.size, args.size, device=device) * 2 - 1
-    y = torch.rand(args.batch_size, out_ch, args.size, args.size, device=device) * 2 - 1
-    x, y = (t.contiguous(memory_format=model.memory_format) for t in (x, y))
+    x, y = random_batch(model, args.batch_size)
     index = 0
 
     def step():

@@ -242,10 +242,6 @@ class Colorizer:
             raise HintError(
                 f"{self.source or 'this model'}: this model takes no color hints (it was trained without --hints)"
             )
-        if isinstance(hints, list) and all(isinstance(h, Hint) for h in hints):
-            hints = [
-                {"x": h.x, "y": h.y, "color": "#{:02x}{:02x}{:02x}".format(*h.rgb), "radius": h.radius} for h in hints
-            ]
         return parse_hints(hints, width, height)
 
     # ------------------------------------------------------------------ files and folders

@@ -56,7 +56,7 @@ def parse_color(text: object) -> tuple[int, int, int]:
 
 
 def parse_hints(source: str | bytes | list, width: int, height: int, max_hints: int = MAX_HINTS) -> list[Hint]:
-    """Validate hints (a JSON text or an already-parsed list) against a photo of width x height."""
+    """Validate hints (a JSON text, or a list of parsed JSON objects or of `Hint`) against a width x height photo."""
     if isinstance(source, (str, bytes)):
         try:
             source = json.loads(source)
@@ -71,6 +71,8 @@ def parse_hints(source: str | bytes | list, width: int, height: int, max_hints: 
 
 def _parse_point(index: int, entry: object, width: int, height: int) -> Hint:
     where = f"hint {index}"
+    if isinstance(entry, Hint):  # already parsed (the Python API, or the server): only its place is checked
+        return _placed(where, entry, width, height)
     if not isinstance(entry, dict):
         raise HintError(f"{where}: must be an object with x, y and color")
     missing = [key for key in ("x", "y", "color") if key not in entry]
@@ -87,15 +89,20 @@ def _parse_point(index: int, entry: object, width: int, height: int) -> Hint:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise HintError(f"{where}: {key} must be a number, got {value!r}")
         numbers[key] = float(value)
-    if not (0 <= numbers["x"] < width and 0 <= numbers["y"] < height):
-        raise HintError(f"{where}: ({numbers['x']:g}, {numbers['y']:g}) is outside the {width}x{height} photo")
-    if "radius" in numbers and not 0 <= numbers["radius"] <= max(width, height):
-        raise HintError(f"{where}: radius {numbers['radius']:g} must be from 0 to the photo's size")
     try:
         rgb = parse_color(entry["color"])
     except ValueError as exc:
         raise HintError(f"{where}: {exc}") from None
-    return Hint(numbers["x"], numbers["y"], rgb, numbers.get("radius"))
+    return _placed(where, Hint(numbers["x"], numbers["y"], rgb, numbers.get("radius")), width, height)
+
+
+def _placed(where: str, hint: Hint, width: int, height: int) -> Hint:
+    """`hint` if it lies inside a width x height photo with a radius no larger than the photo."""
+    if not (0 <= hint.x < width and 0 <= hint.y < height):
+        raise HintError(f"{where}: ({hint.x:g}, {hint.y:g}) is outside the {width}x{height} photo")
+    if hint.radius is not None and not 0 <= hint.radius <= max(width, height):
+        raise HintError(f"{where}: radius {hint.radius:g} must be from 0 to the photo's size")
+    return hint
 
 
 # ------------------------------------------------------------------------------------------------ planes
