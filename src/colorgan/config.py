@@ -55,6 +55,8 @@ class TrainConfig:
     ema_decay: float = 0.0  # > 0: keep an exponential moving average of G's weights, used for samples and export
     gan_weight: float = 1.0  # 0: no discriminator at all (pixel losses only)
     gan_mode: GanMode = "vanilla"
+    d_lr_scale: float = 1.0  # D's learning rate as a multiple of G's (< 1: a slower D that wins less)
+    real_label: float = 1.0  # D's target on real pairs (0.9: one-sided label smoothing, Salimans et al. 2016)
     hints: bool = False  # G also takes color hints: hinted ab and a mask, 3 more input planes (Zhang et al. 2017)
     init_from: str | None = None  # start G from these weights (a new run; hint inputs added with zero weights)
     pretrain_epochs: float = 0.0  # L1-only epochs before the adversarial phase (any dataset size)
