@@ -31,3 +31,30 @@ def test_label_smoothing_moves_only_the_real_target(mode):
         logits = at_target.detach().clone().requires_grad_(True)
         adversarial_loss(logits, real, mode, real_label=label).backward()
         assert logits.grad.abs().item() > 0.05
+
+
+def test_resumed_adam_moments_keep_the_channels_last_layout_the_fused_kernel_needs(tmp_path):
+    from colorgan.checkpoint import load_checkpoint, restore_training, save_checkpoint
+
+    def conv_and_adam():
+        torch.manual_seed(0)
+        conv = torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+        return conv, torch.optim.Adam(conv.parameters(), lr=0.1, fused=True)
+
+    def adam_step(conv, adam, seed):
+        torch.manual_seed(seed)
+        conv(torch.randn(2, 3, 8, 8)).square().mean().backward()
+        adam.step()
+        adam.zero_grad()
+
+    straight, straight_adam = conv_and_adam()
+    adam_step(straight, straight_adam, 1)
+    save_checkpoint(tmp_path / "ckpt.safetensors", {"m": straight}, {"o": straight_adam}, {}, {})
+    adam_step(straight, straight_adam, 2)
+
+    resumed, resumed_adam = conv_and_adam()
+    restore_training(load_checkpoint(tmp_path / "ckpt.safetensors"), {"m": resumed}, {"o": resumed_adam}, "test")
+    moment = resumed_adam.state[resumed.weight]["exp_avg"]
+    assert moment.stride() == resumed.weight.stride()
+    adam_step(resumed, resumed_adam, 2)
+    assert torch.equal(resumed.weight, straight.weight)

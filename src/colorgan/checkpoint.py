@@ -60,6 +60,15 @@ def _restore_optimizer(prefix: str, optimizer: torch.optim.Optimizer, ckpt: Chec
         state.setdefault(int(index), {})[slot] = value
     groups = ckpt.state[f"{prefix}_groups"]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+    # Moments come back contiguous; give them their parameter's layout (channels_last convolutions), as fresh
+    # ones have. The fused kernel walks a parameter and its moments as flat memory, so a layout mismatch would
+    # pair the wrong elements.
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            slots = optimizer.state.get(param, {})
+            for slot, value in slots.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    slots[slot] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def save_checkpoint(
