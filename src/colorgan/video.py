@@ -140,7 +140,7 @@ def _transcode(
         encoder.codec_context.time_base = stream.time_base
         frames = _FramePipeline(colorizer, pix_fmt, temporal, size, settings)
         bar = tqdm(total=stream.frames or None, unit="frame", desc=Path(name).name, disable=not progress)
-        pending, count = [], 0
+        pending, count, span = [], 0, _Span()
 
         def encode(batch):
             for frame in frames.colorize(batch):
@@ -151,6 +151,7 @@ def _transcode(
         for packet in container.demux(stream, *container.streams.audio):
             if packet.stream.index == stream.index:
                 for frame in packet.decode():
+                    span.add(frame.time)
                     pending.append(frame)
                     count += 1
                     if len(pending) == BATCH:
@@ -168,6 +169,43 @@ def _transcode(
             raise VideoError(name, "no frame could be decoded; nothing written")
         if stream.frames and count < stream.frames:
             raise VideoError(name, f"truncated or corrupt: {count} of {stream.frames} frames decoded; nothing written")
+        declared, rate = declared_seconds(stream), float(encoder.average_rate or 25)
+        # Matroska and WebM declare no frame count, only a duration: a cut file would otherwise come out shorter.
+        if declared and span.seconds(rate) < declared - max(3.0 / rate, 0.2):
+            raise VideoError(
+                name,
+                f"truncated or corrupt: frames decoded up to {span.seconds(rate):.2f} s of a declared "
+                f"{declared:.2f} s; nothing written",
+            )
+
+
+class _Span:
+    """First and last timestamp of the frames decoded, in seconds."""
+
+    def __init__(self):
+        self.first = self.last = None
+
+    def add(self, time: float | None) -> None:
+        if time is not None:
+            self.first = time if self.first is None else min(self.first, time)
+            self.last = time if self.last is None else max(self.last, time)
+
+    def seconds(self, rate: float) -> float:
+        """How long the decoded frames play: first to last, plus the last frame's own duration."""
+        return 0.0 if self.first is None else self.last - self.first + 1.0 / rate
+
+
+def declared_seconds(stream) -> float | None:
+    """The video stream's own declared duration: its header's (MP4, AVI), or Matroska's DURATION tag
+    ("HH:MM:SS.fffffffff"). Never the container's, which also spans the audio."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    try:
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except (AttributeError, ValueError):
+        return None
 
 
 class _FramePipeline:
