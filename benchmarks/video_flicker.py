@@ -36,7 +36,7 @@ from colorgan import Colorizer
 from colorgan.evaluation.metrics import ciede2000
 from colorgan.images import load_image, rgb_to_gray_u8
 from colorgan.temporal import TemporalSettings
-from colorgan.video import ENCODER_OPTIONS, colorize_video
+from colorgan.video import DEFAULT_CRF, ENCODER_OPTIONS, colorize_video
 
 MARGIN = 16
 
@@ -99,12 +99,12 @@ def build_clip(
     return truths, motions, starts
 
 
-def through_encoder(frames: list[np.ndarray], path: Path) -> list[np.ndarray]:
+def through_encoder(frames: list[np.ndarray], path: Path, crf: int) -> list[np.ndarray]:
     """The frames after the output's own H.264 settings: the floor any encoded output can reach."""
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=24, options=dict(ENCODER_OPTIONS))
+        stream = container.add_stream("libx264", rate=24, options={**ENCODER_OPTIONS, "crf": str(crf)})
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -158,6 +158,7 @@ def main() -> int:
     parser.add_argument("--model", help="default: the shipped model")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--carry", type=float, default=TemporalSettings.carry, help="temporal: weight of the carry")
+    parser.add_argument("--crf", type=int, default=DEFAULT_CRF, help="the output's H.264 quality (0 = lossless)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
@@ -171,13 +172,19 @@ def main() -> int:
         colorizer.colorize_video(clip, Path(tmp) / "warmup.mp4", progress=False)  # oneDNN's first-call costs
         results = {
             "truth": score(truths, truths, motions, starts),
-            "truth_encoded": score(through_encoder(truths, Path(tmp) / "truth.mp4"), truths, motions, starts),
+            "truth_encoded": score(through_encoder(truths, Path(tmp) / "truth.mp4", args.crf), truths, motions, starts),
         }
         for name, temporal in (("per_frame", False), ("temporal", True)):
             out = Path(tmp) / f"{name}.mp4"
             start = time.perf_counter()
             colorize_video(
-                colorizer, clip, out, temporal=temporal, progress=False, settings=TemporalSettings(carry=args.carry)
+                colorizer,
+                clip,
+                out,
+                temporal=temporal,
+                progress=False,
+                settings=TemporalSettings(carry=args.carry),
+                crf=args.crf,
             )
             elapsed = time.perf_counter() - start
             results[name] = {**score(decode(out), truths, motions, starts), "fps": len(truths) / elapsed}
@@ -189,6 +196,7 @@ def main() -> int:
             "photos": [p.name for p in photos],
             "frames": len(truths),
             "size": list(size),
+            "output_crf": args.crf,
             "grain": args.grain,
             "flicker": args.flicker,
             "shots": "pan, zoom alternating; a cut between shots",

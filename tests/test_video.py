@@ -108,6 +108,21 @@ def test_frames_rate_timestamps_size_audio_and_lightness_are_kept(colorizer, tmp
         assert np.abs(y_in - y_out).mean() < 1.5
 
 
+def test_crf_sets_the_quality_and_crf_0_keeps_the_lightness_exactly(colorizer, tmp_path, capsys):
+    src = write_clip(tmp_path / "pan.mp4", pan_frames(12), audio=False)
+    lossless = colorizer.colorize_video(src, tmp_path / "crf0.mp4", progress=False, crf=0)
+    small = colorizer.colorize_video(src, tmp_path / "crf40.mp4", progress=False, crf=40)
+    assert lossless.stat().st_size > 3 * small.stat().st_size
+    before = read_clip(src)["luma"]
+    assert all(np.array_equal(y_in, y_out) for y_in, y_out in zip(before, read_clip(lossless)["luma"]))
+    with pytest.raises(ValueError, match="crf must be an integer from 0 to 51, not 52"):
+        colorizer.colorize_video(src, tmp_path / "bad.mp4", progress=False, crf=52)
+    assert not (tmp_path / "bad.mp4").exists()
+    with pytest.raises(SystemExit):
+        main(["colorize", str(src), "--crf", "52"])
+    assert "--crf" in capsys.readouterr().err
+
+
 def test_variable_frame_rate_keeps_every_timestamp(colorizer, tmp_path):
     pts = [0, 40, 80, 200, 240, 400, 440, 480]
     src = write_clip(tmp_path / "vfr.mp4", pan_frames(len(pts)), pts=pts, audio=False, time_base=Fraction(1, 1000))

@@ -166,6 +166,13 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="videos: colorize each frame on its own (no chroma carried along optical flow)",
     )
+    p.add_argument(
+        "--crf",
+        type=int,
+        choices=range(52),
+        metavar="0-51",
+        help="videos: H.264 quality, 0 lossless to 51 worst (default 18, visually lossless; lower = larger file)",
+    )
     p.set_defaults(func=commands.colorize_command)
 
     p = sub.add_parser("export", help="export the generator to ONNX or a compact safetensors file")
@@ -204,6 +211,7 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-channels-last", action="store_true", help="keep PyTorch's default memory layout")
     p.add_argument("--no-shared-d-forward", action="store_true", help="train: the reference 3-forward step")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks first")
+    p.add_argument("--no-fused-adam", action="store_true", help="train: Adam's per-tensor loop, not its fused kernel")
     p.add_argument(
         "--chroma-head",
         choices=["regression", "bins"],

@@ -258,11 +258,14 @@ class Colorizer:
         temporal: bool = True,
         size: int | None = None,
         progress: bool = True,
+        crf: int | None = None,
     ) -> Path:
-        """Colorize a video file into an MP4 (H.264, audio copied, atomic); see `colorgan.video`."""
-        from .video import colorize_video
+        """Colorize a video file into an MP4 (H.264 at `crf`, default 18; audio copied; atomic); see
+        `colorgan.video`."""
+        from .video import DEFAULT_CRF, colorize_video
 
-        return colorize_video(self, src, dst, temporal=temporal, size=size, progress=progress)
+        crf = DEFAULT_CRF if crf is None else crf
+        return colorize_video(self, src, dst, temporal=temporal, size=size, progress=progress, crf=crf)
 
     def colorize_folder(
         self,
@@ -273,6 +276,7 @@ class Colorizer:
         progress: bool = True,
         batch: int = 8,
         temporal: bool = True,
+        crf: int | None = None,
     ) -> FolderReport:
         """Colorize every image under `src` into `dst`, keeping the folder structure.
 
@@ -340,7 +344,7 @@ class Colorizer:
                     bar.update(1)
         for path, target in videos:
             try:
-                report.done.append(self.colorize_video(path, target, temporal, size, progress))
+                report.done.append(self.colorize_video(path, target, temporal, size, progress, crf))
             except ImageReadError as err:
                 report.skipped.append((str(path), err.reason))
             except OSError as exc:

@@ -193,7 +193,13 @@ def colorize_command(args: argparse.Namespace) -> int:
                 dst = out / labels[item] if len(inputs) > 1 else out
             try:
                 sub = colorizer.colorize_folder(
-                    item, dst, args.size, args.overwrite, progress=not args.quiet, temporal=not args.no_temporal
+                    item,
+                    dst,
+                    args.size,
+                    args.overwrite,
+                    progress=not args.quiet,
+                    temporal=not args.no_temporal,
+                    crf=args.crf,
                 )
             except ValueError as exc:
                 return _fail(str(exc))
@@ -246,7 +252,9 @@ def _colorize_video(
     else:
         try:
             report.done.append(
-                colorizer.colorize_video(item, target, not args.no_temporal, args.size, progress=not args.quiet)
+                colorizer.colorize_video(
+                    item, target, not args.no_temporal, args.size, progress=not args.quiet, crf=args.crf
+                )
             )
         except ImageReadError as err:
             report.skipped.append((str(item), err.reason))

@@ -67,6 +67,7 @@ class TrainConfig:
     precision: Precision = "auto"
     channels_last: bool = True
     compile: bool = False
+    fused_adam: bool = True  # Adam's fused kernel (CPU, CUDA); --no-fused-adam: the per-tensor loop
     threads: int | None = None
     device: str = "auto"
     sync_bn: bool = False

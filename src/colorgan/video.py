@@ -22,7 +22,8 @@ from .ycbcr import chroma_planes, gray_from_luma
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 BATCH = 8  # frames per network call: batching is most of the model's speed on CPU
 ENCODER = "libx264"
-ENCODER_OPTIONS = {"crf": "18", "preset": "veryfast"}
+ENCODER_OPTIONS = {"preset": "veryfast"}  # and "crf", per call
+DEFAULT_CRF = 18  # x264's constant rate factor: 0 lossless, ~18 visually lossless, 51 worst
 INSTALL_HINT = "colorizing video needs PyAV: pip install 'colorgan[video]'"
 
 
@@ -57,14 +58,18 @@ def colorize_video(
     size: int | None = None,
     progress: bool = True,
     settings: TemporalSettings | None = None,
+    crf: int = DEFAULT_CRF,
 ) -> Path:
-    """Colorize the video `src` into the MP4 `dst` (written atomically); returns `dst`.
+    """Colorize the video `src` into the MP4 `dst` (written atomically); returns `dst`. `crf` sets the H.264
+    quality (lower is better and larger).
 
     Raises VideoError naming `src` for anything wrong with the input (nothing is written then), OSError when
     `dst` cannot be written.
     """
     src, dst = Path(src), Path(dst)
     name = str(src)
+    if not (isinstance(crf, int) and 0 <= crf <= 51):
+        raise ValueError(f"crf must be an integer from 0 to 51, not {crf!r}")
     av = import_av(name)
     if not src.is_file():
         raise VideoError(name, "is a directory" if src.is_dir() else "not a regular file")
@@ -98,6 +103,7 @@ def colorize_video(
                     size,
                     progress,
                     settings or TemporalSettings(),
+                    crf,
                 )
         except av.FFmpegError as exc:
             if isinstance(exc, OSError) and not isinstance(exc, av.error.InvalidDataError):
@@ -117,6 +123,7 @@ def _transcode(
     size: int | None,
     progress: bool,
     settings: TemporalSettings,
+    crf: int,
 ) -> None:
     """Demux, colorize and remux `stream` (and the audio) into `tmp` as MP4."""
     stream.thread_type = "AUTO"
@@ -134,7 +141,9 @@ def _transcode(
                 )
             audio[a.index] = out.add_stream_from_template(a)
         encoder = out.add_stream(
-            ENCODER, rate=stream.average_rate or stream.guessed_rate or Fraction(25), options=dict(ENCODER_OPTIONS)
+            ENCODER,
+            rate=stream.average_rate or stream.guessed_rate or Fraction(25),
+            options={**ENCODER_OPTIONS, "crf": str(crf)},
         )
         encoder.width, encoder.height, encoder.pix_fmt = width, height, pix_fmt
         encoder.codec_context.time_base = stream.time_base
