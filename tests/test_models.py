@@ -74,6 +74,8 @@ def test_config_is_checked_whole_at_start_up_not_hours_in():
         (dict(size=0), "--size"),
         (dict(ngf=10**6), "--ngf"),
         (dict(lr=-1.0), "--lr"),
+        (dict(d_lr_scale=0.0), "--d-lr-scale"),
+        (dict(real_label=0.4), "--real-label"),
     ):
         with pytest.raises(ValueError, match=message):
             make_config("default", **bad)

@@ -128,6 +128,10 @@ class TrainConfig:
             raise ValueError(f"--lr-decay must be in [0, 1], got {self.lr_decay}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+        if not 0.0 < self.d_lr_scale <= 100.0:
+            raise ValueError(f"--d-lr-scale must be in (0, 100], got {self.d_lr_scale}")
+        if not 0.5 < self.real_label <= 1.0:
+            raise ValueError(f"--real-label must be in (0.5, 1], got {self.real_label}")
         if self.bin_rebalance and self.chroma_head != "bins":
             raise ValueError("--bin-rebalance weights the bins head's classes: use it with --chroma-head bins")
         if not 0.0 <= self.val_fraction < 1.0:
