@@ -76,6 +76,8 @@ def test_config_is_checked_whole_at_start_up_not_hours_in():
         (dict(lr=-1.0), "--lr"),
         (dict(d_lr_scale=0.0), "--d-lr-scale"),
         (dict(real_label=0.4), "--real-label"),
+        (dict(d_downsample=3), "--d-downsample"),
+        (dict(size=64, d_downsample=4, gan_weight=0.2), "d-downsample 4"),
     ):
         with pytest.raises(ValueError, match=message):
             make_config("default", **bad)

@@ -37,6 +37,7 @@ class TrainConfig:
     ngf: int = 64
     ndf: int = 64
     d_layers: int = 3
+    d_downsample: int = 1  # D judges the pair average-pooled by this factor (2: regions, not texture)
     dropout: float = 0.5
     chroma_head: ChromaHead = "regression"  # bins: ab as classes (Zhang et al. 2016), lab only
     bin_temperature: float = 0.38  # bins head: annealed-mean temperature at inference (1 = mean, -> 0 = mode)
@@ -99,10 +100,13 @@ class TrainConfig:
             if not 1 <= value <= high:
                 raise ValueError(f"--{name} must be in [1, {high}], got {value}")
         multiple = 2**self.resolved_depth
-        if self.gan_weight > 0 and self.size // 2**self.d_layers < 3:
+        if self.d_downsample not in (1, 2, 4):
+            raise ValueError(f"--d-downsample must be 1, 2 or 4, got {self.d_downsample}")
+        if self.gan_weight > 0 and self.size // self.d_downsample // 2**self.d_layers < 3:
             raise ValueError(
-                f"--size {self.size} is too small for a discriminator with --d-layers {self.d_layers} "
-                f"(it needs size >= {3 * 2**self.d_layers}); use fewer layers or --gan-weight 0"
+                f"--size {self.size} is too small for a discriminator with --d-layers {self.d_layers} and "
+                f"--d-downsample {self.d_downsample} (it needs size >= {3 * self.d_downsample * 2**self.d_layers}); "
+                "use fewer layers or --gan-weight 0"
             )
         if not (
             self.lr > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels
@@ -120,8 +121,9 @@ def upsample2x(x: torch.Tensor) -> torch.Tensor:
 class PatchDiscriminator(nn.Module):
     """PatchGAN: with n_layers=3 each output logit sees a 70x70 patch of the (input, output) pair."""
 
-    def __init__(self, in_ch: int = 4, ndf: int = 64, n_layers: int = 3):
+    def __init__(self, in_ch: int = 4, ndf: int = 64, n_layers: int = 3, downsample: int = 1):
         super().__init__()
+        self.downsample = downsample  # > 1: judge the pair average-pooled (color of regions, not of texture)
         layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         ch = ndf
         for i in range(1, n_layers + 1):
@@ -137,7 +139,10 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([condition, image], dim=1))
+        pair = torch.cat([condition, image], dim=1)
+        if self.downsample > 1:
+            pair = F.avg_pool2d(pair, self.downsample)
+        return self.net(pair)
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> None:
@@ -176,7 +181,8 @@ def build_generator(cfg: TrainConfig) -> UNetGenerator:
 
 def build_discriminator(cfg: TrainConfig) -> PatchDiscriminator:
     """The PatchGAN a TrainConfig describes: it sees G's input beside the (real or generated) output."""
-    return PatchDiscriminator(input_channels(cfg) + output_channels(cfg.color_space), cfg.ndf, cfg.d_layers)
+    channels = input_channels(cfg) + output_channels(cfg.color_space)
+    return PatchDiscriminator(channels, cfg.ndf, cfg.d_layers, cfg.d_downsample)
 
 
 @torch.no_grad()
