@@ -262,9 +262,8 @@ class Colorizer:
     ) -> Path:
         """Colorize a video file into an MP4 (H.264 at `crf`, default 18; audio copied; atomic); see
         `colorgan.video`."""
-        from .video import DEFAULT_CRF, colorize_video
+        from .video import colorize_video
 
-        crf = DEFAULT_CRF if crf is None else crf
         return colorize_video(self, src, dst, temporal=temporal, size=size, progress=progress, crf=crf)
 
     def colorize_folder(

@@ -58,16 +58,17 @@ def colorize_video(
     size: int | None = None,
     progress: bool = True,
     settings: TemporalSettings | None = None,
-    crf: int = DEFAULT_CRF,
+    crf: int | None = None,
 ) -> Path:
     """Colorize the video `src` into the MP4 `dst` (written atomically); returns `dst`. `crf` sets the H.264
-    quality (lower is better and larger).
+    quality (lower is better and larger; None: DEFAULT_CRF).
 
     Raises VideoError naming `src` for anything wrong with the input (nothing is written then), OSError when
     `dst` cannot be written.
     """
     src, dst = Path(src), Path(dst)
     name = str(src)
+    crf = DEFAULT_CRF if crf is None else crf
     if not (isinstance(crf, int) and 0 <= crf <= 51):
         raise ValueError(f"crf must be an integer from 0 to 51, not {crf!r}")
     av = import_av(name)
