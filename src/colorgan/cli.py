@@ -187,6 +187,9 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chroma-gain", type=float, help="store this inference chroma gain with the weights")
     p.add_argument("--bin-temperature", type=float, help="bins head: store this annealed-mean temperature")
     p.add_argument(
+        "--chroma-max-gain", type=float, help="chroma head: store this cap on the per-pixel chroma rescaling"
+    )
+    p.add_argument(
         "--live-weights",
         action="store_true",
         help="export G as trained, not the moving average of its weights (runs with --ema-decay)",
@@ -214,9 +217,9 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-fused-adam", action="store_true", help="train: Adam's per-tensor loop, not its fused kernel")
     p.add_argument(
         "--chroma-head",
-        choices=["regression", "bins"],
+        choices=["regression", "bins", "chroma"],
         default="regression",
-        help="train/infer: the generator's output head (bins needs --color-space lab)",
+        help="train/infer: the generator's output head (bins and chroma need --color-space lab)",
     )
     p.add_argument("--no-gan", action="store_true", help="train: the step without D (the default recipe)")
     p.add_argument("--ema-decay", type=float, default=0.0, help="train: also update a moving average of G")

@@ -273,7 +273,11 @@ def export_command(args: argparse.Namespace) -> int:
             args.format,
             half=args.half,
             live=args.live_weights,
-            knobs={"chroma_gain": args.chroma_gain, "bin_temperature": args.bin_temperature},
+            knobs={
+                "chroma_gain": args.chroma_gain,
+                "bin_temperature": args.bin_temperature,
+                "chroma_max_gain": args.chroma_max_gain,
+            },
         )
     except (CheckpointError, ValueError) as exc:
         return _fail(str(exc))

@@ -19,7 +19,7 @@ import yaml
 ColorSpace = Literal["rgb", "lab"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 GanMode = Literal["vanilla", "lsgan"]
-ChromaHead = Literal["regression", "bins"]
+ChromaHead = Literal["regression", "bins", "chroma"]
 
 
 @dataclass
@@ -39,8 +39,9 @@ class TrainConfig:
     d_layers: int = 3
     d_downsample: int = 1  # D judges the pair average-pooled by this factor (2: regions, not texture)
     dropout: float = 0.5
-    chroma_head: ChromaHead = "regression"  # bins: ab as classes (Zhang et al. 2016), lab only
+    chroma_head: ChromaHead = "regression"  # bins: ab as classes (Zhang et al. 2016); chroma: + |ab|; lab only
     bin_temperature: float = 0.38  # bins head: annealed-mean temperature at inference (1 = mean, -> 0 = mode)
+    chroma_max_gain: float = 3.0  # chroma head: the most a pixel's ab is scaled up to reach its predicted |ab|
     chroma_gain: float = 1.0  # inference: predicted ab is multiplied by this (chosen on the held-out split)
     # optimisation (the recipe: Adam 2e-4, beta1 0.5, lambda 100)
     batch_size: int = 64
@@ -122,8 +123,10 @@ class TrainConfig:
             raise ValueError(f"--color-space must be rgb or lab, got {self.color_space!r}")
         if self.batch_size < 1 or self.epochs < 1:
             raise ValueError("--batch-size and --epochs must be at least 1")
-        if self.chroma_head == "bins" and self.color_space != "lab":
-            raise ValueError("--chroma-head bins predicts Lab chroma: use it with --color-space lab")
+        if self.chroma_head != "regression" and self.color_space != "lab":
+            raise ValueError(f"--chroma-head {self.chroma_head} predicts Lab chroma: use it with --color-space lab")
+        if not 1.0 <= self.chroma_max_gain <= 10.0:
+            raise ValueError(f"--chroma-max-gain must be in [1, 10], got {self.chroma_max_gain}")
         if not 0.0 < self.bin_temperature <= 10.0:
             raise ValueError(f"--bin-temperature must be in (0, 10], got {self.bin_temperature}")
         if not 0.0 < self.chroma_gain <= 4.0:

@@ -11,7 +11,7 @@ from .backends import export_onnx
 from .checkpoint import save_checkpoint
 from .colorize import load_generator
 
-INFERENCE_KNOBS = ("chroma_gain", "bin_temperature")  # set at export; they change no weight
+INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "chroma_max_gain")  # set at export; they change no weight
 FORMAT_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
 
 
@@ -50,6 +50,8 @@ def export_model(
     cfg = dataclasses.replace(cfg, **knobs).validate()
     if "bin_temperature" in knobs and hasattr(generator, "temperature"):
         generator.temperature = knobs["bin_temperature"]  # baked into an ONNX graph
+    if "chroma_max_gain" in knobs and hasattr(generator, "max_gain"):
+        generator.max_gain = knobs["chroma_max_gain"]
     generator.eval()
     config = cfg.to_dict()
     if "mean_ab" not in config["extra"] and model is not None and Path(model).is_dir():

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels
+from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels, rescale_to_chroma
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -51,7 +51,9 @@ class UNetGenerator(nn.Module):
     Input and output are in [-1, 1]. The regression head (the recipe) ends in a transposed convolution and
     tanh. The `bins` head predicts a distribution over quantized ab colors instead (Zhang et al. 2016), from
     the half-resolution features with a 1x1 convolution; its output is the annealed mean at `temperature`,
-    upsampled to the input's size, so both heads give the same (N, 2, H, W) output.
+    upsampled to the input's size. The `chroma` head is the regression head with a third channel, the
+    magnitude |ab|: the output is the regressed ab rescaled to it (`colorspace.rescale_to_chroma`, at most
+    `max_gain` times). All heads give the same (N, 2, H, W) output.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class UNetGenerator(nn.Module):
         dropout: float = 0.5,
         head: str = "regression",
         temperature: float = 1.0,
+        max_gain: float = 3.0,
     ):
         super().__init__()
         if depth < 2:
@@ -79,11 +82,13 @@ class UNetGenerator(nn.Module):
             c_in = chans[level] if j == 0 else 2 * chans[level]
             ups.append(up_block(c_in, chans[level - 1], dropout if j < DROPOUT_LEVELS else 0.0))
         self.ups = nn.ModuleList(ups)
-        self.head_kind, self.temperature = head, temperature
+        self.head_kind, self.temperature, self.max_gain = head, temperature, max_gain
+        if head != "regression" and out_ch != 2:
+            raise ValueError(f"the {head} head predicts Lab chroma: use --color-space lab")
         if head == "bins":
-            if out_ch != 2:
-                raise ValueError("the bins head predicts Lab chroma: use --color-space lab")
             self.head = nn.Sequential(nn.Conv2d(2 * chans[0], len(ab_bin_centers()), 1))
+        elif head == "chroma":
+            self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], 3, 4, stride=2, padding=1), nn.Tanh())
         else:
             self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], out_ch, 4, stride=2, padding=1), nn.Tanh())
 
@@ -91,8 +96,12 @@ class UNetGenerator(nn.Module):
     def multiple(self) -> int:
         return 2**self.depth
 
-    def forward(self, x: torch.Tensor, logits_at: tuple[int, int, int] | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, logits_at: tuple[int, int, int] | None = None, raw: bool = False
+    ) -> torch.Tensor:
         """-> the output (N, C, H, W).
+
+        For training the chroma head, `raw=True` returns its three channels (ab, |ab|) before the rescaling.
 
         For training the bins head, `logits_at=(stride, dy, dx)` returns its class logits instead, at the
         half-resolution positions [dy::stride, dx::stride]: a loss on every other position costs a quarter
@@ -106,6 +115,9 @@ class UNetGenerator(nn.Module):
             skips.append(x)
         for up, skip in zip(self.ups, reversed(skips[:-1])):
             x = torch.cat([up(x), skip], dim=1)
+        if self.head_kind == "chroma":
+            out = self.head(x)
+            return out if raw else rescale_to_chroma(out[:, :2], out[:, 2:], self.max_gain)
         if self.head_kind != "bins":
             return self.head(x)
         if logits_at is not None:
@@ -176,6 +188,7 @@ def build_generator(cfg: TrainConfig) -> UNetGenerator:
         cfg.dropout,
         cfg.chroma_head,
         cfg.bin_temperature,
+        cfg.chroma_max_gain,
     )
 
 
@@ -187,16 +200,21 @@ def build_discriminator(cfg: TrainConfig) -> PatchDiscriminator:
 
 @torch.no_grad()
 def load_widening_inputs(generator: UNetGenerator, state: dict[str, torch.Tensor]) -> None:
-    """Load G weights trained with fewer input planes: the extra planes start with zero weights, so the
-    widened network computes exactly what the original did until training moves them."""
-    first = "downs.0.0.weight"
-    weight = state[first]
-    target = generator.downs[0][0].weight
-    if weight.shape[1] < target.shape[1]:
-        widened = torch.zeros_like(target)
-        widened[:, : weight.shape[1]] = weight
-        state = {**state, first: widened}
-    generator.load_state_dict(state)
+    """Load G weights trained with fewer input planes or output channels (hints in, a chroma channel out):
+    the new ones start with zero weights, so the widened network's ab is exactly what the original's was
+    until training moves them."""
+    targets = generator.state_dict()
+    widened = dict(state)
+    # (name, axis): the first convolution's input planes; the head's outputs (ConvTranspose: [in, out, kh, kw])
+    for name, axis in (("downs.0.0.weight", 1), ("head.0.weight", 1), ("head.0.bias", 0)):
+        weight, target = state.get(name), targets.get(name)
+        if weight is None or target is None or weight.dim() != target.dim():
+            continue
+        if weight.shape[axis] < target.shape[axis] and weight.shape[:axis] == target.shape[:axis]:
+            grown = torch.zeros_like(target)
+            grown.narrow(axis, 0, weight.shape[axis]).copy_(weight)
+            widened[name] = grown
+    generator.load_state_dict(widened)
 
 
 @torch.no_grad()

@@ -29,7 +29,7 @@ class StepLosses:
     D_real: float
     D_fake: float
     finite: bool  # False: the step was skipped, nothing was updated
-    G_bins: float = 0.0
+    G_bins: float = 0.0  # the head's own loss: the bins cross-entropy, or the chroma head's L1 on |ab|
 
 
 def adversarial_loss(logits: torch.Tensor, real: bool, mode: str, real_label: float = 1.0) -> torch.Tensor:
@@ -78,6 +78,8 @@ class Pix2Pix:
             k
             for k in ("ngf", "resolved_depth", "color_space", "chroma_head")
             if getattr(source_cfg, k) != getattr(self.cfg, k)
+            # a regression model can start a chroma head: the |ab| channel is added with zero weights
+            and not (k == "chroma_head" and (source_cfg.chroma_head, self.cfg.chroma_head) == ("regression", "chroma"))
         ]
         if mismatch:
             raise ValueError(
@@ -122,7 +124,8 @@ class Pix2Pix:
 
         # G: the fake, and the pixel loss against the truth
         fake, g_l1, g_bins = self._generate(x, y, index, warm_up)
-        g_pixel = cfg.l1_weight * g_l1 + cfg.bin_weight * g_bins
+        head_weight = cfg.l1_weight if cfg.chroma_head == "chroma" else cfg.bin_weight
+        g_pixel = cfg.l1_weight * g_l1 + head_weight * g_bins
         if warm_up:
             finite = self._backward_and_step(None, g_pixel, retain=False)
             return StepLosses(math.nan, g_l1.item(), math.nan, math.nan, finite, g_bins.item())
@@ -154,7 +157,13 @@ class Pix2Pix:
         return StepLosses(g_gan.item(), g_l1.item(), d_loss_real.item(), d_loss_fake.item(), finite, g_bins.item())
 
     def _generate(self, x: torch.Tensor, y: torch.Tensor, index: int, warm_up: bool):
-        """-> (what D sees, L1 loss, bins cross-entropy). The bins head scores at half resolution."""
+        """-> (what D sees, L1 loss, the head's own loss). The bins head scores at half resolution."""
+        if self.cfg.chroma_head == "chroma":  # L1 on ab and on |ab|; D sees the rescaled ab, as users get it
+            with autocast(self.device, self.amp_dtype):
+                out = self.G_run(x, raw=True)
+            ab, chroma = out[:, :2].float(), out[:, 2:].float()
+            fake = colorspace.rescale_to_chroma(ab, chroma, self.cfg.chroma_max_gain)
+            return fake, F.l1_loss(ab, y.float()), F.l1_loss(chroma, colorspace.chroma_of(y))
         if self.cfg.chroma_head != "bins":
             with autocast(self.device, self.amp_dtype):
                 fake = self.G_run(x)

@@ -209,8 +209,8 @@ class Trainer:
                             board.add_scalar(f"train/{name}", value, self.step)
                 bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
                 shown = {"G_l1": f"{losses.G_l1:.4f}"}
-                if cfg.chroma_head == "bins":
-                    shown["G_bins"] = f"{losses.G_bins:.3f}"
+                if cfg.chroma_head != "regression":  # the head's own loss
+                    shown["G_bins" if cfg.chroma_head == "bins" else "G_chroma"] = f"{losses.G_bins:.3f}"
                 if not math.isnan(losses.G_gan):  # no D yet (warm-up): nothing to show, not "nan"
                     shown |= {"G_gan": f"{losses.G_gan:.3f}", "D": f"{losses.D_real + losses.D_fake:.3f}"}
                 bar.set_postfix(**shown, img_s=f"{img_s:.1f}", refresh=False)
@@ -220,7 +220,7 @@ class Trainer:
                     grid = self.write_samples(epoch + 1)
                     if board is not None:
                         board.add_image("samples (gray | truth | ours)", grid, self.step, dataformats="HWC")
-                    plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight)
+                    plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight, cfg.chroma_head)
                     last_sample_epoch = epoch + 1
                 if epoch_done or self.step % cfg.save_every == 0:
                     self.save(keep=epoch_done and (epoch + 1) % cfg.keep_every_epochs == 0)
@@ -231,7 +231,7 @@ class Trainer:
             if board is not None:
                 board.close()
         if self.dist.is_main and last_sample_epoch < 0 and self.step > 0:
-            plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight)
+            plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight, cfg.chroma_head)
         return self.run_dir
 
     def lr_at(self, step: int) -> float:
