@@ -100,3 +100,15 @@ def test_a_regression_model_starts_a_chroma_run_with_its_ab_unchanged(photo_dir,
         raw = model.G(x.contiguous(memory_format=torch.channels_last), raw=True)
         assert torch.allclose(raw[:, :2], source(x), atol=1e-5)
     assert torch.equal(raw[:, 2], torch.zeros_like(raw[:, 2]))  # the new channel starts at zero weight
+
+
+def test_the_discriminator_teaches_vividness_but_never_hue(photo_dir, tmp_path):
+    """With only the adversarial loss, the ab channels' weights get no gradient; the |ab| channel's do."""
+    cfg = tiny_config(photo_dir, tmp_path / "d", chroma_head="chroma", color_space="lab", l1_weight=0.0)
+    model = Pix2Pix(cfg, torch.device("cpu"))
+    head = model.G.head[0]  # ConvTranspose2d: weight [in, out, kh, kw]
+    before = head.weight.detach().clone(), head.bias.detach().clone()
+    losses = model.step(torch.rand(4, 1, 32, 32) * 2 - 1, torch.rand(4, 2, 32, 32) * 0.6 - 0.3, 0)
+    assert losses.finite and losses.G_gan > 0
+    assert torch.equal(head.weight[:, :2], before[0][:, :2]) and torch.equal(head.bias[:2], before[1][:2])
+    assert not torch.equal(head.weight[:, 2], before[0][:, 2])

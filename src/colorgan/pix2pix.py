@@ -158,11 +158,14 @@ class Pix2Pix:
 
     def _generate(self, x: torch.Tensor, y: torch.Tensor, index: int, warm_up: bool):
         """-> (what D sees, L1 loss, the head's own loss). The bins head scores at half resolution."""
-        if self.cfg.chroma_head == "chroma":  # L1 on ab and on |ab|; D sees the rescaled ab, as users get it
+        if self.cfg.chroma_head == "chroma":
+            # L1 on ab and on |ab|. D sees the rescaled ab, as users get it, but its gradient reaches only the
+            # |ab| channel: D decides how vivid, never which hue (the hue D taught was what blotched a table
+            # green and violet; docs/quality.md).
             with autocast(self.device, self.amp_dtype):
                 out = self.G_run(x, raw=True)
             ab, chroma = out[:, :2].float(), out[:, 2:].float()
-            fake = colorspace.rescale_to_chroma(ab, chroma, self.cfg.chroma_max_gain)
+            fake = colorspace.rescale_to_chroma(ab.detach(), chroma, self.cfg.chroma_max_gain)
             return fake, F.l1_loss(ab, y.float()), F.l1_loss(chroma, colorspace.chroma_of(y))
         if self.cfg.chroma_head != "bins":
             with autocast(self.device, self.amp_dtype):
