@@ -112,3 +112,23 @@ def test_the_discriminator_teaches_vividness_but_never_hue(photo_dir, tmp_path):
     assert losses.finite and losses.G_gan > 0
     assert torch.equal(head.weight[:, :2], before[0][:, :2]) and torch.equal(head.bias[:2], before[1][:2])
     assert not torch.equal(head.weight[:, 2], before[0][:, 2])
+
+
+def test_a_teacher_gives_the_chroma_target_and_must_see_the_same_inputs(photo_dir, tmp_path):
+    teacher = train(
+        tiny_config(photo_dir, tmp_path / "t", color_space="lab", gan_weight=0.0, max_steps=2), progress=False
+    )
+    values = dict(chroma_head="chroma", color_space="lab", gan_weight=0.0)
+    model = Pix2Pix(tiny_config(photo_dir, tmp_path / "s", chroma_teacher=str(teacher), **values), torch.device("cpu"))
+    x, y = torch.rand(2, 1, 32, 32) * 2 - 1, torch.zeros(2, 2, 32, 32)
+    expected = colorspace.chroma_of(load_generator(teacher)[0].eval()(x))
+    assert torch.allclose(model.chroma_target(x, y), expected, atol=1e-5)
+    assert model.chroma_target(x, y).abs().sum() > 0  # the truth here is gray: the target is the teacher's
+    assert model.step(x, y, 0).finite
+    with pytest.raises(ValueError, match="hints"):
+        Pix2Pix(
+            tiny_config(photo_dir, tmp_path / "h", chroma_teacher=str(teacher), hints=True, **values),
+            torch.device("cpu"),
+        )
+    with pytest.raises(ValueError, match="chroma-head chroma"):
+        make_config("default", color_space="lab", chroma_teacher=str(teacher))

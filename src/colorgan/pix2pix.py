@@ -64,6 +64,7 @@ class Pix2Pix:
         self.class_weights = None  # bins head with --bin-rebalance: rare colors weigh more
         if cfg.bin_rebalance and "ab_prior" in cfg.extra:
             self.class_weights = colorspace.rebalancing_weights(torch.tensor(cfg.extra["ab_prior"]))
+        self.chroma_teacher = self._load_teacher(cfg.chroma_teacher) if cfg.chroma_teacher else None
         self.warmup_steps = cfg.pretrain_steps  # L1 only before this step; the trainer adds --pretrain-epochs
         # What the step calls: G and D, wrapped for DDP and torch.compile where asked.
         self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
@@ -88,6 +89,23 @@ class Pix2Pix:
         load_widening_inputs(self.G, source.state_dict())
         if self.G_ema is not None:
             self.G_ema.load_state_dict(self.G.state_dict())
+
+    def _load_teacher(self, path: str) -> nn.Module:
+        """A frozen generator whose |ab| the chroma channel learns (--chroma-teacher). It must see the same
+        input planes (gray, and hints where this run takes them)."""
+        from .colorize import load_generator
+
+        teacher, teacher_cfg, _ = load_generator(path)
+        if (teacher_cfg.hints, teacher_cfg.color_space) != (self.cfg.hints, self.cfg.color_space):
+            raise ValueError(f"--chroma-teacher {path}: its hints and color space must be this run's")
+        return teacher.eval().requires_grad_(False).to(self.device, memory_format=self.memory_format)
+
+    def chroma_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """What the chroma channel learns: the truth's |ab|, or the teacher's |ab| for the same input."""
+        if self.chroma_teacher is None:
+            return colorspace.chroma_of(y)
+        with torch.no_grad(), autocast(self.device, self.amp_dtype):
+            return colorspace.chroma_of(self.chroma_teacher(x))
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if self.dist.enabled:
@@ -166,7 +184,7 @@ class Pix2Pix:
                 out = self.G_run(x, raw=True)
             ab, chroma = out[:, :2].float(), out[:, 2:].float()
             fake = colorspace.rescale_to_chroma(ab.detach(), chroma, self.cfg.chroma_max_gain)
-            return fake, F.l1_loss(ab, y.float()), F.l1_loss(chroma, colorspace.chroma_of(y))
+            return fake, F.l1_loss(ab, y.float()), F.l1_loss(chroma, self.chroma_target(x, y))
         if self.cfg.chroma_head != "bins":
             with autocast(self.device, self.amp_dtype):
                 fake = self.G_run(x)
