@@ -1,0 +1,75 @@
+"""Side by side on the package photos: the truth, then each model (or hue/chroma composite) as users get it.
+
+    python benchmarks/compare_sheet.py --out docs/img/compare.jpg \\
+        --model "shipped" src/colorgan/weights/default.safetensors \\
+        --model "W05 x1.25" W05.safetensors:1.25 \\
+        --model "shipped hue, W05 chroma" src/colorgan/weights/default.safetensors+W05.safetensors:1.25
+
+MODEL is a weights file or run folder, optionally `:GAIN` (multiplies the predicted ab, replacing the stored
+gain), or `HUE+CHROMA[:GAIN]`: HUE's ab rescaled per pixel to CHROMA's |ab| (at most 2x). The photos are the
+scikit-image samples the demo uses; each is colorized from its own gray (sRGB luminance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+from hue_and_chroma import chroma, with_chroma
+from skimage import data
+
+from colorgan.colorize import Colorizer, compose
+
+PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
+WIDTH = 300
+
+
+def loader():
+    cache: dict[str, Colorizer] = {}
+
+    def ab_of(model: str, gray: np.ndarray) -> np.ndarray:
+        if model not in cache:
+            cache[model] = Colorizer.load(model)
+            cache[model].config = dataclasses.replace(cache[model].config, chroma_gain=1.0)
+        return cache[model].predict_chroma([gray])[1][0]
+
+    return ab_of
+
+
+def colorize(spec: str, gray: np.ndarray, ab_of) -> np.ndarray:
+    models, _, gain = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    gain = float(gain) if gain else None
+    if "+" in models:
+        hue, source = models.split("+")
+        ab = with_chroma(ab_of(hue, gray), chroma(ab_of(source, gray)), 2.0)
+    else:
+        ab = ab_of(models, gray)
+        if gain is None:  # the model's own stored gain
+            gain = Colorizer.load(models).config.chroma_gain
+    return compose(gray, ab * (gain or 1.0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", nargs=2, action="append", required=True, metavar=("LABEL", "MODEL"))
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    ab_of = loader()
+    rows = []
+    for name in PHOTOS:
+        rgb = getattr(data, name)()
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        tiles = [rgb] + [colorize(spec, gray, ab_of) for _, spec in args.model]
+        height = int(WIDTH * rgb.shape[0] / rgb.shape[1])
+        rows.append(np.hstack([cv2.resize(t, (WIDTH, height), interpolation=cv2.INTER_AREA) for t in tiles]))
+    sheet = np.vstack(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    print(f"wrote {args.out}: columns truth, " + ", ".join(label for label, _ in args.model))
+
+
+if __name__ == "__main__":
+    main()
