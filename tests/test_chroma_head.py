@@ -132,3 +132,20 @@ def test_a_teacher_gives_the_chroma_target_and_must_see_the_same_inputs(photo_di
         )
     with pytest.raises(ValueError, match="chroma-head chroma"):
         make_config("default", color_space="lab", chroma_teacher=str(teacher))
+
+
+def test_chroma_only_trains_the_magnitude_and_leaves_the_hue_exactly(photo_dir, tmp_path):
+    values = dict(chroma_head="chroma", color_space="lab", gan_weight=0.0, chroma_only=True, lr=1e-2)
+    model = Pix2Pix(tiny_config(photo_dir, tmp_path / "o", **values), torch.device("cpu"))
+    before = {k: v.clone() for k, v in model.G.state_dict().items()}
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    y = torch.stack([torch.full((32, 32), 0.4), torch.full((32, 32), -0.2)]).expand(4, 2, 32, 32)
+    losses = [model.step(x, y, i) for i in range(30)]
+    after = model.G.state_dict()
+    assert [k for k in before if not torch.equal(before[k], after[k])] == ["head.0.weight", "head.0.bias"]
+    assert torch.equal(after["head.0.weight"][:, :2], before["head.0.weight"][:, :2])
+    assert torch.equal(after["head.0.bias"][:2], before["head.0.bias"][:2])
+    assert losses[-1].G_bins < 0.5 * losses[0].G_bins  # the |ab| channel learned
+    assert losses[-1].G_l1 == losses[0].G_l1  # and the ab did not move at all
+    with pytest.raises(ValueError, match="chroma-head chroma"):
+        make_config("default", color_space="lab", chroma_only=True)

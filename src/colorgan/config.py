@@ -42,6 +42,7 @@ class TrainConfig:
     chroma_head: ChromaHead = "regression"  # bins: ab as classes (Zhang et al. 2016); chroma: + |ab|; lab only
     bin_temperature: float = 0.38  # bins head: annealed-mean temperature at inference (1 = mean, -> 0 = mode)
     chroma_max_gain: float = 3.0  # chroma head: the most a pixel's ab is scaled up to reach its predicted |ab|
+    chroma_only: bool = False  # chroma head: train only the |ab| channel; the rest of G (the hue) stays as it started
     chroma_teacher: str | None = None  # chroma head: learn |ab| from this model's output, not from the truth's
     chroma_gain: float = 1.0  # inference: predicted ab is multiplied by this (chosen on the held-out split)
     # optimisation (the recipe: Adam 2e-4, beta1 0.5, lambda 100)
@@ -126,6 +127,8 @@ class TrainConfig:
             raise ValueError("--batch-size and --epochs must be at least 1")
         if self.chroma_head != "regression" and self.color_space != "lab":
             raise ValueError(f"--chroma-head {self.chroma_head} predicts Lab chroma: use it with --color-space lab")
+        if self.chroma_only and self.chroma_head != "chroma":
+            raise ValueError("--chroma-only trains the chroma head's |ab| channel: use it with --chroma-head chroma")
         if self.chroma_teacher and self.chroma_head != "chroma":
             raise ValueError("--chroma-teacher trains the chroma head's |ab| channel: use it with --chroma-head chroma")
         if not 1.0 <= self.chroma_max_gain <= 10.0:

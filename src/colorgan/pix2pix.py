@@ -55,6 +55,8 @@ class Pix2Pix:
             self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         self.G.to(device, memory_format=self.memory_format)
         self.D.to(device, memory_format=self.memory_format)
+        if cfg.chroma_only:
+            self._freeze_all_but_chroma()
         # One fused kernel per optimizer instead of a loop over tensors (CPU and CUDA), the same update.
         adam = dict(betas=(cfg.beta1, cfg.beta2), fused=device.type in ("cpu", "cuda") and cfg.fused_adam)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, **adam)
@@ -89,6 +91,17 @@ class Pix2Pix:
         load_widening_inputs(self.G, source.state_dict())
         if self.G_ema is not None:
             self.G_ema.load_state_dict(self.G.state_dict())
+
+    def _freeze_all_but_chroma(self) -> None:
+        """--chroma-only: only the head's |ab| output channel learns, so the ab (the hue) stays exactly the
+        starting model's. The head's weight is shared by all three channels: the ab ones get their gradient
+        masked to zero. (The step also keeps G in eval mode, so batch-norm statistics do not move either.)"""
+        self.G.requires_grad_(False)
+        head = self.G.head[0]  # ConvTranspose2d: weight [in, out, kh, kw], bias [out]
+        for param, axis in ((head.weight, 1), (head.bias, 0)):
+            param.requires_grad_(True)
+            mask = torch.zeros_like(param).index_fill_(axis, torch.tensor([2]), 1.0)  # 1 on the |ab| channel
+            param.register_hook(lambda grad, mask=mask: grad * mask)
 
     def _load_teacher(self, path: str) -> nn.Module:
         """A frozen generator whose |ab| the chroma channel learns (--chroma-teacher). It must see the same
@@ -139,6 +152,8 @@ class Pix2Pix:
         """One training step on gray input `x` and target chroma `y`; `index` is the run's step number."""
         cfg, mode = self.cfg, self.cfg.gan_mode
         warm_up = index < self.warmup_steps or cfg.gan_weight == 0  # no discriminator (yet)
+        if cfg.chroma_only:  # the frozen trunk runs as at inference: no dropout, no batch-norm updates
+            self.G.eval()
 
         # G: the fake, and the pixel loss against the truth
         fake, g_l1, g_bins = self._generate(x, y, index, warm_up)
@@ -213,7 +228,7 @@ class Pix2Pix:
         if loss_d is not None:
             self.opt_D.zero_grad(set_to_none=True)
             loss_d.backward(inputs=list(self.D.parameters()), retain_graph=retain)
-        loss_g.backward(inputs=list(self.G.parameters()))
+        loss_g.backward(inputs=[p for p in self.G.parameters() if p.requires_grad])
         if loss_d is not None:
             self.opt_D.step()
         self.opt_G.step()
