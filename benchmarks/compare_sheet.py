@@ -28,18 +28,25 @@ WIDTH = 300
 
 
 def loader():
-    cache: dict[str, Colorizer] = {}
+    """-> ab_of(model, gray): a model's predicted ab at gain 1, and stored_gain(model): the gain it ships with.
+    Each model is loaded once."""
+    cache: dict[str, tuple[Colorizer, float]] = {}
+
+    def load(model: str) -> tuple[Colorizer, float]:
+        if model not in cache:
+            colorizer = Colorizer.load(model)
+            stored = colorizer.config.chroma_gain
+            colorizer.config = dataclasses.replace(colorizer.config, chroma_gain=1.0)
+            cache[model] = colorizer, stored
+        return cache[model]
 
     def ab_of(model: str, gray: np.ndarray) -> np.ndarray:
-        if model not in cache:
-            cache[model] = Colorizer.load(model)
-            cache[model].config = dataclasses.replace(cache[model].config, chroma_gain=1.0)
-        return cache[model].predict_chroma([gray])[1][0]
+        return load(model)[0].predict_chroma([gray])[1][0]
 
-    return ab_of
+    return ab_of, lambda model: load(model)[1]
 
 
-def colorize(spec: str, gray: np.ndarray, ab_of) -> np.ndarray:
+def colorize(spec: str, gray: np.ndarray, ab_of, stored_gain) -> np.ndarray:
     models, _, gain = spec.rpartition(":") if ":" in spec else (spec, "", "")
     gain = float(gain) if gain else None
     if "+" in models:
@@ -48,7 +55,7 @@ def colorize(spec: str, gray: np.ndarray, ab_of) -> np.ndarray:
     else:
         ab = ab_of(models, gray)
         if gain is None:  # the model's own stored gain
-            gain = Colorizer.load(models).config.chroma_gain
+            gain = stored_gain(models)
     return compose(gray, ab * (gain or 1.0))
 
 
@@ -57,12 +64,12 @@ def main() -> None:
     parser.add_argument("--model", nargs=2, action="append", required=True, metavar=("LABEL", "MODEL"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    ab_of = loader()
+    ab_of, stored_gain = loader()
     rows = []
     for name in PHOTOS:
         rgb = getattr(data, name)()
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        tiles = [rgb] + [colorize(spec, gray, ab_of) for _, spec in args.model]
+        tiles = [rgb] + [colorize(spec, gray, ab_of, stored_gain) for _, spec in args.model]
         height = int(WIDTH * rgb.shape[0] / rgb.shape[1])
         rows.append(np.hstack([cv2.resize(t, (WIDTH, height), interpolation=cv2.INTER_AREA) for t in tiles]))
     sheet = np.vstack(rows)

@@ -24,20 +24,32 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from color_plane import held_out, score, summarize
 
+from colorgan import colorspace
 from colorgan.colorize import Colorizer, compose
 from colorgan.data import sample_folder
 from colorgan.evaluation.evaluate import gray_baseline
 
 
+def _nchw(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
+
+
+def _hwc(t: torch.Tensor) -> np.ndarray:
+    return t[0].permute(1, 2, 0).numpy()
+
+
 def chroma(ab: np.ndarray) -> np.ndarray:
-    return np.sqrt((ab**2).sum(-1, keepdims=True))
+    """(h, w, 2) ab -> (h, w, 1) |ab|: `colorspace.chroma_of`, the chroma head's target, on a photo's array."""
+    return _hwc(colorspace.chroma_of(_nchw(ab)))
 
 
 def with_chroma(hue_ab: np.ndarray, target: np.ndarray, max_gain: float) -> np.ndarray:
-    """hue_ab (h, w, 2) rescaled per pixel to the magnitude target (h, w, 1), by a factor in [0, max_gain]."""
-    return hue_ab * np.clip(target / np.maximum(chroma(hue_ab), 1e-3), 0, max_gain)
+    """hue_ab (h, w, 2) rescaled per pixel to the magnitude target (h, w, 1): the chroma head's own rescaling
+    (`colorspace.rescale_to_chroma`), on a photo's arrays."""
+    return _hwc(colorspace.rescale_to_chroma(_nchw(hue_ab), _nchw(target), max_gain))
 
 
 def predictions(model: str, images) -> list[np.ndarray]:
