@@ -5,6 +5,7 @@ predicted ab multiplied by a gain). Each curve is one model with one knob swept:
   gain         ab multiplied by g (any model);
   temperature  the bins head's annealed-mean temperature (1 = mean, lower = nearer the mode);
   max_gain     the chroma head's cap on its per-pixel rescaling (1 = never more vivid than the ab regression).
+  quantile     which of the chroma head's trained |ab| quantiles the output takes.
 
     python benchmarks/color_plane.py --split ~/runs/A_l1 --per-folder 600 \\
         --curve "L1" ~/runs/A_l1 gain 1,1.5,2,2.5 --curve "bins" ~/runs/B_bins temperature 1,0.6,0.45,0.38,0.3 \\
@@ -53,10 +54,12 @@ def set_knob(colorizer: Colorizer, knob: str, value: float, base_backend):
         colorizer.backend.generator.temperature = value
     elif knob == "max_gain":
         colorizer.backend.generator.max_gain = value
+    elif knob == "quantile":
+        colorizer.backend.generator.use_quantile(value)
     elif knob == "gain":
         colorizer.backend = lambda x, g=value: base_backend(x) * g
     else:
-        raise SystemExit(f"unknown knob {knob!r}: gain, temperature or max_gain")
+        raise SystemExit(f"unknown knob {knob!r}: gain, temperature, max_gain or quantile")
 
 
 def score(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float, float]:

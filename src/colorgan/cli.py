@@ -43,13 +43,18 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                 help=f"default: {_preset_values(f.name)}",
             )
         elif typing.get_origin(kind) is list:
+            (item,) = typing.get_args(kind)
+            folders = item is str
             group.add_argument(
                 flag,
                 dest=f.name,
                 nargs="+",
-                metavar="DIR",
+                type=item,
+                metavar="DIR" if folders else "Q",
                 default=None,
-                help="one or more folders of photos; one split covers all of them",
+                help="one or more folders of photos; one split covers all of them"
+                if folders
+                else f"default: {_preset_values(f.name)}",
             )
         else:
             group.add_argument(
@@ -188,6 +193,9 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bin-temperature", type=float, help="bins head: store this annealed-mean temperature")
     p.add_argument(
         "--chroma-max-gain", type=float, help="chroma head: store this cap on the per-pixel chroma rescaling"
+    )
+    p.add_argument(
+        "--chroma-quantile", type=float, help="chroma head: store which trained |ab| quantile the output takes"
     )
     p.add_argument(
         "--live-weights",

@@ -44,6 +44,9 @@ class TrainConfig:
     chroma_max_gain: float = 3.0  # chroma head: the most a pixel's ab is scaled up to reach its predicted |ab|
     chroma_only: bool = False  # chroma head: train only the |ab| channel; the rest of G (the hue) stays as it started
     chroma_teacher: str | None = None  # chroma head: learn |ab| from this model's output, not from the truth's
+    chroma_quantiles: list[float] = field(default_factory=lambda: [0.5])  # chroma head: |ab| quantiles it learns
+    chroma_quantile: float = 0.5  # inference: which of them the output takes (higher: more vivid where plausible)
+    chroma_branch: int = 0  # chroma head: decoder levels copied into a branch of its own for the |ab| channels
     chroma_gain: float = 1.0  # inference: predicted ab is multiplied by this (chosen on the held-out split)
     # optimisation (the recipe: Adam 2e-4, beta1 0.5, lambda 100)
     batch_size: int = 64
@@ -131,6 +134,11 @@ class TrainConfig:
             raise ValueError("--chroma-only trains the chroma head's |ab| channel: use it with --chroma-head chroma")
         if self.chroma_teacher and self.chroma_head != "chroma":
             raise ValueError("--chroma-teacher trains the chroma head's |ab| channel: use it with --chroma-head chroma")
+        self._check_chroma_quantiles()
+        if self.chroma_branch and self.chroma_head != "chroma":
+            raise ValueError("--chroma-branch gives the chroma head's |ab| its own layers: use --chroma-head chroma")
+        if not 0 <= self.chroma_branch < self.resolved_depth:
+            raise ValueError(f"--chroma-branch must be in [0, {self.resolved_depth - 1}], got {self.chroma_branch}")
         if not 1.0 <= self.chroma_max_gain <= 10.0:
             raise ValueError(f"--chroma-max-gain must be in [1, 10], got {self.chroma_max_gain}")
         if not 0.0 < self.bin_temperature <= 10.0:
@@ -150,6 +158,17 @@ class TrainConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         return self
+
+    def _check_chroma_quantiles(self) -> None:
+        q = self.chroma_quantiles
+        if not q or any(not 0.0 < v < 1.0 for v in q) or sorted(set(q)) != q:
+            raise ValueError(f"--chroma-quantiles must be increasing values in (0, 1), got {q}")
+        if q != [0.5] and self.chroma_head != "chroma":
+            raise ValueError("--chroma-quantiles are the chroma head's |ab| channels: use --chroma-head chroma")
+        if q != [0.5] and self.chroma_teacher:
+            raise ValueError("--chroma-quantiles describe the truth's spread; a teacher's |ab| has none")
+        if self.chroma_quantile not in q:
+            raise ValueError(f"--chroma-quantile {self.chroma_quantile} is not among the trained {q}")
 
     def _check_types(self) -> None:
         """A config read from a file (a checkpoint, a YAML) can hold anything: name the field that is wrong."""
@@ -189,7 +208,8 @@ def _matches(value: Any, hint: Any) -> bool:
     if origin is typing.Literal:
         return value in typing.get_args(hint)
     if origin is list:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_matches(v, item) for v in value)
     if origin is dict:
         return isinstance(value, dict)
     if hint is float:

@@ -11,7 +11,8 @@ from .backends import export_onnx
 from .checkpoint import save_checkpoint
 from .colorize import load_generator
 
-INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "chroma_max_gain")  # set at export; they change no weight
+# Set at export; they change no weight.
+INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "chroma_max_gain", "chroma_quantile")
 FORMAT_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
 
 
@@ -52,6 +53,8 @@ def export_model(
         generator.temperature = knobs["bin_temperature"]  # baked into an ONNX graph
     if "chroma_max_gain" in knobs and hasattr(generator, "max_gain"):
         generator.max_gain = knobs["chroma_max_gain"]
+    if "chroma_quantile" in knobs and hasattr(generator, "use_quantile"):
+        generator.use_quantile(knobs["chroma_quantile"])
     generator.eval()
     config = cfg.to_dict()
     if "mean_ab" not in config["extra"] and model is not None and Path(model).is_dir():

@@ -41,6 +41,22 @@ def adversarial_loss(logits: torch.Tensor, real: bool, mode: str, real_label: fl
     return F.binary_cross_entropy_with_logits(logits.float(), target.float())
 
 
+def quantile_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: list[float]) -> torch.Tensor:
+    """Pinball loss of each channel of `pred` (N, Q, H, W) at its quantile against `target` (N, 1, H, W),
+    doubled so that the median's is the L1 loss (which it is, exactly, for quantiles [0.5]).
+
+    Minimizing it puts each channel at that quantile of the target's distribution given the input: a
+    high quantile is vivid only where vivid colors are plausible, where a gain is vivid everywhere.
+    """
+    if pred.shape[1] != len(quantiles):
+        raise ValueError(f"{pred.shape[1]} channels for {len(quantiles)} quantiles")
+    if quantiles == [0.5]:
+        return F.l1_loss(pred, target)
+    q = torch.tensor(quantiles, device=pred.device, dtype=pred.dtype).view(1, -1, 1, 1)
+    error = target - pred
+    return 2 * torch.maximum(q * error, (q - 1) * error).mean()
+
+
 class Pix2Pix:
     def __init__(self, cfg: TrainConfig, device: torch.device, dist: Dist | None = None):
         self.cfg, self.device, self.dist = cfg, device, dist or Dist()
@@ -84,6 +100,11 @@ class Pix2Pix:
             # a regression model can start a chroma head: the |ab| channel is added with zero weights
             and not (k == "chroma_head" and (source_cfg.chroma_head, self.cfg.chroma_head) == ("regression", "chroma"))
         ]
+        # a branch or more quantiles can be grown from a model without them, not the other way round
+        if source_cfg.chroma_branch not in (0, self.cfg.chroma_branch):
+            mismatch.append("chroma_branch")
+        if source_cfg.chroma_branch and source_cfg.chroma_quantiles != self.cfg.chroma_quantiles:
+            mismatch.append("chroma_quantiles")
         if mismatch:
             raise ValueError(
                 f"--init-from {path}: its {', '.join(mismatch)} differ from this run's; set them to the same values"
@@ -93,14 +114,20 @@ class Pix2Pix:
             self.G_ema.load_state_dict(self.G.state_dict())
 
     def _freeze_all_but_chroma(self) -> None:
-        """--chroma-only: only the head's |ab| output channel learns, so the ab (the hue) stays exactly the
-        starting model's. The head's weight is shared by all three channels: the ab ones get their gradient
-        masked to zero. (The step also keeps G in eval mode, so batch-norm statistics do not move either.)"""
+        """--chroma-only: only what makes |ab| learns, so the ab (the hue) stays exactly the starting model's.
+        With a chroma branch that is the branch. Without one it is the head's |ab| output channels: the head's
+        weight is shared with the ab channels, whose gradient is masked to zero. (The step also keeps G in
+        eval mode, so batch-norm statistics do not move either.)"""
         self.G.requires_grad_(False)
+        if self.G.branch_levels:
+            self.G.chroma_ups.requires_grad_(True)
+            self.G.chroma_out.requires_grad_(True)
+            return
         head = self.G.head[0]  # ConvTranspose2d: weight [in, out, kh, kw], bias [out]
         for param, axis in ((head.weight, 1), (head.bias, 0)):
             param.requires_grad_(True)
-            mask = torch.zeros_like(param).index_fill_(axis, torch.tensor([2]), 1.0)  # 1 on the |ab| channel
+            mask = torch.zeros_like(param)
+            mask.narrow(axis, 2, param.shape[axis] - 2).fill_(1.0)  # 1 on the |ab| channels
             param.register_hook(lambda grad, mask=mask: grad * mask)
 
     def _load_teacher(self, path: str) -> nn.Module:
@@ -198,8 +225,10 @@ class Pix2Pix:
             with autocast(self.device, self.amp_dtype):
                 out = self.G_run(x, raw=True)
             ab, chroma = out[:, :2].float(), out[:, 2:].float()
-            fake = colorspace.rescale_to_chroma(ab.detach(), chroma, self.cfg.chroma_max_gain)
-            return fake, F.l1_loss(ab, y.float()), F.l1_loss(chroma, self.chroma_target(x, y))
+            c = self.cfg.chroma_quantiles.index(self.cfg.chroma_quantile)
+            fake = colorspace.rescale_to_chroma(ab.detach(), chroma[:, c : c + 1], self.cfg.chroma_max_gain)
+            target = self.chroma_target(x, y)
+            return fake, F.l1_loss(ab, y.float()), quantile_loss(chroma, target, self.cfg.chroma_quantiles)
         if self.cfg.chroma_head != "bins":
             with autocast(self.device, self.amp_dtype):
                 fake = self.G_run(x)
