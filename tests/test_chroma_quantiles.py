@@ -12,7 +12,7 @@ from colorgan.colorize import Colorizer, load_generator
 from colorgan.config import make_config
 from colorgan.export import export_model
 from colorgan.models import build_generator, init_weights, load_widening_inputs
-from colorgan.pix2pix import Pix2Pix, quantile_loss
+from colorgan.pix2pix import Pix2Pix, hue_held_quantile_loss, quantile_loss
 from colorgan.trainer import train
 
 from .helpers import synthetic_photo, tiny_config
@@ -37,6 +37,26 @@ def test_the_constant_that_minimizes_the_quantile_loss_is_that_quantile():
         losses = [quantile_loss(torch.full((1, 1, 50, 40), float(c)), target, [q]) for c in grid]
         best = float(grid[int(torch.stack(losses).argmin())])
         assert best == pytest.approx(float(np.quantile(target.numpy(), q)), abs=0.02)
+
+
+def test_the_hue_held_loss_is_the_quantile_loss_along_the_hue_and_stays_gray_against_it():
+    ab = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)  # the regression's hue: +a
+    along, against = torch.tensor([2.0, 0.0]).view(1, 2, 1, 1), torch.tensor([-2.0, 0.0]).view(1, 2, 1, 1)
+    sizes = [0.0, 1.0, 2.0, 3.0]
+
+    def held(s, truth):
+        return float(hue_held_quantile_loss(ab, torch.full((1, 1, 1, 1), s), truth, [0.8], max_gain=5.0))
+
+    # truth on the hue's line: the same loss as the pinball on |ab|, up to a constant
+    offsets = [
+        float(quantile_loss(torch.full((1, 1, 1, 1), s), torch.full((1, 1, 1, 1), 2.0), [0.8])) - held(s, along)
+        for s in sizes
+    ]
+    assert max(offsets) - min(offsets) < 1e-3  # (the square root's epsilon: 1e-4 at zero error)
+    # truth of the opposite hue: its |ab| is 2, but any vividness only moves the output away from it
+    assert min(sizes, key=lambda s: held(s, against)) == 0.0
+    # the cap: beyond max_gain times |ab| the output (and so the loss) no longer changes
+    assert held(6.0, along) == pytest.approx(held(5.0, along))
 
 
 def test_a_branch_generator_gives_ab_and_one_raw_channel_per_quantile():
@@ -70,6 +90,8 @@ def test_quantile_and_branch_settings_are_checked():
         make_config("default", size=32, chroma_branch=5, **base)
     with pytest.raises(ValueError, match="teacher"):
         make_config("default", chroma_quantiles=[0.5, 0.9], chroma_teacher="w.safetensors", **base)
+    with pytest.raises(ValueError, match="no teacher"):
+        make_config("default", chroma_error="ab", chroma_teacher="w.safetensors", **base)
     with pytest.raises(ValueError, match="chroma_quantiles"):
         make_config("default", chroma_quantiles=["a"], **base)
     args = build_parser().parse_args(["train", "--chroma-quantiles", "0.5", "0.8", "--chroma-branch", "2"])
@@ -116,7 +138,8 @@ def test_chroma_only_with_a_branch_trains_the_branch_alone(photo_dir, tmp_path):
 
 def test_the_exported_quantile_is_the_one_colorize_uses(photo_dir, tmp_path):
     run = train(
-        tiny_config(photo_dir, tmp_path / "r", gan_weight=0.0, chroma_branch=1, **QUANTILE_VALUES), progress=False
+        tiny_config(photo_dir, tmp_path / "r", gan_weight=0.0, chroma_branch=1, chroma_error="ab", **QUANTILE_VALUES),
+        progress=False,
     )
     median = export_model(run, tmp_path / "median.safetensors", knobs={"chroma_quantile": 0.5})
     assert load_generator(median)[1].chroma_quantile == 0.5

@@ -20,6 +20,7 @@ ColorSpace = Literal["rgb", "lab"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 GanMode = Literal["vanilla", "lsgan"]
 ChromaHead = Literal["regression", "bins", "chroma"]
+ChromaError = Literal["magnitude", "ab"]
 
 
 @dataclass
@@ -46,6 +47,7 @@ class TrainConfig:
     chroma_teacher: str | None = None  # chroma head: learn |ab| from this model's output, not from the truth's
     chroma_quantiles: list[float] = field(default_factory=lambda: [0.5])  # chroma head: |ab| quantiles it learns
     chroma_quantile: float = 0.5  # inference: which of them the output takes (higher: more vivid where plausible)
+    chroma_error: ChromaError = "magnitude"  # the |ab| error, or the rescaled ab's error with the hue held
     chroma_branch: int = 0  # chroma head: decoder levels copied into a branch of its own for the |ab| channels
     chroma_gain: float = 1.0  # inference: predicted ab is multiplied by this (chosen on the held-out split)
     # optimisation (the recipe: Adam 2e-4, beta1 0.5, lambda 100)
@@ -167,6 +169,8 @@ class TrainConfig:
             raise ValueError("--chroma-quantiles are the chroma head's |ab| channels: use --chroma-head chroma")
         if q != [0.5] and self.chroma_teacher:
             raise ValueError("--chroma-quantiles describe the truth's spread; a teacher's |ab| has none")
+        if self.chroma_error == "ab" and (self.chroma_head != "chroma" or self.chroma_teacher):
+            raise ValueError("--chroma-error ab scores the chroma head's output against the truth: no teacher")
         if self.chroma_quantile not in q:
             raise ValueError(f"--chroma-quantile {self.chroma_quantile} is not among the trained {q}")
 

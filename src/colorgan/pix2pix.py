@@ -57,6 +57,27 @@ def quantile_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: list[floa
     return 2 * torch.maximum(q * error, (q - 1) * error).mean()
 
 
+def hue_held_quantile_loss(
+    ab: torch.Tensor, chroma: torch.Tensor, target: torch.Tensor, quantiles: list[float], max_gain: float
+) -> torch.Tensor:
+    """The quantile loss of each |ab| channel of `chroma` (N, Q, H, W), measured on what users get: the ab
+    regression `ab` (N, 2, H, W; no gradient reaches it) rescaled to that channel, against the true ab.
+
+    Per pixel it is ||rescaled - truth|| - (2q - 1) |rescaled|, which on a line through gray is twice the
+    pinball loss (up to a constant). Off the line it knows the hue: where the regression's hue is wrong, a
+    vivid guess is far from the truth whatever the truth's |ab|, so the channel learns to stay gray there.
+    """
+    norm = colorspace.chroma_of(ab)
+    losses = []
+    for channel, q in enumerate(quantiles):
+        wanted = chroma[:, channel : channel + 1]
+        fake = colorspace.rescale_to_chroma(ab, wanted, max_gain)
+        error = (fake - target).square().sum(1, keepdim=True).add(1e-8).sqrt()
+        vividness = wanted.clamp_min(0).minimum(max_gain * norm)  # |fake|, without a square root at gray
+        losses.append((error - (2 * q - 1) * vividness).mean())
+    return torch.stack(losses).mean()
+
+
 class Pix2Pix:
     def __init__(self, cfg: TrainConfig, device: torch.device, dist: Dist | None = None):
         self.cfg, self.device, self.dist = cfg, device, dist or Dist()
@@ -227,8 +248,12 @@ class Pix2Pix:
             ab, chroma = out[:, :2].float(), out[:, 2:].float()
             c = self.cfg.chroma_quantiles.index(self.cfg.chroma_quantile)
             fake = colorspace.rescale_to_chroma(ab.detach(), chroma[:, c : c + 1], self.cfg.chroma_max_gain)
-            target = self.chroma_target(x, y)
-            return fake, F.l1_loss(ab, y.float()), quantile_loss(chroma, target, self.cfg.chroma_quantiles)
+            quantiles = self.cfg.chroma_quantiles
+            if self.cfg.chroma_error == "ab":
+                g_chroma = hue_held_quantile_loss(ab.detach(), chroma, y.float(), quantiles, self.cfg.chroma_max_gain)
+            else:
+                g_chroma = quantile_loss(chroma, self.chroma_target(x, y), quantiles)
+            return fake, F.l1_loss(ab, y.float()), g_chroma
         if self.cfg.chroma_head != "bins":
             with autocast(self.device, self.amp_dtype):
                 fake = self.G_run(x)
