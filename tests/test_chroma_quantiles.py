@@ -155,3 +155,6 @@ def test_the_exported_quantile_is_the_one_colorize_uses(photo_dir, tmp_path):
         assert torch.allclose(generator(x), colorspace.rescale_to_chroma(raw[:, :2], raw[:, 2:3], 3.0))
     with pytest.raises(ValueError, match="not among"):
         export_model(run, tmp_path / "x.safetensors", knobs={"chroma_quantile": 0.7})
+    onnx = export_model(run, tmp_path / "median.onnx", knobs={"chroma_quantile": 0.5})
+    from_onnx = Colorizer.load(onnx, backend="onnx").colorize_array(gray)
+    assert np.abs(from_onnx.astype(int) - low.astype(int)).max() <= 2  # the branch and the choice are in the graph
