@@ -137,6 +137,8 @@ class TrainConfig:
         if self.chroma_teacher and self.chroma_head != "chroma":
             raise ValueError("--chroma-teacher trains the chroma head's |ab| channel: use it with --chroma-head chroma")
         self._check_chroma_quantiles()
+        if self.chroma_error == "ab" and (self.chroma_head != "chroma" or self.chroma_teacher):
+            raise ValueError("--chroma-error ab scores the chroma head's output against the truth: no teacher")
         if self.chroma_branch and self.chroma_head != "chroma":
             raise ValueError("--chroma-branch gives the chroma head's |ab| its own layers: use --chroma-head chroma")
         if not 0 <= self.chroma_branch < self.resolved_depth:
@@ -169,8 +171,6 @@ class TrainConfig:
             raise ValueError("--chroma-quantiles are the chroma head's |ab| channels: use --chroma-head chroma")
         if q != [0.5] and self.chroma_teacher:
             raise ValueError("--chroma-quantiles describe the truth's spread; a teacher's |ab| has none")
-        if self.chroma_error == "ab" and (self.chroma_head != "chroma" or self.chroma_teacher):
-            raise ValueError("--chroma-error ab scores the chroma head's output against the truth: no teacher")
         if self.chroma_quantile not in q:
             raise ValueError(f"--chroma-quantile {self.chroma_quantile} is not among the trained {q}")
 

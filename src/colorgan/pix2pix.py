@@ -246,8 +246,10 @@ class Pix2Pix:
             with autocast(self.device, self.amp_dtype):
                 out = self.G_run(x, raw=True)
             ab, chroma = out[:, :2].float(), out[:, 2:].float()
-            c = self.cfg.chroma_quantiles.index(self.cfg.chroma_quantile)
-            fake = colorspace.rescale_to_chroma(ab.detach(), chroma[:, c : c + 1], self.cfg.chroma_max_gain)
+            fake = None  # only D looks at it
+            if not warm_up:
+                c = self.G.quantile_channel  # the channel the output takes, as at inference
+                fake = colorspace.rescale_to_chroma(ab.detach(), out[:, c : c + 1].float(), self.cfg.chroma_max_gain)
             quantiles = self.cfg.chroma_quantiles
             if self.cfg.chroma_error == "ab":
                 g_chroma = hue_held_quantile_loss(ab.detach(), chroma, y.float(), quantiles, self.cfg.chroma_max_gain)
