@@ -57,6 +57,14 @@ def _machine() -> dict:
     return machine
 
 
+def bench_device() -> torch.device:
+    """The GPU when there is one, with cuDNN's autotuner on, as the trainer runs it; else the CPU."""
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
 def random_batch(model, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A random (input, target) batch in [-1, 1] of the shapes and layout `model` (a `Pix2Pix`) trains on."""
     cfg, device = model.cfg, model.device
@@ -85,7 +93,7 @@ def bench_train(args: argparse.Namespace) -> dict:
         pretrain_steps=10**9 if args.no_gan else 0,
         ema_decay=args.ema_decay,
     )
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = bench_device()
     model = Pix2Pix(cfg.validate(), device)
     x, y = random_batch(model, args.batch_size)
     index = 0
@@ -142,7 +150,7 @@ def bench_infer(args: argparse.Namespace) -> dict:
     cfg = make_config(
         "pix2pix", size=args.size, ngf=args.ngf, color_space=args.color_space, chroma_head=args.chroma_head
     )
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = bench_device()
     generator = build_generator(cfg)
     with torch.inference_mode():
         flops = _count_flops(lambda: generator.eval()(torch.rand(1, 1, args.size, args.size)))
