@@ -4,7 +4,7 @@
 #   G1  L1 alone (the shipped lineage's trunk)
 #   G2  the chroma head with a 3-level branch, trained jointly on the hue-held quantile loss
 #   G3  L1 plus a weak discriminator (weight 0.05, D at half the learning rate, real label 0.9)
-# usage: scripts/gpu_candidates.sh DATA RUNS EPOCHS [MAX_STEPS]
+# usage: scripts/gpu/candidates.sh DATA RUNS EPOCHS [MAX_STEPS]
 #   DATA holds broad/ and landscapes/ (training photos only: docs/quality.md, section 8)
 set -euo pipefail
 data=$1 runs=$2 epochs=$3 max_steps=${4:-}

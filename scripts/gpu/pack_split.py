@@ -1,0 +1,60 @@
+"""Pack a run's training photos (never its held-out ones) small enough to travel to a lent GPU machine.
+
+Each photo is squashed to 128 px (what the default recipe trains on) and stored as WebP q80, in two gzipped
+tars that take turns photo by photo, so each half holds every folder. 36,532 photos make 2 × 55 MiB.
+
+    python scripts/gpu/pack_split.py ~/runs/A_l1 ../shared/data/broad ../shared/data/landscapes --out gpupack
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import tarfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+
+
+def encode(path: str, size: int = 128, quality: int = 80) -> bytes | None:
+    image = cv2.imread(path)
+    if image is None:
+        return None
+    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, quality])[1].tobytes()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="run folder whose split.json names the training photos")
+    parser.add_argument("roots", nargs="+", type=Path, help="the run's data folders, in its order")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    names = json.loads((args.run / "split.json").read_text())["train"]
+    roots = {root.name: root for root in args.roots}
+    # a name is "<folder>/<path inside it>"; a folder of color/ and gray/ pairs is packed as its color photos
+    paths = [str(roots[name.split("/", 1)[0]] / name.split("/", 1)[1]) for name in names]
+    with ProcessPoolExecutor() as pool:
+        encoded = list(pool.map(encode, paths, chunksize=256))
+    args.out.mkdir(parents=True, exist_ok=True)
+    packed = 0
+    with (
+        tarfile.open(args.out / "p1.tar.gz", "w:gz", compresslevel=1) as first,
+        tarfile.open(args.out / "p2.tar.gz", "w:gz", compresslevel=1) as second,
+    ):
+        for name, data in zip(names, encoded):
+            if data is None:
+                print(f"skipped {name}: unreadable")
+                continue
+            top, rest = name.split("/", 1)
+            info = tarfile.TarInfo(f"{top}/{Path(rest.removeprefix('color/')).with_suffix('.webp')}")
+            info.size = len(data)
+            (first, second)[packed % 2].addfile(info, io.BytesIO(data))
+            packed += 1
+    print(f"packed {packed} of {len(names)} photos into {args.out}")
+
+
+if __name__ == "__main__":
+    main()
