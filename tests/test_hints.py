@@ -14,7 +14,16 @@ from colorgan.checkpoint import load_checkpoint, save_checkpoint
 from colorgan.cli import main
 from colorgan.colorspace import AB_SCALE, rgb_to_lab
 from colorgan.config import make_config
-from colorgan.hints import Hint, HintError, hint_ab, hint_planes, parse_color, parse_hints, simulate_hints
+from colorgan.hints import (
+    Hint,
+    HintError,
+    gain_near_hints,
+    hint_ab,
+    hint_planes,
+    parse_color,
+    parse_hints,
+    simulate_hints,
+)
 from colorgan.models import build_generator, init_weights
 from colorgan.trainer import train
 
@@ -108,6 +117,42 @@ def test_hints_change_the_colors_and_no_hints_equals_empty_hints(hint_model, tmp
     assert float((lab_plain - lab_hinted).abs().mean()) < 1.5
     with pytest.raises(HintError, match="hint 0"):
         colorizer.colorize_array(gray, hints=[{"x": 60, "y": 0, "color": "#fff"}])
+
+
+def test_the_gain_map_is_one_near_a_hint_and_the_full_gain_from_three_times_its_reach():
+    mask = torch.zeros(1, 1, 32, 48)
+    mask[0, 0, 10, 20] = 1.0
+    gain = gain_near_hints(mask, 1.5, reach=3)[0, 0]
+    assert gain.shape == (32, 48)
+    assert torch.all(gain[7:14, 17:24] == 1.0)  # the hint and everything within reach of it
+    far = torch.ones_like(gain, dtype=torch.bool)
+    far[10 - 9 : 10 + 10, 20 - 9 : 20 + 10] = False
+    assert torch.allclose(gain[far], torch.tensor(1.5))
+    row = gain[10, 20:]  # rising away from the hint, never past the gain
+    assert torch.all(row[1:] >= row[:-1]) and float(row.max()) == pytest.approx(1.5)
+    assert torch.allclose(gain_near_hints(torch.zeros(1, 1, 8, 8), 1.3, 2), torch.tensor(1.3))
+
+
+def test_the_chroma_gain_spares_a_hinted_spot_and_lifts_the_rest(hint_model):
+    colorizer = Colorizer.load(hint_model, precision="fp32")
+    gray = [synthetic_photo(0, (64, 64))[..., 0]]
+    shape = colorizer.working_shape(64, 64)
+    hints = parse_hints([{"x": 16, "y": 16, "color": "#c02020", "radius": 4}], 64, 64)
+    planes = hint_planes(hints, (64, 64), shape)[None]
+    _, plain = colorizer.predict_chroma(gray, None, planes)
+    _, plain_auto = colorizer.predict_chroma(gray)
+    colorizer.config.chroma_gain = 2.0
+    _, gained = colorizer.predict_chroma(gray, None, planes)
+    _, gained_auto = colorizer.predict_chroma(gray)
+    on = planes[0, 2] > 0
+    assert on.any() and np.allclose(gained[0][on], plain[0][on], atol=1e-5)
+    reach = max(2, min(shape) // 32)
+    far = np.ones(shape, bool)
+    ys, xs = np.nonzero(on)
+    span = 3 * reach  # past this (Chebyshev) distance from the hinted spot, the full gain
+    far[max(0, ys.min() - span) : ys.max() + span + 1, max(0, xs.min() - span) : xs.max() + span + 1] = False
+    assert far.any() and np.allclose(gained[0][far], 2.0 * plain[0][far], atol=1e-5)
+    assert np.allclose(gained_auto, 2.0 * plain_auto, atol=1e-5)  # no hints: the gain is the same everywhere
 
 
 def test_a_model_without_hint_input_refuses_hints_clearly(tiny_model):

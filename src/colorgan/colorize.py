@@ -27,7 +27,7 @@ from .checkpoint import CheckpointError, load_checkpoint, load_module_state
 from .config import TrainConfig
 from .devices import pick_device, pick_precision
 from .extras import MissingExtra, import_extra
-from .hints import HINT_PLANES, Hint, HintError, hint_planes, parse_hints
+from .hints import HINT_PLANES, Hint, HintError, gain_near_hints, hint_planes, parse_hints
 from .images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
@@ -201,8 +201,9 @@ class Colorizer:
                 ab_small[i] = ab[j]
         return [compose(g, ab) for g, ab in zip(grays, ab_small)]
 
-    def _chroma(self, gray: torch.Tensor, out: torch.Tensor) -> np.ndarray:
-        """Network output -> (N, h, w, 2) Lab ab; an RGB-mode model's chroma is taken the same way."""
+    def _chroma(self, gray: torch.Tensor, out: torch.Tensor, hints: torch.Tensor | None = None) -> np.ndarray:
+        """Network output -> (N, h, w, 2) Lab ab; an RGB-mode model's chroma is taken the same way.
+        `hints`: the hint planes the network saw; the chroma gain spares the hinted spots."""
         if not torch.isfinite(out).all():
             raise ImageReadError(self.source or "model", "the model produced NaN or Inf colors; nothing written")
         if self.config.color_space == "lab":
@@ -210,7 +211,10 @@ class Colorizer:
         else:
             ab = colorspace.rgb_to_lab(colorspace.decode_output(gray, out, "rgb"))[:, 1:]
         if self.config.chroma_gain != 1.0:
-            ab = ab * self.config.chroma_gain
+            gain = self.config.chroma_gain
+            if hints is not None:
+                gain = gain_near_hints(hints[:, 2:3].float(), gain, reach=max(2, min(ab.shape[-2:]) // 32))
+            ab = ab * gain
         return ab.permute(0, 2, 3, 1).contiguous().numpy()
 
     @staticmethod
@@ -232,6 +236,7 @@ class Colorizer:
         if self.config.hints:  # the extra planes are zero without hints: the automatic colorizer
             planes = torch.zeros(len(grays), HINT_PLANES, *shape) if hints is None else torch.from_numpy(hints)
             x = torch.cat([x, planes.to(x.dtype)], dim=1)
+            return small, self._chroma(gray, self.backend(x), None if hints is None else planes)
         return small, self._chroma(gray, self.backend(x))
 
     def parse_hints(self, hints: HintSource, width: int, height: int) -> list[Hint]:

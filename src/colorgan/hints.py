@@ -131,6 +131,17 @@ def hint_planes(hints: list[Hint], photo_shape: tuple[int, int], working_shape: 
     return planes
 
 
+def gain_near_hints(mask: torch.Tensor, gain: float, reach: int) -> torch.Tensor:
+    """(N, 1, h, w) per-pixel chroma gain: 1 on a hint and within `reach` pixels of it, rising linearly to
+    `gain` just past 3·reach (Chebyshev distance).
+
+    The gain lifts the colors that L1 leaves muted where the model can only guess. A hinted color is the
+    user's own: given back as the network follows it, not made more vivid (docs/quality.md, section 8)."""
+    near = torch.nn.functional.max_pool2d(mask, 4 * reach + 1, stride=1, padding=2 * reach)
+    near = torch.nn.functional.avg_pool2d(near, 2 * reach + 1, stride=1, padding=reach, count_include_pad=False)
+    return 1.0 + (gain - 1.0) * (1.0 - near)
+
+
 # ------------------------------------------------------------------------------------------------ training
 def simulate_hints(
     target_ab: torch.Tensor,
