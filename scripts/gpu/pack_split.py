@@ -17,13 +17,16 @@ from pathlib import Path
 
 import cv2
 
+from colorgan.data import find_samples
+
 
 def encode(path: str, size: int = 128, quality: int = 80) -> bytes | None:
     image = cv2.imread(path)
     if image is None:
         return None
     image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    return cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, quality])[1].tobytes()
+    ok, data = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, quality])
+    return data.tobytes() if ok else None
 
 
 def main() -> None:
@@ -33,9 +36,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     names = json.loads((args.run / "split.json").read_text())["train"]
-    roots = {root.name: root for root in args.roots}
-    # a name is "<folder>/<path inside it>"; a folder of color/ and gray/ pairs is packed as its color photos
-    paths = [str(roots[name.split("/", 1)[0]] / name.split("/", 1)[1]) for name in names]
+    # the trainer's own names (folder prefixes, duplicates), so the packed set is exactly the split's
+    color_of = {sample.name: sample.color for sample in find_samples(args.roots)[0]}
+    missing = [name for name in names if name not in color_of]
+    if missing:
+        raise SystemExit(f"{len(missing)} training photos of {args.run} are not in these folders, e.g. {missing[0]}")
+    paths = [str(color_of[name]) for name in names]
     with ProcessPoolExecutor() as pool:
         encoded = list(pool.map(encode, paths, chunksize=256))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -48,8 +54,10 @@ def main() -> None:
             if data is None:
                 print(f"skipped {name}: unreadable")
                 continue
-            top, rest = name.split("/", 1)
-            info = tarfile.TarInfo(f"{top}/{Path(rest.removeprefix('color/')).with_suffix('.webp')}")
+            # a folder of color/ and gray/ pairs travels as its color photos (the gray is derived again);
+            # the old suffix stays in the name, so a.jpg and a.png remain two photos
+            member = name.replace("/color/", "/", 1)
+            info = tarfile.TarInfo(member if member.endswith(".webp") else member + ".webp")
             info.size = len(data)
             (first, second)[packed % 2].addfile(info, io.BytesIO(data))
             packed += 1

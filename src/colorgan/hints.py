@@ -132,14 +132,22 @@ def hint_planes(hints: list[Hint], photo_shape: tuple[int, int], working_shape: 
 
 
 def gain_near_hints(mask: torch.Tensor, gain: float, reach: int) -> torch.Tensor:
-    """(N, 1, h, w) per-pixel chroma gain: 1 on a hint and within `reach` pixels of it, rising linearly to
-    `gain` just past 3·reach (Chebyshev distance).
+    """(N, 1, h, w) per-pixel chroma gain: 1 on a hint and within `reach` pixels of it (Chebyshev distance),
+    rising to `gain` just past 3·reach.
 
     The gain lifts the colors that L1 leaves muted where the model can only guess. A hinted color is the
     user's own: given back as the network follows it, not made more vivid (docs/quality.md, section 8)."""
-    near = torch.nn.functional.max_pool2d(mask, 4 * reach + 1, stride=1, padding=2 * reach)
-    near = torch.nn.functional.avg_pool2d(near, 2 * reach + 1, stride=1, padding=reach, count_include_pad=False)
+    near = _separable(torch.nn.functional.max_pool2d, mask, 2 * reach)
+    near = _separable(torch.nn.functional.avg_pool2d, near, reach, count_include_pad=False)
     return 1.0 + (gain - 1.0) * (1.0 - near)
+
+
+def _separable(pool, x: torch.Tensor, radius: int, **kwargs) -> torch.Tensor:
+    """A square (2·radius + 1)² max or mean pooling as a column pass then a row pass: the same result, at a
+    cost that grows with the window's side rather than its area."""
+    size = 2 * radius + 1
+    x = pool(x, (size, 1), stride=1, padding=(radius, 0), **kwargs)
+    return pool(x, (1, size), stride=1, padding=(0, radius), **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------ training
