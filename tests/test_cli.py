@@ -323,3 +323,48 @@ def test_evaluate_writes_its_summary_for_tensorboard(photo_dir, tmp_path):
     assert {"eval/model/ciede2000", "eval/gray/psnr", "eval/model_minus_gray/ciede2000"} <= scalars
     summary = json.loads((run / "metrics.json").read_text())
     assert events.Scalars("eval/model/ciede2000")[0].value == pytest.approx(summary["model"]["ciede2000"]["mean"])
+
+
+def test_colorize_chroma_gain_scales_the_colors_and_rejects_nonsense(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    from colorgan.checkpoint import save_checkpoint
+    from colorgan.colorspace import rgb_to_lab
+    from colorgan.config import make_config
+    from colorgan.models import build_generator, init_weights
+
+    from .helpers import TINY
+
+    cfg = make_config("default", **TINY)
+    torch.manual_seed(0)
+    generator = build_generator(cfg)
+    init_weights(generator)
+    with torch.no_grad():  # a steady, moderate tint, so that the gain has colors to scale
+        generator.head[0].bias.copy_(torch.tensor([0.04, 0.06]))
+    tiny_model = tmp_path / "tinted.safetensors"
+    save_checkpoint(tiny_model, {"G": generator}, {}, cfg.to_dict(), {"step": 0})
+    photo = tmp_path / "p.png"
+    Image.fromarray(synthetic_photo(3, (64, 64))).save(photo)
+
+    def lab_of(gain: str) -> torch.Tensor:
+        out = tmp_path / f"g{gain}"
+        argv = ["colorize", str(photo), "--model", str(tiny_model), "--out", str(out), "--quiet"]
+        assert main([*argv, "--chroma-gain", gain]) == 0
+        rgb = np.asarray(Image.open(out / "p_color.png"), np.float32) / 255
+        return rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None])[0]
+
+    one, two = lab_of("1"), lab_of("2")
+    chroma_one, chroma_two = float(one[1:].norm(dim=0).mean()), float(two[1:].norm(dim=0).mean())
+    assert chroma_one > 5 and chroma_two == pytest.approx(2 * chroma_one, rel=0.15)
+    assert float((one[0] - two[0]).abs().mean()) < 1.5  # the photo's own lightness either way
+    for bad, reason in [
+        ("0", "must be in (0, 4]"),
+        ("-1", "must be in (0, 4]"),
+        ("9", "must be in (0, 4]"),
+        ("nan", "nan"),
+    ]:
+        assert main(["colorize", str(photo), "--model", str(tiny_model), "--chroma-gain", bad, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "chroma" in err and reason in err
+    assert not (tmp_path / "p_color.png").exists()

@@ -174,6 +174,11 @@ def colorize_command(args: argparse.Namespace) -> int:
         )
     except (CheckpointError, ValueError, OSError) as exc:
         return _fail(str(exc))
+    if args.chroma_gain is not None:
+        try:  # the same bounds as training and export
+            colorizer.config = dataclasses.replace(colorizer.config, chroma_gain=args.chroma_gain).validate()
+        except ValueError as exc:
+            return _fail(str(exc))
     report = FolderReport()
     out = Path(args.out) if args.out else None
     protected = {p.resolve() for p in inputs if not p.is_dir()}  # never written over, whatever the flags
