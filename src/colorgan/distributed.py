@@ -103,6 +103,14 @@ def collective_failure_message(exc: BaseException) -> str:
     )
 
 
+def wait_for_all_ranks() -> None:
+    """After a run that succeeded: every rank waits here until all are done, so none leaves the process group
+    while another still works (rank 0 saves, plots and logs last). A gloo peer that tears down early can abort
+    (`terminate called without an active exception`, seen once in CI-like runs)."""
+    if _own_group and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def shutdown_distributed() -> None:
     """Leave the process group init_distributed joined (after a failure too, so the process exits, not aborts).
 

@@ -28,6 +28,7 @@ from .distributed import (
     init_distributed,
     is_collective_failure,
     shutdown_distributed,
+    wait_for_all_ranks,
 )
 from .hints import HINT_PLANES, simulate_hints
 from .pix2pix import Pix2Pix
@@ -364,7 +365,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     trainer = None
     try:
         trainer = Trainer(cfg, resume=resume, progress=progress)
-        return trainer.fit()
+        run_dir = trainer.fit()
+        wait_for_all_ranks()
+        return run_dir
     except RuntimeError as exc:  # under torchrun: a peer died or hung; say so instead of a gloo/NCCL trace
         if isinstance(exc, TrainingError) or not is_collective_failure(exc):
             raise
