@@ -276,6 +276,8 @@ def test_serve_command_starts_answers_and_stops(tiny_model, tmp_path):
             str(port),
             "--log-level",
             "warning",
+            "--chroma-gain",
+            "1.2",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -368,3 +370,8 @@ def test_colorize_chroma_gain_scales_the_colors_and_rejects_nonsense(tmp_path, c
         err = capsys.readouterr().err
         assert "chroma" in err and reason in err
     assert not (tmp_path / "p_color.png").exists()
+
+
+def test_serve_refuses_a_nonsense_chroma_gain_before_it_listens(tiny_model, capsys):
+    assert main(["serve", "--model", str(tiny_model), "--chroma-gain", "0", "--port", "1"]) == 2
+    assert "--chroma-gain must be in (0, 4]" in capsys.readouterr().err

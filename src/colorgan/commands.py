@@ -141,6 +141,13 @@ def _paired_line(label: str, summary: dict) -> str:
     return "\n".join(lines)
 
 
+def set_chroma_gain(colorizer, gain: float | None) -> None:
+    """`--chroma-gain G` of colorize and serve: how vivid, in place of the model's own gain (None keeps it).
+    Raises ValueError outside the bounds that training and export use."""
+    if gain is not None:
+        colorizer.config = dataclasses.replace(colorizer.config, chroma_gain=gain).validate()
+
+
 def colorize_command(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -174,11 +181,10 @@ def colorize_command(args: argparse.Namespace) -> int:
         )
     except (CheckpointError, ValueError, OSError) as exc:
         return _fail(str(exc))
-    if args.chroma_gain is not None:
-        try:  # the same bounds as training and export
-            colorizer.config = dataclasses.replace(colorizer.config, chroma_gain=args.chroma_gain).validate()
-        except ValueError as exc:
-            return _fail(str(exc))
+    try:
+        set_chroma_gain(colorizer, args.chroma_gain)
+    except ValueError as exc:
+        return _fail(str(exc))
     report = FolderReport()
     out = Path(args.out) if args.out else None
     protected = {p.resolve() for p in inputs if not p.is_dir()}  # never written over, whatever the flags

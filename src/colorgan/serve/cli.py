@@ -20,6 +20,12 @@ def add_serve_flags(p: argparse.ArgumentParser) -> None:
         help="address to listen on (default loopback only; 0.0.0.0 makes it reachable from other machines)",
     )
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument(
+        "--chroma-gain",
+        type=float,
+        metavar="G",
+        help="how vivid, for every request: the predicted chroma times G in place of the model's own gain",
+    )
     add_model_flags(
         p, model_help="the model to serve: a run folder, checkpoint, weights or .onnx file (default: the shipped model)"
     )
@@ -86,6 +92,7 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     from ..checkpoint import CheckpointError
     from ..colorize import Colorizer
+    from ..commands import set_chroma_gain
     from .server import run_server
 
     try:
@@ -97,6 +104,7 @@ def serve_command(args: argparse.Namespace) -> int:
         colorizer = Colorizer.load(
             args.model, device=args.device, backend=args.backend, max_pixels=args.max_pixels, threads=args.threads
         )
+        set_chroma_gain(colorizer, args.chroma_gain)
     except (CheckpointError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
