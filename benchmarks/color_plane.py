@@ -82,6 +82,15 @@ def summarize(rows: np.ndarray, gray_rows: np.ndarray) -> dict:
     return out
 
 
+def folders_line(folders: dict) -> str:
+    """`summarize`'s figures per folder on one line: CIEDE2000 (and its difference to gray), PSNR, colorfulness."""
+    return "".join(
+        f"  {f}: dE {s['ciede2000']['mean']:.2f} (vs gray {s['ciede2000']['minus_gray']:+.2f})"
+        f" PSNR {s['psnr']['mean']:.2f} CF {s['colorfulness_ratio']:.2f}"
+        for f, s in folders.items()
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", type=Path, help="run folder whose split.json gives the held-out set")
@@ -129,15 +138,7 @@ def main() -> None:
                 mask = np.array([sample_folder(im.name, roots) == folder for im in images])
                 point["folders"][folder or "all"] = summarize(rows[mask], gray[mask])
             curve["points"].append(point)
-            print(
-                f"{label:>12} {knob}={value:<5g}"
-                + "".join(
-                    f"  {f}: dE {s['ciede2000']['mean']:.2f} (vs gray {s['ciede2000']['minus_gray']:+.2f})"
-                    f" PSNR {s['psnr']['mean']:.2f} CF {s['colorfulness_ratio']:.2f}"
-                    for f, s in point["folders"].items()
-                ),
-                flush=True,
-            )
+            print(f"{label:>12} {knob}={value:<5g}" + folders_line(point["folders"]), flush=True)
         results["curves"].append(curve)
     plot(results, args.out)
     if args.json:

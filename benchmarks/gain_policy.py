@@ -1,8 +1,9 @@
 """A chroma gain chosen per photo, against one gain for all: simulated on a run's held-out split.
 
-Every held-out photo is colorized at a grid of gains (CIEDE2000, PSNR and colorfulness, as in
-`color_plane.py`); a policy then picks each photo's gain from what the model predicted at gain 1, and the
-photo's figures at that gain are interpolated linearly between the grid's. Two policies, beside the uniform gain:
+Every held-out photo is colorized at a grid of gains (CIEDE2000, PSNR and colorfulness, summarized with paired
+intervals against gray, as in `color_plane.py`); a policy then picks each photo's gain from what the model
+predicted at gain 1, and the photo's figures at that gain are interpolated linearly between the grid's. Two
+policies, beside the uniform gain:
   lift    g = clip(T / cf, 1, gmax): raise each photo's predicted colorfulness cf towards T
   boost   g = clip(cf / T, 1, gmax): the opposite, more gain for the photos predicted vivid
 
@@ -19,7 +20,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from color_plane import held_out, score, set_knob
+from color_plane import folders_line, held_out, score, set_knob, summarize
 
 from colorgan.colorize import Colorizer
 from colorgan.data import sample_folder
@@ -35,17 +36,6 @@ def at_gains(rows: np.ndarray, gains: np.ndarray, chosen: np.ndarray) -> np.ndar
     w = ((chosen - gains[k]) / (gains[k + 1] - gains[k]))[:, None]
     n = np.arange(rows.shape[1])
     return rows[k, n] * (1 - w) + rows[k + 1, n] * w
-
-
-def summary(rows: np.ndarray, gray: np.ndarray, mask: np.ndarray) -> dict:
-    """Folder means: CIEDE2000 and PSNR, their differences to gray, and colorfulness over the truth's."""
-    r, g = rows[mask], gray[mask]
-    return {
-        "ciede2000": float(r[:, 0].mean()),
-        "ciede2000_minus_gray": float((r[:, 0] - g[:, 0]).mean()),
-        "psnr_minus_gray": float((r[:, 1] - g[:, 1]).mean()),
-        "colorfulness_ratio": float(r[:, 2].mean() / r[:, 3].mean()),
-    }
 
 
 def main() -> None:
@@ -80,18 +70,9 @@ def main() -> None:
     results = {"split": str(args.split), "model": args.model, "images": len(images), "policies": []}
     for name, params, chosen in policies:
         at = at_gains(rows, gains, chosen)
-        per_folder = {f: summary(at, gray, folders == f) for f in sorted(set(folders))}
-        entry = {"policy": name, **params, "folders": per_folder}
-        results["policies"].append(entry)
-        print(
-            f"{name:>7} {json.dumps(params):<32}"
-            + "".join(
-                f"  {f}: dE {s['ciede2000']:.2f} ({s['ciede2000_minus_gray']:+.2f}) dPSNR {s['psnr_minus_gray']:+.2f}"
-                f" CF {s['colorfulness_ratio']:.2f}"
-                for f, s in entry["folders"].items()
-            ),
-            flush=True,
-        )
+        per_folder = {f: summarize(at[folders == f], gray[folders == f]) for f in sorted(set(folders))}
+        results["policies"].append({"policy": name, **params, "folders": per_folder})
+        print(f"{name:>7} {json.dumps(params):<32}" + folders_line(per_folder), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
