@@ -236,8 +236,7 @@ class Colorizer:
         if self.config.hints:  # the extra planes are zero without hints: the automatic colorizer
             planes = torch.zeros(len(grays), HINT_PLANES, *shape) if hints is None else torch.from_numpy(hints)
             x = torch.cat([x, planes.to(x.dtype)], dim=1)
-            return small, self._chroma(gray, self.backend(x), None if hints is None else planes)
-        return small, self._chroma(gray, self.backend(x))
+        return small, self._chroma(gray, self.backend(x), None if hints is None else torch.from_numpy(hints))
 
     def parse_hints(self, hints: HintSource, width: int, height: int) -> list[Hint]:
         """Hints as JSON text, a list of dicts or a list of `Hint`, validated against a width x height photo."""

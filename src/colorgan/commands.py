@@ -179,11 +179,8 @@ def colorize_command(args: argparse.Namespace) -> int:
         colorizer = Colorizer.load(
             args.model, device=args.device, backend=args.backend, max_pixels=args.max_pixels, threads=args.threads
         )
-    except (CheckpointError, ValueError, OSError) as exc:
-        return _fail(str(exc))
-    try:
         set_chroma_gain(colorizer, args.chroma_gain)
-    except ValueError as exc:
+    except (CheckpointError, ValueError, OSError) as exc:
         return _fail(str(exc))
     report = FolderReport()
     out = Path(args.out) if args.out else None
