@@ -238,6 +238,7 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-gan", action="store_true", help="train: the step without D (the default recipe)")
     p.add_argument("--ema-decay", type=float, default=0.0, help="train: also update a moving average of G")
+    p.add_argument("--hints", action="store_true", help="train: the hint-taking step (simulated points each step)")
     p.add_argument("--data", help="data: the folder to read")
     p.add_argument("--model", help="colorize: model to time")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="colorize: torch or onnxruntime")
