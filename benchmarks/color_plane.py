@@ -37,12 +37,13 @@ from colorgan.evaluation import metrics  # noqa: E402
 from colorgan.evaluation.evaluate import gray_baseline, load_eval_images  # noqa: E402
 
 
-def held_out(split_run: Path, per_folder: int):
-    """Up to `per_folder` validation photos of each data folder, spread evenly over the split."""
+def held_out(split_run: Path, per_folder: int, part: str = "val"):
+    """Up to `per_folder` photos of each data folder from the split's `part` ("val": the held-out photos),
+    spread evenly over it."""
     split = json.loads((split_run / "split.json").read_text())
     roots = data_roots(TrainConfig.from_yaml(split_run / "config.yaml").data)
     by_folder: dict[str, list[str]] = defaultdict(list)
-    for name in split["val"]:
+    for name in split[part]:
         by_folder[sample_folder(name, roots)].append(name)
     chosen = {n for names in by_folder.values() for n in names[:: max(1, len(names) // per_folder)][:per_folder]}
     samples = [s for s in find_samples(roots)[0] if s.name in chosen]
