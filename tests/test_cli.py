@@ -254,6 +254,7 @@ def test_bench_train_times_the_hint_taking_step_with_its_extra_input_planes(tmp_
         flops[bool(extra)] = result["gflop_per_img"]
     assert flops[True] > flops[False]  # the first convolution reads three more planes
 
+
 def test_demo_writes_its_page_and_sheet_with_a_given_model(tiny_model, tmp_path):
     from colorgan.demo import package_photos
 
