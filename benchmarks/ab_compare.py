@@ -42,7 +42,7 @@ def run_one(args, setting: dict, root: Path) -> dict:
         "default",
         data=args.data,
         size=args.size,
-        batch_size=16,
+        batch_size=args.batch_size,
         epochs=1000,
         max_steps=args.steps,
         pretrain_steps=args.pretrain_steps,
@@ -59,19 +59,26 @@ def run_one(args, setting: dict, root: Path) -> dict:
     return {
         "name": name,
         "seconds": seconds,
-        "img_per_s": args.steps * 16 / seconds,
+        "img_per_s": args.steps * args.batch_size / seconds,
         "log": log,
-        "val": {k: summary["model"][k]["mean"] for k in ("psnr", "ssim", "ciede2000")}
-        | {"colorfulness_ratio": summary["model"]["colorfulness_ratio"]},
+        "val": figures(summary),
+        "val_per_folder": {f: figures(part) for f, part in summary.get("per_folder", {}).items()},
     }
+
+
+def figures(summary: dict) -> dict:
+    """The validation means a comparison reads (and colorfulness against the truth's)."""
+    means = {k: summary["model"][k]["mean"] for k in ("psnr", "ssim", "ciede2000")}
+    return means | {"colorfulness_ratio": summary["model"]["colorfulness_ratio"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True)
+    parser.add_argument("--data", required=True, nargs="+", help="one or more folders (one split over all)")
     parser.add_argument("--a", required=True, help="key=value for run A, e.g. precision=fp32")
     parser.add_argument("--b", required=True, help="key=value for run B")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--pretrain-steps", type=int, default=0)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--limit", type=int, default=None)
