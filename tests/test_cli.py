@@ -255,6 +255,11 @@ def test_bench_train_times_the_hint_taking_step_with_its_extra_input_planes(tmp_
     assert flops[True] > flops[False]  # the first convolution reads three more planes
 
 
+def test_bench_refuses_settings_the_config_refuses_with_a_message_not_a_traceback(capsys):
+    assert main(["bench", "train", "--size", "32", "--ngf", "8", "--hints", "--steps", "1"]) == 2
+    assert "--hints needs --color-space lab" in capsys.readouterr().err
+
+
 def test_demo_writes_its_page_and_sheet_with_a_given_model(tiny_model, tmp_path):
     from colorgan.demo import package_photos
 

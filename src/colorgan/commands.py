@@ -297,7 +297,10 @@ def export_command(args: argparse.Namespace) -> int:
 def bench_command(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    result = run_bench(args)
+    try:
+        result = run_bench(args)
+    except ValueError as exc:  # a setting the config refuses, e.g. --hints with RGB
+        return _fail(str(exc))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0
