@@ -22,9 +22,9 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from color_plane import folders_line, held_out, score, summarize
+from hue_and_chroma import chroma, true_ab
 
 from colorgan.colorize import Colorizer, compose
 from colorgan.data import sample_folder
@@ -62,16 +62,8 @@ def fit_scale_table(predicted: list[np.ndarray], truth: list[np.ndarray]) -> np.
     return (dot + prior * dot.sum() / power.sum()) / (power + prior + 1e-9)
 
 
-def true_ab(images, shapes) -> list[np.ndarray]:
-    out = []
-    for im, (h, w) in zip(images, shapes):
-        small = cv2.resize(im.truth, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-        out.append(cv2.cvtColor(small, cv2.COLOR_RGB2Lab)[..., 1:])
-    return out
-
-
 def knee(ab: np.ndarray, ceiling: float, gain: float) -> np.ndarray:
-    c = np.hypot(ab[..., 0], ab[..., 1])[..., None] + 1e-6
+    c = chroma(ab) + 1e-6
     return ab * (ceiling * np.tanh(gain * c / ceiling) / c)
 
 

@@ -58,13 +58,17 @@ def predictions(model: str, images) -> list[np.ndarray]:
     return [colorizer.predict_chroma([im.gray])[1][0] for im in images]
 
 
-def true_chroma(images, shapes) -> list[np.ndarray]:
+def true_ab(images, shapes) -> list[np.ndarray]:
+    """Each photo's true Lab ab (h, w, 2) at its working size."""
     out = []
     for im, (h, w) in zip(images, shapes):
         small = cv2.resize(im.truth, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-        ab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)[..., 1:]
-        out.append(cv2.GaussianBlur(chroma(ab)[..., 0], (0, 0), 2)[..., None])
+        out.append(cv2.cvtColor(small, cv2.COLOR_RGB2Lab)[..., 1:])
     return out
+
+
+def true_chroma(images, shapes) -> list[np.ndarray]:
+    return [cv2.GaussianBlur(chroma(ab)[..., 0], (0, 0), 2)[..., None] for ab in true_ab(images, shapes)]
 
 
 def main() -> None:
