@@ -1,9 +1,10 @@
 """Pack a run's training photos (never its held-out ones) small enough to travel to a lent GPU machine.
 
 Each photo is squashed to 128 px (what the default recipe trains on) and stored as WebP q80, in two gzipped
-tars that take turns photo by photo, so each half holds every folder. 36,532 photos make 2 × 55 MiB.
+tars that take turns photo by photo, so each half holds every folder. 36,532 photos make 2 × 55 MiB at q80
+and 2 × 35 MiB at q50 (what fits one device call beside the 28 MiB repo).
 
-    python scripts/gpu/pack_split.py ~/runs/A_l1 ../shared/data/broad ../shared/data/landscapes --out gpupack
+    python scripts/gpu/pack_split.py ~/runs/A_l1 ../shared/data/broad ../shared/data/landscapes --out gpupack --quality 50
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import json
 import tarfile
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="run folder whose split.json names the training photos")
     parser.add_argument("roots", nargs="+", type=Path, help="the run's data folders, in its order")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--quality", type=int, default=80, help="WebP quality, 1-100")
     args = parser.parse_args()
     names = json.loads((args.run / "split.json").read_text())["train"]
     # the trainer's own names (folder prefixes, duplicates), so the packed set is exactly the split's
@@ -43,7 +46,7 @@ def main() -> None:
         raise SystemExit(f"{len(missing)} training photos of {args.run} are not in these folders, e.g. {missing[0]}")
     paths = [str(color_of[name]) for name in names]
     with ProcessPoolExecutor() as pool:
-        encoded = list(pool.map(encode, paths, chunksize=256))
+        encoded = list(pool.map(partial(encode, quality=args.quality), paths, chunksize=256))
     args.out.mkdir(parents=True, exist_ok=True)
     packed = 0
     with (

@@ -218,9 +218,10 @@ class Trainer:
                 bar.update(1)
                 epoch_done = self.step % per_epoch == 0 or self.step == self.total_steps
                 if self.dist.is_main and epoch_done:
-                    grid = self.write_samples(epoch + 1)
-                    if board is not None:
-                        board.add_image("samples (gray | truth | ours)", grid, self.step, dataformats="HWC")
+                    if cfg.samples:  # --samples 0: no sample grids
+                        grid = self.write_samples(epoch + 1)
+                        if board is not None:
+                            board.add_image("samples (gray | truth | ours)", grid, self.step, dataformats="HWC")
                     plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight, cfg.chroma_head)
                     last_sample_epoch = epoch + 1
                 if epoch_done or self.step % cfg.save_every == 0:
