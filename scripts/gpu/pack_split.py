@@ -4,7 +4,8 @@ Each photo is squashed to 128 px (what the default recipe trains on) and stored 
 tars that take turns photo by photo, so each half holds every folder. 36,532 photos make 2 × 55 MiB at q80
 and 2 × 35 MiB at q50 (what fits one device call beside the 28 MiB repo).
 
-    python scripts/gpu/pack_split.py ~/runs/A_l1 ../shared/data/broad ../shared/data/landscapes --out gpupack --quality 50
+    python scripts/gpu/pack_split.py ~/runs/A_l1 ../shared/data/broad ../shared/data/landscapes \
+        --out gpupack --quality 50
 """
 
 from __future__ import annotations

@@ -16,8 +16,17 @@ from colorgan.colorize import load_generator
 from colorgan.config import TrainConfig
 from colorgan.models import build_generator
 
-BRANCH_SETTINGS = ("chroma_head", "chroma_max_gain", "chroma_only", "chroma_quantiles", "chroma_quantile",
-                   "chroma_error", "chroma_branch", "chroma_gain", "init_from")
+BRANCH_SETTINGS = (
+    "chroma_head",
+    "chroma_max_gain",
+    "chroma_only",
+    "chroma_quantiles",
+    "chroma_quantile",
+    "chroma_error",
+    "chroma_branch",
+    "chroma_gain",
+    "init_from",
+)
 
 
 def main() -> None:
