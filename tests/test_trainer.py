@@ -36,7 +36,6 @@ def test_a_run_writes_log_losses_samples_and_a_checkpoint(photo_dir, tmp_path):
     assert len(ckpt.config["extra"]["mean_ab"]) == 2
 
 
-
 def test_samples_zero_trains_and_writes_no_sample_grids(photo_dir, tmp_path):
     run = train(tiny(photo_dir, tmp_path / "run", epochs=2, samples=0), progress=False)
     assert not list((run / "samples").glob("*.png"))
