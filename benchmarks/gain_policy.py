@@ -12,6 +12,10 @@ uniform gain:
            gmax are chosen on those training photos (5-fold cross-validated predictions) as the least gain
            that brings the `--aim` folder to its colorfulness ratio while costing the other folders the least
            CIEDE2000; only then is the policy scored on the held-out photos.
+  scene    g = sum over folders f of p_f * g_f: p_f the photo's probability of being a photo of folder f's
+           kind (a ridge classifier on the same features, fitted on the same training photos), g_f the gain
+           that brings folder f's training photos to the same colorfulness ratio T (every kind of scene
+           equally vivid against its truth). Also with `--learn N`.
 
     python benchmarks/gain_policy.py --split ~/runs/A_l1 --model GQA_gain1.safetensors --per-folder 800 \\
         --learn 1000 --aim broad:0.72 --json benchmarks/results/gain_policy_GQA.json
@@ -116,6 +120,15 @@ def choose_learned(rows, folders, predicted, power: float, aim: str, target: flo
     return best[1]
 
 
+def gain_for_ratio(rows: np.ndarray, gains: np.ndarray, target: float) -> float:
+    """The least gain (0.01 steps) that brings these photos' colorfulness ratio to `target`."""
+    for g in np.arange(1.0, gains[-1] + 1e-9, 0.01):
+        at = at_gains(rows, gains, np.full(rows.shape[1], g))
+        if at[:, 2].mean() / at[:, 3].mean() >= target:
+            return round(float(g), 2)
+    return float(gains[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", type=Path, required=True, help="run folder whose split.json gives the held-out set")
@@ -166,6 +179,16 @@ def main() -> None:
             chosen = np.clip(params["scale"] * np.exp(power * learned), 1, params["gmax"])
             mean_gain = {f: round(float(chosen[folders == f].mean()), 3) for f in sorted(set(folders))}
             policies.append(("learned", {**params, "mean_gain": mean_gain}, chosen))
+        kinds = sorted(set(train_folders))
+        scene = np.clip(
+            np.stack([fit_ridge(train_features, (train_folders == f).astype(float))(features) for f in kinds], 1), 0, 1
+        )
+        scene /= np.maximum(scene.sum(1, keepdims=True), 1e-6)
+        results["learned_fit"]["scene_accuracy_held_out"] = float((np.array(kinds)[scene.argmax(1)] == folders).mean())
+        for target in (0.7, 0.72, 0.75, 0.8):
+            per_kind = {f: gain_for_ratio(train_rows[:, train_folders == f], gains, target) for f in kinds}
+            chosen = scene @ np.array([per_kind[f] for f in kinds])
+            policies.append(("scene", {"target": target, "gains": per_kind}, chosen))
 
     for name, params, chosen in policies:
         at = at_gains(rows, gains, chosen)

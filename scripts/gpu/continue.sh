@@ -17,8 +17,12 @@ steps_a=$(python3 -c "print(int($(rate A 2000) * 0.8 * $trunk_secs / 64))")
 steps_b=$(python3 -c "print(int($(rate B 6000) * 0.8 * $trunk_secs / 256))")
 steps_c=$(python3 -c "print(min(4566, int($(rate C 600) * 0.8 * $branch_secs / 16)))")
 echo "steps: trunk A $steps_a, trunk B $steps_b, branches $steps_c"
+# whole epochs that fit those steps: the learning rate decays over the last 30 % of --epochs (--max-steps only
+# stops early, so with more epochs than fit, the rate would never fall; session 8's runs did that)
+train_photos=35800  # 98 % of 36,532
+epochs() { python3 -c "print(max(1, min($3, $1 * $2 // $train_photos)))"; }
 data=(--data /tmp/data/broad /tmp/data/landscapes --val-fraction 0.02 --save-every 500 --keep-every-epochs 100000
-  --samples 4 --epochs 1000)
+  --samples 4)
 # run NAME DEADLINE ARGS...: train in the background; stop at the deadline (the last checkpoint stays)
 run() {
   local name=$1 deadline=$2; shift 2
@@ -28,15 +32,15 @@ run() {
     kill -0 $pid 2>/dev/null && { echo "$name: time limit, stopped"; kill -TERM $pid; sleep 4; kill -KILL $pid; } ) &
 }
 deadline=$(( start + 60 + trunk_secs ))
-run TA $deadline "${TRUNK_A[@]}" --max-steps "$steps_a"
+run TA $deadline "${TRUNK_A[@]}" --epochs "$(epochs "$steps_a" 64 1000)"
 sleep 3
-run TB $deadline "${TRUNK_B[@]}" --max-steps "$steps_b"
+run TB $deadline "${TRUNK_B[@]}" --epochs "$(epochs "$steps_b" 256 1000)"
 wait
 echo "trunks done at $(( $(date +%s) - start )) s"
 for t in TA TB; do python3 -m colorgan export --model /tmp/runs/$t --out /tmp/runs/$t.safetensors; done
 deadline=$(( $(date +%s) + branch_secs ))
 for t in TA TB; do
-  [ -f /tmp/runs/$t.safetensors ] && run B$t $deadline "${BRANCH[@]}" --init-from /tmp/runs/$t.safetensors --max-steps "$steps_c"
+  [ -f /tmp/runs/$t.safetensors ] && run B$t $deadline "${BRANCH[@]}" --init-from /tmp/runs/$t.safetensors --epochs "$(epochs "$steps_c" 16 2)"
 done
 wait
 echo "branches done at $(( $(date +%s) - start )) s"

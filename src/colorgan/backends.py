@@ -5,6 +5,7 @@ Both take the network input (N, 1, h, w) float32 in [-1, 1] and return the raw n
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import warnings
@@ -32,10 +33,20 @@ class TorchBackend:
         generator = fold_batch_norm(generator.eval())
         self.generator = generator.to(device, dtype=self.dtype, memory_format=self.memory_format)
 
+        self._fp32_generator: nn.Module | None = None
+
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, dtype=self.dtype).contiguous(memory_format=self.memory_format)
-        return self.generator(x).float().cpu()
+        out = self.generator(x.to(self.device, dtype=self.dtype).contiguous(memory_format=self.memory_format))
+        out = out.float().cpu()
+        if self.dtype != torch.float32 and not torch.isfinite(out).all():
+            # oneDNN's bf16 convolution (torch 2.13, CPU) now and then returns NaN where a level's output is one
+            # pixel wide and taller than that (a tall photo's deepest levels); the same weights in fp32 do not
+            if self._fp32_generator is None:
+                self._fp32_generator = copy.deepcopy(self.generator).float()
+            out = self._fp32_generator(x.to(self.device, torch.float32).contiguous(memory_format=self.memory_format))
+            out = out.cpu()
+        return out
 
 
 class OnnxBackend:

@@ -50,6 +50,10 @@ class TrainConfig:
     chroma_error: ChromaError = "magnitude"  # the |ab| error, or the rescaled ab's error with the hue held
     chroma_branch: int = 0  # chroma head: decoder levels copied into a branch of its own for the |ab| channels
     chroma_gain: float = 1.0  # inference: predicted ab is multiplied by this (chosen on the held-out split)
+    # inference: a further multiplier per kind of scene, mixed by G's scene head (fitted after training,
+    # scripts/scene_gain.py); empty: none. scene_kinds names them, in the same order.
+    scene_gains: list[float] = field(default_factory=list)
+    scene_kinds: list[str] = field(default_factory=list)
     # optimisation (the recipe: Adam 2e-4, beta1 0.5, lambda 100)
     batch_size: int = 64
     epochs: int = 50
@@ -149,6 +153,8 @@ class TrainConfig:
             raise ValueError(f"--bin-temperature must be in (0, 10], got {self.bin_temperature}")
         if not 0.0 < self.chroma_gain <= 4.0:
             raise ValueError(f"--chroma-gain must be in (0, 4], got {self.chroma_gain}")
+        if len(self.scene_gains) != len(self.scene_kinds) or any(not 0.0 < g <= 4.0 for g in self.scene_gains):
+            raise ValueError(f"scene gains must be one in (0, 4] per scene kind, got {self.scene_gains}")
         if not 0.0 <= self.lr_decay <= 1.0:
             raise ValueError(f"--lr-decay must be in [0, 1], got {self.lr_decay}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels, rescale_to_chroma
+from .hints import gain_near_hints
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -46,6 +47,9 @@ def up_block(in_ch: int, out_ch: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+SCENE_LEVELS = 3  # the scene head reads the means of this many deepest encoder levels
+
+
 class UNetGenerator(nn.Module):
     """U-Net with `depth` stride-2 levels; input sides must be multiples of 2**depth.
 
@@ -60,6 +64,11 @@ class UNetGenerator(nn.Module):
     with the pinball loss); `quantile` picks the one used. With `branch_levels` > 0 those channels come from
     a branch of their own: copies of the last decoder levels, reading the same skips, so the |ab| can learn
     features the ab regression does not have while the ab stays untouched.
+
+    With `scene_gains` the output is further multiplied by a gain per photo: a linear scene head on the means
+    of the deepest `SCENE_LEVELS` encoder levels gives each kind of scene a weight (clipped to [0, 1], summing
+    to 1), and the gain is the weighted mean of the kinds' gains. Where hints are given, the gain is 1 near
+    them, as for the chroma gain (`hints.gain_near_hints`). The head is fitted after training.
     """
 
     def __init__(
@@ -75,6 +84,7 @@ class UNetGenerator(nn.Module):
         quantiles: tuple[float, ...] = (0.5,),
         quantile: float = 0.5,
         branch_levels: int = 0,
+        scene_gains: tuple[float, ...] = (),
     ):
         super().__init__()
         if depth < 2:
@@ -110,6 +120,9 @@ class UNetGenerator(nn.Module):
                 )
         else:
             self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], out_ch, 4, stride=2, padding=1), nn.Tanh())
+        self.scene = nn.Linear(sum(chans[-SCENE_LEVELS:]), len(scene_gains)) if scene_gains else None
+        if scene_gains:
+            self.register_buffer("scene_gains", torch.tensor(scene_gains, dtype=torch.float32))
 
     def use_quantile(self, quantile: float) -> None:
         """Which trained quantile of |ab| the output takes (an inference setting)."""
@@ -136,7 +149,7 @@ class UNetGenerator(nn.Module):
         """
         if not torch.jit.is_tracing() and (x.shape[-1] % self.multiple or x.shape[-2] % self.multiple):
             raise ValueError(f"input sides {tuple(x.shape[-2:])} must be multiples of {self.multiple}")
-        skips = []
+        skips, given = [], x
         for down in self.downs:
             x = down(x)
             skips.append(x)
@@ -155,13 +168,27 @@ class UNetGenerator(nn.Module):
             if raw:
                 return out
             c = self.quantile_channel
-            return rescale_to_chroma(out[:, :2], out[:, c : c + 1], self.max_gain)
+            return self._scene_gain(rescale_to_chroma(out[:, :2], out[:, c : c + 1], self.max_gain), skips, given)
         if self.head_kind != "bins":
-            return self.head(x)
+            return self._scene_gain(self.head(x), skips, given)
         if logits_at is not None:
             stride, dy, dx = logits_at
             return self.head(x[:, :, dy::stride, dx::stride])
-        return upsample2x(ab_from_bin_logits(self.head(x), self.temperature))
+        return self._scene_gain(upsample2x(ab_from_bin_logits(self.head(x), self.temperature)), skips, given)
+
+    def scene_weights(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        """(N, kinds): how much each photo is of each kind of scene, from its deepest encoder levels."""
+        features = torch.cat([s.mean(dim=(2, 3)) for s in skips[: -SCENE_LEVELS - 1 : -1]], dim=1)
+        weights = self.scene(features.to(self.scene.weight.dtype)).float().clamp(0.0, 1.0)
+        return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
+
+    def _scene_gain(self, out: torch.Tensor, skips: list[torch.Tensor], given: torch.Tensor) -> torch.Tensor:
+        if self.scene is None:
+            return out
+        gain = (self.scene_weights(skips) @ self.scene_gains.float()).view(-1, 1, 1, 1)
+        if given.shape[1] > 1:  # hint planes (a, b, mask): a hinted color is not scaled
+            gain = gain_near_hints(given[:, 3:4].float(), gain, reach=max(2, min(out.shape[-2:]) // 32))
+        return out * gain.to(out.dtype)
 
 
 def upsample2x(x: torch.Tensor) -> torch.Tensor:
@@ -230,6 +257,7 @@ def build_generator(cfg: TrainConfig) -> UNetGenerator:
         tuple(cfg.chroma_quantiles),
         cfg.chroma_quantile,
         cfg.chroma_branch,
+        tuple(cfg.scene_gains),
     )
 
 
@@ -246,7 +274,8 @@ def load_widening_inputs(generator: UNetGenerator, state: dict[str, torch.Tensor
     until training moves them. A chroma branch the weights lack starts as a copy of the decoder levels it
     duplicates, with its |ab| outputs taken from the source's |ab| channel where it has one, else zero."""
     targets = generator.state_dict()
-    widened = dict(state)
+    # a scene head is fitted to a finished model (scripts/scene_gain.py): a new run starts without it
+    widened = {k: v for k, v in state.items() if not k.startswith("scene") or k in targets}
     if generator.branch_levels and not any(k.startswith("chroma_") for k in state):
         widened.update(_branch_from_trunk(generator, state, targets))
     # (name, axis): the first convolution's input planes; the head's outputs (ConvTranspose: [in, out, kh, kw])
