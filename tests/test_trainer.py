@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,9 +16,9 @@ from PIL import Image
 
 from colorgan.checkpoint import load_checkpoint
 from colorgan.config import PRESETS, make_config
-from colorgan.trainer import TrainingError, train
+from colorgan.trainer import StopOnSignal, TrainingError, train
 
-from .helpers import synthetic_photo, tiny_config
+from .helpers import TINY, logged_steps, small_train_argv, synthetic_photo, tiny_config
 
 
 def tiny(photo_dir, run_dir, **overrides):
@@ -181,3 +186,39 @@ def test_tensorboard_gets_the_losses_the_learning_rate_and_the_samples(photo_dir
     assert len(events.Images("samples (gray | truth | ours)")) == 2  # one grid per epoch
     rows = list(csv.DictReader(Path(run / "log.csv").read_text().splitlines()))
     assert len(rows) == 10  # the CSV stays
+
+
+def test_sigterm_stops_training_with_a_checkpoint_and_resume_ends_where_an_unstopped_run_does(photo_dir, tmp_path):
+    values = {**TINY, "epochs": 12, "save_every": 1000, "samples": 0}  # 5 steps an epoch: 60 steps
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def colorgan_train(run: Path, *extra: str) -> subprocess.Popen:
+        argv = [sys.executable, "-m", "colorgan", *small_train_argv(photo_dir, run, **values), *extra]
+        return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    straight = colorgan_train(tmp_path / "straight")
+    run = tmp_path / "stopped"
+    proc = colorgan_train(run)
+    deadline = time.monotonic() + 120
+    while len(logged_steps(run)) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    stopped_at = load_checkpoint(run).state["step"]
+    assert f"stopped by SIGTERM at step {stopped_at} of 60" in err and f"--resume {run}" in err
+    assert 3 <= stopped_at < 60 and logged_steps(run)[-1] == stopped_at  # nothing lost since the last save
+    resumed = colorgan_train(run, "--resume", str(run))
+    assert resumed.wait(timeout=120) == 0 and straight.wait(timeout=120) == 0, resumed.communicate()
+    a, b = load_checkpoint(tmp_path / "straight").tensors, load_checkpoint(run).tensors
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_first_signal_asks_to_stop_and_the_second_acts_as_before():
+    before = signal.getsignal(signal.SIGINT)
+    stop = StopOnSignal()
+    os.kill(os.getpid(), signal.SIGINT)
+    assert stop.signum == signal.SIGINT and signal.getsignal(signal.SIGINT) is before
+    stop.restore()
+    assert StopOnSignal(enabled=False).previous == {}

@@ -23,13 +23,15 @@ train_photos=35800  # 98 % of 36,532
 epochs() { python3 -c "print(max(1, min($3, $1 * $2 // $train_photos)))"; }
 data=(--data /tmp/data/broad /tmp/data/landscapes --val-fraction 0.02 --save-every 500 --keep-every-epochs 100000
   --samples 4)
-# run NAME DEADLINE ARGS...: train in the background; stop at the deadline (the last checkpoint stays)
+# run NAME DEADLINE ARGS...: train in the background; at the deadline SIGTERM stops it after its step in progress,
+# with a checkpoint (the trainer writes one on SIGTERM)
 run() {
   local name=$1 deadline=$2; shift 2
   python3 -m colorgan train "${data[@]}" "$@" --run-dir /tmp/runs/$name >/tmp/runs/$name.log 2>&1 &
   local pid=$!
   ( while kill -0 $pid 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 2; done
-    kill -0 $pid 2>/dev/null && { echo "$name: time limit, stopped"; kill -TERM $pid; sleep 4; kill -KILL $pid; } ) &
+    kill -0 $pid 2>/dev/null && { echo "$name: time limit, stopped"; kill -TERM $pid
+      for _ in $(seq 15); do kill -0 $pid 2>/dev/null || break; sleep 1; done; kill -KILL $pid 2>/dev/null; } ) &
 }
 deadline=$(( start + 60 + trunk_secs ))
 run TA $deadline "${TRUNK_A[@]}" --epochs "$(epochs "$steps_a" 64 1000)"

@@ -25,7 +25,7 @@ def config_overrides(args: argparse.Namespace) -> dict:
 
 def train_command(args: argparse.Namespace) -> int:
     from .data import DataError
-    from .trainer import TrainingError, train
+    from .trainer import TrainingError, TrainingStopped, train
 
     overrides = config_overrides(args)
     try:
@@ -49,6 +49,9 @@ def train_command(args: argparse.Namespace) -> int:
         return 0
     try:
         run_dir = train(cfg, resume=bool(args.resume))
+    except TrainingStopped as exc:
+        print(str(exc), file=sys.stderr)
+        return 128 + exc.signum
     except (DataError, TrainingError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

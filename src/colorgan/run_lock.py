@@ -12,6 +12,15 @@ class TrainingError(RuntimeError):
     """Training cannot go on (locked run folder, diverged losses, nothing to resume)."""
 
 
+class TrainingStopped(TrainingError):
+    """SIGTERM or SIGINT: the run stopped at a step boundary with a checkpoint written; `--resume` continues it
+    exactly. `signum` gives the exit status (128 + signum, as a shell reports a killed process)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
 class RunLock:
     """An exclusive OS file lock on the run folder (through `filelock`, on every OS); it dies with its process.
     The lock file holds the owner's PID, for people."""

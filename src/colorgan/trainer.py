@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -34,7 +36,7 @@ from .hints import HINT_PLANES, simulate_hints
 from .pix2pix import Pix2Pix
 from .pixel_cache import PixelCache, load_cache
 from .report import plot_losses, sample_grid, save_png
-from .run_lock import RunLock, TrainingError
+from .run_lock import RunLock, TrainingError, TrainingStopped
 
 LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite", "G_bins"]
 
@@ -169,6 +171,7 @@ class Trainer:
         log = self._open_log() if self.dist.is_main else None
         board = self._open_tensorboard() if self.dist.is_main and cfg.tensorboard else None
         last_sample_epoch = -1
+        stop = StopOnSignal(enabled=not self.dist.enabled)
         try:
             while self.step < self.total_steps:
                 epoch, index = divmod(self.step, per_epoch)
@@ -226,7 +229,16 @@ class Trainer:
                     last_sample_epoch = epoch + 1
                 if epoch_done or self.step % cfg.save_every == 0:
                     self.save(keep=epoch_done and (epoch + 1) % cfg.keep_every_epochs == 0)
+                elif stop.signum:
+                    self.save()
+                if stop.signum and self.step < self.total_steps:
+                    raise TrainingStopped(
+                        f"stopped by {signal.Signals(stop.signum).name} at step {self.step} of {self.total_steps}; "
+                        f"checkpoint written: continue with colorgan train --resume {self.run_dir}",
+                        stop.signum,
+                    )
         finally:
+            stop.restore()
             bar.close()
             if log is not None:
                 log.close()
@@ -360,6 +372,30 @@ def _fmt(value: float | int) -> str:
     if isinstance(value, int):
         return str(value)
     return "nan" if math.isnan(value) else f"{value:.6g}"
+
+
+class StopOnSignal:
+    """While a run trains, SIGTERM and SIGINT (a preempted machine, `timeout`, Ctrl-C) ask it to stop after the
+    step in progress, with a checkpoint, instead of losing everything since the last one. A second signal
+    acts as before. Not under torchrun, where every rank would have to agree on the same step."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, enabled: bool = True):
+        self.signum = 0
+        self.previous: dict[int, object] = {}
+        if enabled and threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._request)
+
+    def _request(self, signum: int, frame) -> None:
+        self.signum = signum
+        self.restore()  # a second signal stops the process the usual way
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
