@@ -16,7 +16,8 @@ from PIL import Image
 
 from colorgan.checkpoint import load_checkpoint
 from colorgan.config import PRESETS, make_config
-from colorgan.trainer import StopOnSignal, TrainingError, train
+from colorgan.stopping import StopOnSignal
+from colorgan.trainer import TrainingError, train
 
 from .helpers import TINY, logged_steps, small_train_argv, synthetic_photo, tiny_config
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import signal
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -37,6 +36,7 @@ from .pix2pix import Pix2Pix
 from .pixel_cache import PixelCache, load_cache
 from .report import plot_losses, sample_grid, save_png
 from .run_lock import RunLock, TrainingError, TrainingStopped
+from .stopping import StopOnSignal
 
 LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite", "G_bins"]
 
@@ -372,30 +372,6 @@ def _fmt(value: float | int) -> str:
     if isinstance(value, int):
         return str(value)
     return "nan" if math.isnan(value) else f"{value:.6g}"
-
-
-class StopOnSignal:
-    """While a run trains, SIGTERM and SIGINT (a preempted machine, `timeout`, Ctrl-C) ask it to stop after the
-    step in progress, with a checkpoint, instead of losing everything since the last one. A second signal
-    acts as before. Not under torchrun, where every rank would have to agree on the same step."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self, enabled: bool = True):
-        self.signum = 0
-        self.previous: dict[int, object] = {}
-        if enabled and threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                self.previous[signum] = signal.signal(signum, self._request)
-
-    def _request(self, signum: int, frame) -> None:
-        self.signum = signum
-        self.restore()  # a second signal stops the process the usual way
-
-    def restore(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = {}
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
