@@ -78,11 +78,10 @@ def main() -> None:
     state = generator.state_dict() | {
         "scene.weight": torch.tensor(weight, dtype=torch.float32),
         "scene.bias": torch.tensor(bias, dtype=torch.float32),
-        "scene_gains": torch.tensor(config["scene_gains"]),
     }
     scened.load_state_dict(state)
-    if next(iter(load_checkpoint(args.model).module_state("G").values())).dtype == torch.float16:
-        scened = scened.half()
+    if any(t.dtype == torch.float16 for t in load_checkpoint(args.model).module_state("G").values()):
+        scened = scened.half()  # as the model came (the head computes in fp32 whatever it is stored in)
     source = {"exported_from": f"{args.model} + scene head ({len(images)} training photos of {args.split})"}
     save_checkpoint(args.out, {"G": scened}, {}, config, source)
     print(json.dumps({"kinds": kinds, "gains": config["scene_gains"], "photos": len(images)}))

@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from colorgan.backends import TorchBackend
 from colorgan.checkpoint import save_checkpoint
 from colorgan.colorize import Colorizer, load_generator
 from colorgan.config import TrainConfig
 from colorgan.export import export_model
 from colorgan.models import build_generator
 from colorgan.scene import fit_scene_head
+from colorgan.trainer import TrainingError, train
 
-from .helpers import synthetic_photo
+from .helpers import synthetic_photo, tiny_config
 
 KINDS = ["everyday", "landscapes"]
 
@@ -44,7 +46,7 @@ def test_the_output_is_the_plain_output_times_the_mixed_gain_of_the_kinds(bias, 
     x = torch.rand(2, 4, 32, 32) * 2 - 1
     x[:, 1:] = 0  # no hints
     with torch.no_grad():
-        assert torch.allclose(scened(x), plain(x) * gain, atol=1e-6)
+        assert torch.allclose(scened(x), plain(x) * gain, rtol=1e-4, atol=1e-5)  # oneDNN: not bitwise
     assert scened(x).shape == (2, 2, 32, 32)
 
 
@@ -56,8 +58,8 @@ def test_a_hinted_spot_keeps_its_color_and_the_gain_applies_away_from_it():
     x[:, 3, 5, 5] = 1.0  # one hint at (5, 5)
     with torch.no_grad():
         a, b = scened(x), plain(x)
-    assert torch.allclose(a[..., 5, 5], b[..., 5, 5], atol=1e-6)  # the hinted spot: gain 1
-    assert torch.allclose(a[..., 50:, 50:], 2 * b[..., 50:, 50:], atol=1e-6)  # far away: the full gain
+    assert torch.allclose(a[..., 5, 5], b[..., 5, 5], rtol=1e-4, atol=1e-5)  # the hinted spot: gain 1
+    assert torch.allclose(a[..., 50:, 50:], 2 * b[..., 50:, 50:], rtol=1e-4, atol=1e-5)  # far away: the full gain
 
 
 def test_the_head_survives_saving_loading_and_onnx_export(tmp_path):
@@ -79,6 +81,12 @@ def test_the_head_survives_saving_loading_and_onnx_export(tmp_path):
     onnx = export_model(path, tmp_path / "scene.onnx")
     out_onnx = Colorizer.load(onnx, backend="onnx").colorize_array(gray).astype(int)
     assert np.abs(out_onnx - out_scene).max() <= 2  # the head is in the graph
+    # with a hint, at 4x the training size: the graph spares the hint as far as the colorizer does
+    big = synthetic_photo(4, (128, 160))[..., 1]
+    hint = [{"x": 40, "y": 40, "color": "#c02020"}]
+    by_torch = Colorizer.load(path, precision="fp32").colorize_array(big, size=128, hints=hint).astype(int)
+    by_onnx = Colorizer.load(onnx, backend="onnx").colorize_array(big, size=128, hints=hint).astype(int)
+    assert np.abs(by_onnx - by_torch).max() <= 2
 
 
 def test_a_new_run_can_start_from_a_model_with_a_scene_head(tmp_path):
@@ -105,8 +113,29 @@ def test_fitted_weights_tell_the_kinds_apart():
     assert np.allclose(scores.sum(1), 1.0, atol=1e-6)  # two 0/1 labels that always sum to 1
 
 
-def test_scene_gains_and_kinds_must_match():
+def test_scene_gains_and_kinds_must_match_differ_and_need_lab():
     with pytest.raises(ValueError, match="scene gains"):
         small_config(scene_gains=[1.0])
     with pytest.raises(ValueError, match="scene gains"):
         small_config(scene_gains=[1.0, 0.0])
+    with pytest.raises(ValueError, match="must differ"):
+        small_config(scene_kinds=["a", "a"])
+    with pytest.raises(ValueError, match="Lab model only"):
+        small_config(color_space="rgb", hints=False)
+
+
+def test_a_training_run_refuses_scene_gains(photo_dir, tmp_path):
+    cfg = tiny_config(photo_dir, tmp_path / "run", color_space="lab", scene_kinds=KINDS, scene_gains=[1.0, 0.8])
+    with pytest.raises(TrainingError, match="fitted to a trained model"):
+        train(cfg, progress=False)
+
+
+def test_a_bf16_call_that_comes_out_nan_is_rerun_in_fp32():
+    class NanInBf16(torch.nn.Module):  # what oneDNN did on one-pixel-wide levels, every time
+        def forward(self, x):
+            return x * (torch.nan if x.dtype == torch.bfloat16 else 2.0)
+
+    backend = TorchBackend(NanInBf16(), torch.device("cpu"), torch.bfloat16)
+    x = torch.rand(1, 1, 8, 8)
+    assert torch.equal(backend(x), 2.0 * x)  # the same input, in fp32
+    assert backend._fp32_generator is not None and torch.equal(backend(x), 2.0 * x)

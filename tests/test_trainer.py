@@ -219,7 +219,16 @@ def test_sigterm_stops_training_with_a_checkpoint_and_resume_ends_where_an_unsto
 def test_the_first_signal_asks_to_stop_and_the_second_acts_as_before():
     before = signal.getsignal(signal.SIGINT)
     stop = StopOnSignal()
-    os.kill(os.getpid(), signal.SIGINT)
-    assert stop.signum == signal.SIGINT and signal.getsignal(signal.SIGINT) is before
-    stop.restore()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.signum == signal.SIGINT and signal.getsignal(signal.SIGINT) is before
+    finally:
+        stop.restore()
     assert StopOnSignal(enabled=False).previous == {}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an ignored signal stays ignored
+    try:
+        ignoring = StopOnSignal()
+        assert signal.SIGINT not in ignoring.previous and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        ignoring.restore()
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -27,7 +27,7 @@ from .checkpoint import CheckpointError, load_checkpoint, load_module_state
 from .config import TrainConfig
 from .devices import pick_device, pick_precision
 from .extras import MissingExtra, import_extra
-from .hints import HINT_PLANES, Hint, HintError, gain_near_hints, hint_planes, parse_hints
+from .hints import HINT_PLANES, Hint, HintError, gain_near_hints, hint_planes, hint_reach, parse_hints
 from .images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
@@ -213,7 +213,7 @@ class Colorizer:
         if self.config.chroma_gain != 1.0:
             gain = self.config.chroma_gain
             if hints is not None:
-                gain = gain_near_hints(hints[:, 2:3].float(), gain, reach=max(2, min(ab.shape[-2:]) // 32))
+                gain = gain_near_hints(hints[:, 2:3].float(), gain, reach=hint_reach(self.config.size))
             ab = ab * gain
         return ab.permute(0, 2, 3, 1).contiguous().numpy()
 

@@ -155,6 +155,10 @@ class TrainConfig:
             raise ValueError(f"--chroma-gain must be in (0, 4], got {self.chroma_gain}")
         if len(self.scene_gains) != len(self.scene_kinds) or any(not 0.0 < g <= 4.0 for g in self.scene_gains):
             raise ValueError(f"scene gains must be one in (0, 4] per scene kind, got {self.scene_gains}")
+        if len(set(self.scene_kinds)) != len(self.scene_kinds):
+            raise ValueError(f"scene kinds must differ, got {self.scene_kinds}")
+        if self.scene_gains and self.color_space != "lab":
+            raise ValueError("scene gains scale the chroma: a Lab model only")
         if not 0.0 <= self.lr_decay <= 1.0:
             raise ValueError(f"--lr-decay must be in [0, 1], got {self.lr_decay}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -131,7 +131,14 @@ def hint_planes(hints: list[Hint], photo_shape: tuple[int, int], working_shape: 
     return planes
 
 
-def gain_near_hints(mask: torch.Tensor, gain: float, reach: int) -> torch.Tensor:
+def hint_reach(size: int) -> int:
+    """How far (in working pixels) the gains spare a hint, for a model trained at `size`: fixed for a model, like
+    a hint's own radius, so the network (ONNX included, where pooling sizes are constants) and the colorizer
+    agree at any working size."""
+    return max(2, size // 32)
+
+
+def gain_near_hints(mask: torch.Tensor, gain: float | torch.Tensor, reach: int) -> torch.Tensor:
     """(N, 1, h, w) per-pixel chroma gain: 1 on a hint and within `reach` pixels of it (Chebyshev distance),
     rising to `gain` just past 3·reach.
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels, rescale_to_chroma
-from .hints import gain_near_hints
+from .hints import gain_near_hints, hint_reach
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -85,6 +85,7 @@ class UNetGenerator(nn.Module):
         quantile: float = 0.5,
         branch_levels: int = 0,
         scene_gains: tuple[float, ...] = (),
+        hint_reach: int = 4,
     ):
         super().__init__()
         if depth < 2:
@@ -121,8 +122,7 @@ class UNetGenerator(nn.Module):
         else:
             self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], out_ch, 4, stride=2, padding=1), nn.Tanh())
         self.scene = nn.Linear(sum(chans[-SCENE_LEVELS:]), len(scene_gains)) if scene_gains else None
-        if scene_gains:
-            self.register_buffer("scene_gains", torch.tensor(scene_gains, dtype=torch.float32))
+        self.scene_gains, self.hint_reach = tuple(float(g) for g in scene_gains), hint_reach  # config, not weights
 
     def use_quantile(self, quantile: float) -> None:
         """Which trained quantile of |ab| the output takes (an inference setting)."""
@@ -178,16 +178,18 @@ class UNetGenerator(nn.Module):
 
     def scene_weights(self, skips: list[torch.Tensor]) -> torch.Tensor:
         """(N, kinds): how much each photo is of each kind of scene, from its deepest encoder levels."""
-        features = torch.cat([s.mean(dim=(2, 3)) for s in skips[: -SCENE_LEVELS - 1 : -1]], dim=1)
-        weights = self.scene(features.to(self.scene.weight.dtype)).float().clamp(0.0, 1.0)
+        features = torch.cat([s.float().mean(dim=(2, 3)) for s in skips[: -SCENE_LEVELS - 1 : -1]], dim=1)
+        # in fp32 whatever the network's dtype: bf16 would move a photo's gain by about 1e-3
+        weights = F.linear(features, self.scene.weight.float(), self.scene.bias.float()).clamp(0.0, 1.0)
         return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
 
     def _scene_gain(self, out: torch.Tensor, skips: list[torch.Tensor], given: torch.Tensor) -> torch.Tensor:
         if self.scene is None:
             return out
-        gain = (self.scene_weights(skips) @ self.scene_gains.float()).view(-1, 1, 1, 1)
+        weights = self.scene_weights(skips)
+        gain = (weights @ weights.new_tensor(self.scene_gains)).view(-1, 1, 1, 1)
         if given.shape[1] > 1:  # hint planes (a, b, mask): a hinted color is not scaled
-            gain = gain_near_hints(given[:, 3:4].float(), gain, reach=max(2, min(out.shape[-2:]) // 32))
+            gain = gain_near_hints(given[:, 3:4].float(), gain, self.hint_reach)
         return out * gain.to(out.dtype)
 
 
@@ -258,6 +260,7 @@ def build_generator(cfg: TrainConfig) -> UNetGenerator:
         cfg.chroma_quantile,
         cfg.chroma_branch,
         tuple(cfg.scene_gains),
+        hint_reach(cfg.size),
     )
 
 

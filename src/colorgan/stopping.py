@@ -18,7 +18,10 @@ class StopOnSignal:
         self.previous: dict[int, object] = {}
         if enabled and threading.current_thread() is threading.main_thread():
             for signum in self.SIGNALS:
-                self.previous[signum] = signal.signal(signum, self._request)
+                # an ignored signal stays ignored (a job started with & from a script ignores SIGINT);
+                # a handler set outside Python (None) cannot be put back, so it is left alone
+                if signal.getsignal(signum) not in (signal.SIG_IGN, None):
+                    self.previous[signum] = signal.signal(signum, self._request)
 
     def _request(self, signum: int, frame) -> None:
         self.signum = signum
