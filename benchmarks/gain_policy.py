@@ -30,16 +30,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from color_plane import folders_line, held_out, score, summarize
 
 from colorgan.colorize import Colorizer, compose
 from colorgan.data import sample_folder
 from colorgan.evaluation.evaluate import gray_baseline
+from colorgan.scene import capture_scene_features, fit_ridge, fit_scene_head, scene_weights
 
 GAINS = (1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2)
-FEATURE_LEVELS = 3
-RIDGE_PENALTY = 1000.0
 
 
 def at_gains(rows: np.ndarray, gains: np.ndarray, chosen: np.ndarray) -> np.ndarray:
@@ -54,23 +52,12 @@ def at_gains(rows: np.ndarray, gains: np.ndarray, chosen: np.ndarray) -> np.ndar
 def grid_and_features(colorizer: Colorizer, images, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One network call per photo -> its figures at every gain (G, N, 4) and the global mean of the deepest
     encoder levels' activations (N, D), the scene summary the learned policy reads."""
-    captured: dict[int, torch.Tensor] = {}
-
-    def keep(level: int):
-        return lambda module, inputs, output: captured.__setitem__(level, output.float().mean(dim=(2, 3)))
-
-    downs = colorizer.backend.generator.downs
-    hooks = [downs[-level].register_forward_hook(keep(level)) for level in range(1, FEATURE_LEVELS + 1)]
-    rows, features = [], []
-    try:
+    rows = []
+    with capture_scene_features(colorizer.backend.generator) as features:
         for im in images:
             _, ab = colorizer.predict_chroma([im.gray])
-            features.append(torch.cat([captured[level] for level in sorted(captured)], dim=1)[0].numpy())
             rows.append([score(compose(im.gray, ab[0] * gain), im.truth) for gain in gains])
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return np.array(rows).transpose(1, 0, 2), np.array(features)
+    return np.array(rows).transpose(1, 0, 2), np.concatenate(features)
 
 
 def shortfall(rows: np.ndarray) -> np.ndarray:
@@ -78,21 +65,17 @@ def shortfall(rows: np.ndarray) -> np.ndarray:
     return np.clip(np.log(np.maximum(rows[0, :, 3], 1.0) / np.maximum(rows[0, :, 2], 0.5)), -1.0, 2.5)
 
 
-def fit_ridge(x: np.ndarray, y: np.ndarray):
-    """Ridge regression on standardized features -> a predict function."""
-    mean, scale = x.mean(0), x.std(0) + 1e-6
-    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    penalty = RIDGE_PENALTY * np.eye(z.shape[1])
-    penalty[-1, -1] = 0.0  # the intercept is not shrunk
-    w = np.linalg.solve(z.T @ z + penalty, z.T @ y)
-    return lambda q: np.hstack([(q - mean) / scale, np.ones((len(q), 1))]) @ w
+def fit_predictor(x: np.ndarray, y: np.ndarray):
+    """Ridge regression of y (N,) on the features (`colorgan.scene.fit_ridge`) -> a predict function."""
+    weight, bias = fit_ridge(x, y[:, None])
+    return lambda q: q @ weight[0] + bias[0]
 
 
 def cross_val_predict(x: np.ndarray, y: np.ndarray, folds: int = 5) -> np.ndarray:
     fold = np.random.default_rng(0).integers(0, folds, len(y))
     out = np.zeros(len(y))
     for f in range(folds):
-        out[fold == f] = fit_ridge(x[fold != f], y[fold != f])(x[fold == f])
+        out[fold == f] = fit_predictor(x[fold != f], y[fold != f])(x[fold == f])
     return out
 
 
@@ -164,7 +147,7 @@ def main() -> None:
         train_shortfall = shortfall(train_rows)
         held_shortfall = shortfall(rows)
         cv = cross_val_predict(train_features, train_shortfall)
-        learned = fit_ridge(train_features, train_shortfall)(features)
+        learned = fit_predictor(train_features, train_shortfall)(features)
         results["learned_fit"] = {
             "training_photos": len(train_images),
             "r2_cross_validated": float(1 - ((cv - train_shortfall) ** 2).mean() / train_shortfall.var()),
@@ -180,10 +163,8 @@ def main() -> None:
             mean_gain = {f: round(float(chosen[folders == f].mean()), 3) for f in sorted(set(folders))}
             policies.append(("learned", {**params, "mean_gain": mean_gain}, chosen))
         kinds = sorted(set(train_folders))
-        scene = np.clip(
-            np.stack([fit_ridge(train_features, (train_folders == f).astype(float))(features) for f in kinds], 1), 0, 1
-        )
-        scene /= np.maximum(scene.sum(1, keepdims=True), 1e-6)
+        weight, bias = fit_scene_head(train_features, train_folders, kinds)
+        scene = scene_weights(features @ weight.T + bias)  # as the model's scene head weighs them
         results["learned_fit"]["scene_accuracy_held_out"] = float((np.array(kinds)[scene.argmax(1)] == folders).mean())
         for target in (0.7, 0.72, 0.75, 0.8):
             per_kind = {f: gain_for_ratio(train_rows[:, train_folders == f], gains, target) for f in kinds}

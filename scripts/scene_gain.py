@@ -30,30 +30,17 @@ from colorgan.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from colorgan.colorize import Colorizer, load_generator  # noqa: E402
 from colorgan.config import TrainConfig  # noqa: E402
 from colorgan.data import sample_folder  # noqa: E402
-from colorgan.models import SCENE_LEVELS, build_generator  # noqa: E402
-from colorgan.scene import fit_scene_head  # noqa: E402
+from colorgan.models import build_generator  # noqa: E402
+from colorgan.scene import capture_scene_features, fit_scene_head  # noqa: E402
 
 
 def scene_features(model: str, images) -> np.ndarray:
-    """(N, D) the means of the deepest encoder levels, as the scene head sees them at inference."""
+    """(N, D): what the scene head reads, from the colorizer's own inference of each photo."""
     colorizer = Colorizer.load(model)
-    captured: dict[int, torch.Tensor] = {}
-    downs = colorizer.backend.generator.downs
-    hooks = [
-        downs[-level].register_forward_hook(
-            lambda module, inputs, output, level=level: captured.__setitem__(level, output.float().mean(dim=(2, 3)))
-        )
-        for level in range(1, SCENE_LEVELS + 1)
-    ]
-    rows = []
-    try:
+    with capture_scene_features(colorizer.backend.generator) as found:
         for im in images:
             colorizer.predict_chroma([im.gray])
-            rows.append(torch.cat([captured[level] for level in sorted(captured)], dim=1)[0].numpy())
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return np.array(rows, dtype=np.float64)
+    return np.concatenate(found)
 
 
 def main() -> None:

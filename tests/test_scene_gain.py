@@ -14,7 +14,7 @@ from colorgan.colorize import Colorizer, load_generator
 from colorgan.config import TrainConfig
 from colorgan.export import export_model
 from colorgan.models import build_generator
-from colorgan.scene import fit_scene_head
+from colorgan.scene import capture_scene_features, fit_scene_head, scene_weights
 from colorgan.trainer import TrainingError, train
 
 from .helpers import synthetic_photo, tiny_config
@@ -139,3 +139,25 @@ def test_a_bf16_call_that_comes_out_nan_is_rerun_in_fp32():
     x = torch.rand(1, 1, 8, 8)
     assert torch.equal(backend(x), 2.0 * x)  # the same input, in fp32
     assert backend._fp32_generator is not None and torch.equal(backend(x), 2.0 * x)
+
+
+def test_captured_features_are_what_the_head_reads():
+    scened, _ = with_scene([0.0, 1.0])
+    with torch.no_grad():
+        scened.scene.weight.normal_()
+        scened.scene.bias.copy_(torch.tensor([0.3, 0.4]))
+    x = torch.rand(3, 4, 32, 32) * 2 - 1
+    x[:, 1:] = 0
+    with capture_scene_features(scened) as found, torch.no_grad():
+        scened(x)
+    features = np.concatenate(found)
+    assert features.shape == (3, scened.scene.in_features) == (3, 32 + 64 + 64)  # ngf 8: 3 deepest of 5 levels
+    skips, h = [], x
+    with torch.no_grad():
+        for down in scened.downs:
+            h = down(h)
+            skips.append(h)
+        expected = scened.scene_weights(skips).numpy()
+    scores = features @ scened.scene.weight.detach().double().numpy().T + scened.scene.bias.detach().double().numpy()
+    assert np.allclose(scene_weights(scores), expected, atol=1e-5)
+    assert not scened.downs[-1]._forward_hooks  # the hooks are gone afterwards

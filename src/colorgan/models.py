@@ -16,6 +16,7 @@ from torch import nn
 
 from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels, rescale_to_chroma
 from .hints import gain_near_hints, hint_reach
+from .scene import SCENE_LEVELS, pooled_levels
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -45,9 +46,6 @@ def up_block(in_ch: int, out_ch: int, dropout: float) -> nn.Sequential:
         layers.append(nn.Dropout(dropout))
     layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
-
-
-SCENE_LEVELS = 3  # the scene head reads the means of this many deepest encoder levels
 
 
 class UNetGenerator(nn.Module):
@@ -178,9 +176,8 @@ class UNetGenerator(nn.Module):
 
     def scene_weights(self, skips: list[torch.Tensor]) -> torch.Tensor:
         """(N, kinds): how much each photo is of each kind of scene, from its deepest encoder levels."""
-        features = torch.cat([s.float().mean(dim=(2, 3)) for s in skips[: -SCENE_LEVELS - 1 : -1]], dim=1)
         # in fp32 whatever the network's dtype: bf16 would move a photo's gain by about 1e-3
-        weights = F.linear(features, self.scene.weight.float(), self.scene.bias.float()).clamp(0.0, 1.0)
+        weights = F.linear(pooled_levels(skips), self.scene.weight.float(), self.scene.bias.float()).clamp(0.0, 1.0)
         return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
 
     def _scene_gain(self, out: torch.Tensor, skips: list[torch.Tensor], given: torch.Tensor) -> torch.Tensor:
