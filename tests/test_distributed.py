@@ -30,7 +30,7 @@ import torch
 
 from colorgan.checkpoint import load_checkpoint
 from colorgan.config import make_config
-from colorgan.distributed import Dist, all_ranks_agree, check_sync_bn, dist_timeout, shutdown_distributed
+from colorgan.distributed import Dist, all_ranks_agree_on_device, check_sync_bn, dist_timeout, shutdown_distributed
 from colorgan.trainer import Trainer
 
 from .helpers import TINY, as_flags, logged_steps
@@ -312,8 +312,8 @@ def test_timeout_setting_and_agreement_without_a_group(monkeypatch):
         monkeypatch.setenv("COLORGAN_DIST_TIMEOUT", bad)
         with pytest.raises(ValueError, match="COLORGAN_DIST_TIMEOUT"):
             dist_timeout()
-    assert all_ranks_agree(True, Dist(), torch.device("cpu")) is True
-    assert all_ranks_agree(False, Dist(), torch.device("cpu")) is False
+    for flag in (True, False):
+        assert bool(all_ranks_agree_on_device(torch.tensor(flag), Dist())) is flag
 
 
 if __name__ == "__main__":

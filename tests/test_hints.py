@@ -24,6 +24,7 @@ from colorgan.hints import (
     parse_hints,
     simulate_hints,
 )
+from colorgan.hints import _draw_points as draw_points
 from colorgan.models import build_generator, init_weights
 from colorgan.trainer import train
 
@@ -86,6 +87,23 @@ def test_simulated_users_are_deterministic_and_take_the_true_mean_chroma():
     assert (first[:, :2][~mask.unsqueeze(1).expand(-1, 2, -1, -1)] == 0).all()
     none = simulate_hints(target, torch.Generator().manual_seed(5), no_hint_share=1.0)
     assert not none.any()
+
+
+@pytest.mark.parametrize(("n", "h", "w", "seed"), [(6, 16, 19, 1), (4, 9, 7, 2), (16, 32, 32, 3)])
+def test_simulated_hints_paint_each_point_in_order_as_a_loop_would(n, h, w, seed):
+    """The vectorized painting against the plain definition: point after point, each patch filled with its
+    true mean chroma, later points over earlier ones (random chroma, so overlaps and edges show)."""
+    target = torch.rand(n, 2, h, w, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    got = simulate_hints(target, torch.Generator().manual_seed(seed), no_hint_share=0.2, mean_points=12)
+    expected = torch.zeros(n, 3, h, w)
+    points = draw_points(n, h, w, torch.Generator().manual_seed(seed), 0.2, 12, 50, 4)
+    for i, y, x, half in points.T.tolist():
+        y0, y1, x0, x1 = max(0, y - half), min(h, y + half + 1), max(0, x - half), min(w, x + half + 1)
+        expected[i, 0:2, y0:y1, x0:x1] = target[i, :, y0:y1, x0:x1].mean(dim=(1, 2)).view(2, 1, 1)
+        expected[i, 2, y0:y1, x0:x1] = 1.0
+    assert points.shape[1] > n  # several points per hinted image, so patches overlap
+    assert torch.equal(got[:, 2], expected[:, 2])
+    assert torch.allclose(got, expected, rtol=0, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------- the model

@@ -74,13 +74,14 @@ def check_sync_bn(sync_bn: bool, rank_info: Dist, device: torch.device) -> None:
         )
 
 
-def all_ranks_agree(flag: bool, rank_info: Dist, device: torch.device) -> bool:
-    """True only if `flag` is true on every rank (one tiny all-reduce), so all ranks take the same branch."""
+def all_ranks_agree_on_device(flag: torch.Tensor, rank_info: Dist) -> torch.Tensor:
+    """A bool tensor, true only if `flag` (a bool tensor) is true on every rank: one tiny all-reduce, queued on
+    the device like the step's other work, so all ranks take the same branch without the host waiting."""
     if not rank_info.enabled:
         return flag
-    value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+    value = flag.to(torch.int32).reshape(1)
     dist.all_reduce(value, op=dist.ReduceOp.MIN)
-    return bool(value.item())
+    return value[0].bool()
 
 
 def is_collective_failure(exc: BaseException) -> bool:

@@ -18,18 +18,32 @@ from torch import nn
 from . import colorspace
 from .config import TrainConfig
 from .devices import autocast, pick_precision
-from .distributed import Dist, all_ranks_agree
+from .distributed import Dist, all_ranks_agree_on_device
 from .models import build_discriminator, build_generator, init_weights, load_widening_inputs, upsample2x
 
+LOSS_NAMES = ("G_gan", "G_l1", "D_real", "D_fake", "G_bins")
 
-@dataclass
+
+@dataclass(frozen=True)
 class StepLosses:
-    G_gan: float  # nan while there is no discriminator (L1 warm-up, or --gan-weight 0)
-    G_l1: float
-    D_real: float
-    D_fake: float
-    finite: bool  # False: the step was skipped, nothing was updated
-    G_bins: float = 0.0  # the head's own loss: the bins cross-entropy, or the chroma head's L1 on |ab|
+    """One step's losses, left on the device: reading one waits for the step to finish (on a GPU, a
+    synchronization), so the trainer reads many steps' `values` at once.
+
+    values: (6,) float32, the LOSS_NAMES then 1.0 if the step was taken, 0.0 if it was skipped (a loss was not
+    finite: nothing was updated). G_gan, D_real and D_fake are nan while there is no discriminator (L1
+    warm-up, or --gan-weight 0); G_bins is the head's own loss (bins cross-entropy, or the chroma L1 on |ab|).
+    """
+
+    values: torch.Tensor
+
+    def __getattr__(self, name: str) -> float:
+        if name in LOSS_NAMES:
+            return float(self.values[LOSS_NAMES.index(name)])
+        raise AttributeError(name)
+
+    @property
+    def finite(self) -> bool:
+        return bool(self.values[len(LOSS_NAMES)])
 
 
 def adversarial_loss(logits: torch.Tensor, real: bool, mode: str, real_label: float = 1.0) -> torch.Tensor:
@@ -197,21 +211,27 @@ class Pix2Pix:
 
     # ------------------------------------------------------------------ the step
     def step(self, x: torch.Tensor, y: torch.Tensor, index: int) -> StepLosses:
-        """One training step on gray input `x` and target chroma `y`; `index` is the run's step number."""
+        """One training step on gray input `x` and target chroma `y`; `index` is the run's step number.
+
+        A step whose loss is not finite is skipped and leaves no trace: weights, optimizer moments and
+        batch-norm statistics stay as they were. With the fused Adam that holds without waiting for the
+        device: the decision is a tensor the optimizers read (`found_inf`, as in mixed-precision scaling).
+        """
         cfg, mode = self.cfg, self.cfg.gan_mode
         warm_up = index < self.warmup_steps or cfg.gan_weight == 0  # no discriminator (yet)
         if cfg.chroma_only:  # the frozen trunk runs as at inference: no dropout, no batch-norm updates
             self.G.eval()
+        saved_buffers = [b.clone() for b in self.buffers()]  # batch-norm statistics, restored if skipped
 
         # G: the fake, and the pixel loss against the truth
         fake, g_l1, g_bins = self._generate(x, y, index, warm_up)
         head_weight = cfg.l1_weight if cfg.chroma_head == "chroma" else cfg.bin_weight
         g_pixel = cfg.l1_weight * g_l1 + head_weight * g_bins
+        nan = torch.full((), math.nan, device=g_l1.device)
         if warm_up:
-            finite = self._backward_and_step(None, g_pixel, retain=False)
-            return StepLosses(math.nan, g_l1.item(), math.nan, math.nan, finite, g_bins.item())
-
-        if cfg.shared_d_forward:
+            taken = self._backward_and_step(None, g_pixel, retain=False)
+            losses = (nan, g_l1, nan, nan, g_bins)
+        elif cfg.shared_d_forward:
             # D on real and fake pairs, once: D's loss reaches only D's weights, G's loss only G's,
             # as if D had been frozen for it (the TF recipe).
             with autocast(self.device, self.amp_dtype):
@@ -219,7 +239,8 @@ class Pix2Pix:
             d_loss_real = adversarial_loss(d_real, True, mode, cfg.real_label)
             d_loss_fake = adversarial_loss(d_fake, False, mode)
             g_gan = adversarial_loss(d_fake, True, mode)
-            finite = self._backward_and_step(d_loss_real + d_loss_fake, cfg.gan_weight * g_gan + g_pixel, True)
+            taken = self._backward_and_step(d_loss_real + d_loss_fake, cfg.gan_weight * g_gan + g_pixel, True)
+            losses = (g_gan, g_l1, d_loss_real, d_loss_fake, g_bins)
         else:
             # The reference PyTorch order: update D on a detached fake, then a fresh D(fake) for G's loss.
             with autocast(self.device, self.amp_dtype):
@@ -227,15 +248,20 @@ class Pix2Pix:
             d_loss_real = adversarial_loss(d_real, True, mode, cfg.real_label)
             d_loss_fake = adversarial_loss(d_fake, False, mode)
             loss_d = d_loss_real + d_loss_fake
-            finite = all_ranks_agree(bool(torch.isfinite(loss_d)), self.dist, self.device)
-            if finite:
+            d_taken = all_ranks_agree_on_device(torch.isfinite(loss_d), self.dist)
+            if not self._skip_on_host(d_taken):
                 self.opt_D.zero_grad(set_to_none=True)
                 loss_d.backward()
-                self.opt_D.step()
+                self._optimizer_step(self.opt_D, d_taken)
             with autocast(self.device, self.amp_dtype):
                 g_gan = adversarial_loss(self.D_run(x, fake), True, mode)
-            finite = finite and self._backward_and_step(None, cfg.gan_weight * g_gan + g_pixel, False)
-        return StepLosses(g_gan.item(), g_l1.item(), d_loss_real.item(), d_loss_fake.item(), finite, g_bins.item())
+            taken = self._backward_and_step(None, cfg.gan_weight * g_gan + g_pixel, False, also=d_taken)
+            losses = (g_gan, g_l1, d_loss_real, d_loss_fake, g_bins)
+        with torch.no_grad():
+            for buffer, saved in zip(self.buffers(), saved_buffers):
+                torch.where(taken, buffer, saved, out=buffer)
+            values = torch.stack([v.detach().float() for v in losses] + [taken.float()])
+        return StepLosses(values)
 
     def _generate(self, x: torch.Tensor, y: torch.Tensor, index: int, warm_up: bool):
         """-> (what D sees, L1 loss, the head's own loss). The bins head scores at half resolution."""
@@ -274,11 +300,19 @@ class Pix2Pix:
         fake = None if warm_up else upsample2x(colorspace.ab_from_bin_logits(logits, self.cfg.bin_temperature))
         return fake, g_l1, g_bins
 
-    def _backward_and_step(self, loss_d: torch.Tensor | None, loss_g: torch.Tensor, retain: bool) -> bool:
-        """Backward and step both optimizers, unless a loss is not finite: then skip the step."""
-        finite = bool(torch.isfinite(loss_g)) and (loss_d is None or bool(torch.isfinite(loss_d)))
-        if not all_ranks_agree(finite, self.dist, self.device):  # under DDP all ranks skip, or none does
-            return False
+    def _backward_and_step(
+        self, loss_d: torch.Tensor | None, loss_g: torch.Tensor, retain: bool, also: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Backward and step both optimizers, unless a loss is not finite (or `also` is false): then skip the
+        step. -> whether it was taken (a bool tensor on the device, the same on every rank)."""
+        finite = torch.isfinite(loss_g)
+        if loss_d is not None:
+            finite = finite & torch.isfinite(loss_d)
+        if also is not None:
+            finite = finite & also
+        taken = all_ranks_agree_on_device(finite, self.dist)  # under DDP all ranks skip, or none does
+        if self._skip_on_host(taken):
+            return taken
         # Both backward passes run before either step: G's gradient flows through D's current weights.
         self.opt_G.zero_grad(set_to_none=True)
         if loss_d is not None:
@@ -286,19 +320,34 @@ class Pix2Pix:
             loss_d.backward(inputs=list(self.D.parameters()), retain_graph=retain)
         loss_g.backward(inputs=[p for p in self.G.parameters() if p.requires_grad])
         if loss_d is not None:
-            self.opt_D.step()
-        self.opt_G.step()
-        return True
+            self._optimizer_step(self.opt_D, taken)
+        self._optimizer_step(self.opt_G, taken)
+        return taken
+
+    def _skip_on_host(self, taken: torch.Tensor) -> bool:
+        """Whether to skip here, in Python. The fused Adam skips on the device (it reads `found_inf`), so the
+        host never waits for the GPU; the for-loop Adam cannot, so it waits for the decision."""
+        return not self.opt_G.defaults["fused"] and not bool(taken)
+
+    def _optimizer_step(self, optimizer: torch.optim.Optimizer, taken: torch.Tensor) -> None:
+        if optimizer.defaults["fused"]:
+            # 1.0: the kernel leaves weights, moments and the step count as they are
+            optimizer.found_inf = (~taken).float()
+        optimizer.step()
 
     @torch.no_grad()
-    def update_ema(self, index: int) -> None:
+    def update_ema(self, index: int, taken: torch.Tensor | None = None) -> None:
         """ema <- decay * ema + (1 - decay) * G for weights; batch-norm statistics are copied as they are.
+        After a skipped step (`taken` false, from `StepLosses.values`) nothing moves.
 
         The decay warms up as (1 + step) / (10 + step): a fixed 0.999 would still hold 13 % of the random
         initial weights after 2,000 steps.
         """
         decay = min(self.cfg.ema_decay, (1 + index) / (10 + index))
+        weight = torch.full((), 1.0 - decay, device=self.device)  # a kernel argument, not a copy the host waits on
+        if taken is not None:
+            weight = weight * taken
         for ema, live in zip(self.G_ema.parameters(), self.G.parameters()):
-            ema.lerp_(live, 1.0 - decay)
+            ema.lerp_(live, weight)
         for ema, live in zip(self.G_ema.buffers(), self.G.buffers()):
             ema.copy_(live)

@@ -21,7 +21,7 @@ from . import colorspace
 from .atomic import atomic_write_text, remove_stale_temps
 from .checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
 from .config import TrainConfig
-from .data import BatchStream, data_roots, pixels_to_float, split_by_folder
+from .data import BatchStream, DevicePixels, data_roots, pixels_to_float, split_by_folder
 from .devices import autocast, set_threads
 from .distributed import (
     check_sync_bn,
@@ -32,13 +32,14 @@ from .distributed import (
     wait_for_all_ranks,
 )
 from .hints import HINT_PLANES, simulate_hints
-from .pix2pix import Pix2Pix
+from .pix2pix import LOSS_NAMES, Pix2Pix
 from .pixel_cache import PixelCache, load_cache
 from .report import plot_losses, sample_grid, save_png
 from .run_lock import RunLock, TrainingError, TrainingStopped
+from .run_log import LOG_FIELDS, format_row, open_log
 from .stopping import StopOnSignal
 
-LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite", "G_bins"]
+GPU_SYNC_EVERY = 25
 
 
 class Trainer:
@@ -57,6 +58,8 @@ class Trainer:
             self._check_fresh_or_resume(resume)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+        # steps between reads of the losses: a GPU runs ahead of the host; a CPU has nothing to wait for
+        self.sync_every = 1 if self.device.type == "cpu" else GPU_SYNC_EVERY
 
         if cfg.data is None:
             raise TrainingError("no training data: pass --data DIR")
@@ -70,6 +73,10 @@ class Trainer:
             self.train_idx, self.val_idx = self._saved_split()
         self.stream = BatchStream(
             self.cache, self.train_idx, cfg.batch_size, cfg.seed, cfg.flip, self.dist.rank, self.dist.world
+        )
+        # on a GPU with room for it, the whole cache moves there once and batches are gathered there
+        self.device_pixels = (
+            DevicePixels(self.cache, self.device) if DevicePixels.fits(self.cache, self.device) else None
         )
         rows = self.train_idx[:: max(1, len(self.train_idx) // 1000)]
         if "mean_ab" not in cfg.extra:  # for the mean-chroma baseline; stored in every checkpoint
@@ -150,7 +157,10 @@ class Trainer:
 
     # ----------------------------------------------------------------- steps
     def _inputs(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        gray_u8, color_u8 = self.stream.batch(epoch, index)
+        if self.device_pixels is not None:
+            gray_u8, color_u8 = self.device_pixels.batch(*self.stream.plan(epoch, index))
+        else:
+            gray_u8, color_u8 = self.stream.batch(epoch, index)
         gray, rgb = pixels_to_float(gray_u8, color_u8, self.device)
         layout = self.model.memory_format
         x = colorspace.encode_input(gray, self.cfg.color_space).contiguous(memory_format=layout)
@@ -170,58 +180,33 @@ class Trainer:
         bar = tqdm(
             total=self.total_steps, initial=self.step, unit="step", disable=not self.progress, dynamic_ncols=True
         )
-        log = self._open_log() if self.dist.is_main else None
+        log = open_log(self.run_dir / "log.csv", self.step) if self.dist.is_main else None
         board = self._open_tensorboard() if self.dist.is_main and cfg.tensorboard else None
         last_sample_epoch = -1
         stop = StopOnSignal(enabled=not self.dist.enabled)
+        # Steps whose losses are still on the device: read together, so a GPU runs ahead of the host.
+        pending: list[tuple[int, int, float, torch.Tensor]] = []
+        window_start = time.perf_counter()
         try:
             while self.step < self.total_steps:
                 epoch, index = divmod(self.step, per_epoch)
                 model = self.model
                 model.G.train()
                 model.D.train()
-                t0 = time.perf_counter()
                 _, x, y = self._inputs(epoch, index)
-                buffers = [b.clone() for b in model.buffers()]
                 lr = self.lr_at(self.step)
                 model.set_lr(lr)
-                losses = model.step(x, y, self.step)
-                if not losses.finite:  # a skipped step leaves no trace, BatchNorm statistics included
-                    for b, saved in zip(model.buffers(), buffers):
-                        b.copy_(saved)
-                elif model.G_ema is not None:
-                    model.update_ema(self.step)
-                img_s = cfg.batch_size / (time.perf_counter() - t0)
-                self._count_nonfinite(losses.finite)
+                losses = model.step(x, y, self.step)  # a skipped step leaves no trace, BatchNorm statistics included
+                if model.G_ema is not None:
+                    model.update_ema(self.step, losses.values[-1])
                 self.step += 1
-                if log is not None:
-                    row = [
-                        self.step,
-                        epoch,
-                        losses.G_gan,
-                        losses.G_l1,
-                        losses.D_real,
-                        losses.D_fake,
-                        lr,
-                        img_s,
-                        self.nonfinite_total,
-                        losses.G_bins,
-                    ]
-                    log.write(",".join(_fmt(v) for v in row) + "\n")
-                    log.flush()
-                if board is not None:
-                    for name, value in zip(LOG_FIELDS[2:], row[2:]):
-                        if not math.isnan(value):  # no D yet: nothing to plot
-                            board.add_scalar(f"train/{name}", value, self.step)
-                bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
-                shown = {"G_l1": f"{losses.G_l1:.4f}"}
-                if cfg.chroma_head != "regression":  # the head's own loss
-                    shown["G_bins" if cfg.chroma_head == "bins" else "G_chroma"] = f"{losses.G_bins:.3f}"
-                if not math.isnan(losses.G_gan):  # no D yet (warm-up): nothing to show, not "nan"
-                    shown |= {"G_gan": f"{losses.G_gan:.3f}", "D": f"{losses.D_real + losses.D_fake:.3f}"}
-                bar.set_postfix(**shown, img_s=f"{img_s:.1f}", refresh=False)
-                bar.update(1)
+                pending.append((self.step, epoch, lr, losses.values))
                 epoch_done = self.step % per_epoch == 0 or self.step == self.total_steps
+                save_due = epoch_done or self.step % cfg.save_every == 0 or stop.signum
+                if len(pending) < self.sync_every and not save_due:
+                    continue
+                self._record(pending, time.perf_counter() - window_start, log, board, bar)
+                pending.clear()
                 if self.dist.is_main and epoch_done:
                     if cfg.samples:  # --samples 0: no sample grids
                         grid = self.write_samples(epoch + 1)
@@ -229,16 +214,15 @@ class Trainer:
                             board.add_image("samples (gray | truth | ours)", grid, self.step, dataformats="HWC")
                     plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight, cfg.chroma_head)
                     last_sample_epoch = epoch + 1
-                if epoch_done or self.step % cfg.save_every == 0:
+                if save_due:
                     self.save(keep=epoch_done and (epoch + 1) % cfg.keep_every_epochs == 0)
-                elif stop.signum:
-                    self.save()
                 if stop.signum and self.step < self.total_steps:
                     raise TrainingStopped(
                         f"stopped by {signal.Signals(stop.signum).name} at step {self.step} of {self.total_steps}; "
                         f"checkpoint written: continue with colorgan train --resume {self.run_dir}",
                         stop.signum,
                     )
+                window_start = time.perf_counter()
         finally:
             stop.restore()
             bar.close()
@@ -250,6 +234,33 @@ class Trainer:
             plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight, cfg.chroma_head)
         return self.run_dir
 
+    def _record(self, pending: list, seconds: float, log, board, bar) -> None:
+        """Read the pending steps' losses (one wait for the device), count skipped steps (this may stop a
+        diverged run) and log them. img/s is over the whole window: a GPU step's own time is not known."""
+        values = torch.stack([v for *_, v in pending]).cpu().tolist()
+        img_s = self.cfg.batch_size * len(pending) / max(seconds, 1e-9)
+        for (step, epoch, lr, _), row in zip(pending, values):
+            losses = dict(zip(LOSS_NAMES, row))
+            self._count_nonfinite(row[-1] == 1.0, step)
+            cells = [step, epoch, *(losses[k] for k in LOG_FIELDS[2:6]), lr, img_s, self.nonfinite_total]
+            cells.append(losses["G_bins"])
+            if log is not None:
+                log.write(format_row(cells))
+            if board is not None:
+                for name, value in zip(LOG_FIELDS[2:], cells[2:]):
+                    if not math.isnan(value):  # no D yet: nothing to plot
+                        board.add_scalar(f"train/{name}", value, step)
+        if log is not None:
+            log.flush()
+        shown = {"G_l1": f"{losses['G_l1']:.4f}"}
+        if self.cfg.chroma_head != "regression":  # the head's own loss
+            shown["G_bins" if self.cfg.chroma_head == "bins" else "G_chroma"] = f"{losses['G_bins']:.3f}"
+        if not math.isnan(losses["G_gan"]):  # no D yet (warm-up): nothing to show, not "nan"
+            shown |= {"G_gan": f"{losses['G_gan']:.3f}", "D": f"{losses['D_real'] + losses['D_fake']:.3f}"}
+        bar.set_description(f"epoch {epoch + 1}/{self.cfg.epochs}")
+        bar.set_postfix(**shown, img_s=f"{img_s:.1f}", refresh=False)
+        bar.update(len(pending))
+
     def lr_at(self, step: int) -> float:
         """The learning rate of a step: constant, then falling linearly to 0 over the last `lr_decay` of the
         run's epochs. A pure function of the step and --epochs (not of --max-steps, which only stops early), so
@@ -260,16 +271,16 @@ class Trainer:
             return self.cfg.lr
         return self.cfg.lr * min(1.0, (planned - step) / decay_steps)
 
-    def _count_nonfinite(self, finite: bool) -> None:
+    def _count_nonfinite(self, finite: bool, step: int) -> None:
         if finite:
             self.nonfinite_run = 0
             return
         self.nonfinite_total += 1
         self.nonfinite_run += 1
-        warnings.warn(f"step {self.step + 1}: non-finite loss, step skipped", stacklevel=2)
+        warnings.warn(f"step {step}: non-finite loss, step skipped", stacklevel=3)
         if self.nonfinite_run >= self.cfg.max_nonfinite:
             raise TrainingError(
-                f"training diverged: {self.nonfinite_run} consecutive non-finite losses at step {self.step + 1}; "
+                f"training diverged: {self.nonfinite_run} consecutive non-finite losses at step {step}; "
                 f"the last good checkpoint is kept in {self.ckpt_dir}"
             )
 
@@ -315,22 +326,6 @@ class Trainer:
         for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "samples"):  # temps of a killed writer
             remove_stale_temps(folder)
 
-    def _open_log(self):
-        """Open log.csv for appending, first dropping rows past the resumed step and any torn last line."""
-        path = self.run_dir / "log.csv"
-        kept = [",".join(LOG_FIELDS)]
-        if path.exists() and self.step > 0:
-            for line in path.read_text().splitlines()[1:]:
-                cells = line.split(",")
-                if (
-                    len(LOG_FIELDS) - 1 <= len(cells) <= len(LOG_FIELDS)
-                    and cells[0].isdigit()
-                    and int(cells[0]) <= self.step
-                ):
-                    kept.append(",".join(cells + ["0"] * (len(LOG_FIELDS) - len(cells))))  # older runs: no G_bins
-        atomic_write_text(path, "\n".join(kept) + "\n")
-        return open(path, "a")  # noqa: SIM115 - closed in fit()
-
     def _open_tensorboard(self):
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -368,12 +363,6 @@ class Trainer:
         if self.lock is not None:
             self.lock.release()
             self.lock = None
-
-
-def _fmt(value: float | int) -> str:
-    if isinstance(value, int):
-        return str(value)
-    return "nan" if math.isnan(value) else f"{value:.6g}"
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
