@@ -4,8 +4,11 @@
 # Carries gpupack/speed.tar.gz (6,000 training photos of ~/runs/A_l1's split, packed as in pack_split.py) and
 # gpupack/old_src (the package at the commit before, for the baseline in the same call):
 #   run(command="bash scripts/gpu/trainer_speed.sh", carry=["gpupack/speed.tar.gz", "gpupack/old_src"])
+# ROUNDS=N repeats the four trainings; BENCH=0 leaves out the synchronization probe and the bare steps.
 set -u
 : "${OUT:?OUT must name the folder that comes back}"
+FINAL=$OUT OUT=/tmp/speed_out  # everything goes back as one archive (a call returns only a few files)
+rm -rf "$OUT" && mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 COLORGAN_CACHE=/tmp/cache
 start=$(date +%s)
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; echo "cpus $(nproc)"
@@ -24,8 +27,11 @@ train() {  # name, package folder, batch, steps
 }
 train cache "$NEW" 64 1  # builds the pixel cache once for all runs
 S=${SPEED_SCALE:-1}  # divides the step counts (a dry run on a CPU)
-train old64 "$OLD" 64 $((400 / S)); train new64 "$NEW" 64 $((400 / S))
-train old256 "$OLD" 256 $((160 / S)); train new256 "$NEW" 256 $((160 / S))
+for round in $(seq "${ROUNDS:-1}"); do
+  train old64_$round "$OLD" 64 $((400 / S)); train new64_$round "$NEW" 64 $((400 / S))
+  train old256_$round "$OLD" 256 $((160 / S)); train new256_$round "$NEW" 256 $((160 / S))
+done
+if [ "${BENCH:-1}" = 1 ]; then
 # which operations still make the host wait for the GPU, per step (each place once)
 PYTHONPATH=$NEW timeout 90 python3 - "${data[@]}" --batch-size 64 --max-steps $((60 / S)) --run-dir /tmp/runs/syncs <<'PY' >"$OUT/syncs.log" 2>&1
 import sys, warnings
@@ -43,6 +49,7 @@ for bs in 64 256; do
       >"$OUT/bench_${which}_$bs.log" 2>&1; echo "bench $which $bs rc=$?"
   done
 done
+fi
 python3 - "$OUT" <<'PY' | tee -a "$OUT/rates.txt"
 import csv, glob, json, os, statistics, sys
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.csv"))):
@@ -53,4 +60,5 @@ for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.csv"))):
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "bench_*.json"))):
     print(os.path.basename(path), json.dumps(json.load(open(path)))[:400])
 PY
+tar -czf "$FINAL/speed.tar.gz" -C "$OUT" . && cp "$OUT/rates.txt" "$FINAL/"
 echo "secs=$(( $(date +%s) - start ))"

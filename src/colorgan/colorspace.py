@@ -15,6 +15,7 @@ _RGB_TO_XYZ = torch.tensor(
     [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
 )
 _XYZ_TO_RGB = torch.linalg.inv(_RGB_TO_XYZ)
+_RGB_TO_Y = _RGB_TO_XYZ[1:2]  # luminance
 _WHITE = torch.tensor([0.95047, 1.0, 1.08883])
 _EPS = 216 / 24389  # (6/29)^3
 _KAPPA = 24389 / 27
@@ -23,8 +24,15 @@ L_SCALE = 50.0  # L in [0, 100] -> L / 50 - 1 in [-1, 1]
 AB_SCALE = 110.0  # ab in about [-110, 110] -> ab / 110 in [-1, 1]
 
 
+@functools.cache
+def _on_device(constant: torch.Tensor, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A module-level constant copied to `device` once: copying it on every call made the host wait for the GPU
+    each time. Only for tensors that live as long as the module (the cache keys on their identity)."""
+    return constant.to(device=device, dtype=dtype or constant.dtype)
+
+
 def _mix(matrix: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,njhw->nihw", matrix.to(img), img)
+    return torch.einsum("ij,njhw->nihw", _on_device(matrix, img.device, img.dtype), img)
 
 
 def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
@@ -38,7 +46,7 @@ def linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) sRGB in [0, 1] -> Lab with L in [0, 100]."""
-    xyz = _mix(_RGB_TO_XYZ, srgb_to_linear(rgb.float())) / _WHITE.to(rgb.device).view(1, 3, 1, 1)
+    xyz = _mix(_RGB_TO_XYZ, srgb_to_linear(rgb.float())) / _on_device(_WHITE, rgb.device).view(1, 3, 1, 1)
     f = torch.where(xyz > _EPS, xyz.clamp(min=1e-12) ** (1 / 3), (_KAPPA * xyz + 16) / 116)
     fx, fy, fz = f[:, 0], f[:, 1], f[:, 2]
     return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
@@ -49,13 +57,13 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     lab = lab.float()
     fy = (lab[:, 0] + 16) / 116
     f = torch.stack([fy + lab[:, 1] / 500, fy, fy - lab[:, 2] / 200], dim=1)
-    xyz = torch.where(f > 6 / 29, f**3, (116 * f - 16) / _KAPPA) * _WHITE.to(lab.device).view(1, 3, 1, 1)
+    xyz = torch.where(f > 6 / 29, f**3, (116 * f - 16) / _KAPPA) * _on_device(_WHITE, lab.device).view(1, 3, 1, 1)
     return linear_to_srgb(_mix(_XYZ_TO_RGB, xyz)).clamp(0.0, 1.0)
 
 
 def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) sRGB in [0, 1] -> (N, 1, H, W) sRGB-encoded gray of the same luminance (so the same Lab L)."""
-    y = _mix(_RGB_TO_XYZ[1:2], srgb_to_linear(rgb.float()))
+    y = _mix(_RGB_TO_Y, srgb_to_linear(rgb.float()))
     return linear_to_srgb(y).clamp(0.0, 1.0)
 
 
@@ -111,8 +119,8 @@ def _lab_to_linear_rgb(lab: torch.Tensor) -> torch.Tensor:
     """Lab (..., 3) -> linear sRGB (..., 3), unclipped, so out-of-gamut colors show as values outside [0, 1]."""
     fy = (lab[..., 0] + 16) / 116
     f = torch.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], dim=-1)
-    xyz = torch.where(f > 6 / 29, f**3, (116 * f - 16) / _KAPPA) * _WHITE.to(lab)
-    return xyz @ _XYZ_TO_RGB.T.to(lab)
+    xyz = torch.where(f > 6 / 29, f**3, (116 * f - 16) / _KAPPA) * _on_device(_WHITE, lab.device, lab.dtype)
+    return xyz @ _on_device(_XYZ_TO_RGB, lab.device, lab.dtype).T
 
 
 @functools.cache
@@ -156,7 +164,7 @@ def soft_bin_targets(ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     a0, b0, fa, fb = low[:, 0], low[:, 1], frac[:, 0], frac[:, 1]
     cells = torch.stack([a0 * n + b0, a0 * n + b0 + 1, (a0 + 1) * n + b0, (a0 + 1) * n + b0 + 1], dim=1)
     weights = torch.stack([(1 - fa) * (1 - fb), (1 - fa) * fb, fa * (1 - fb), fa * fb], dim=1)
-    classes = _grid_to_bin().to(ab.device)[cells]
+    classes = _on_device(_grid_to_bin(), ab.device)[cells]
     weights = torch.where(classes >= 0, weights, 0.0)
     weights = weights / weights.sum(dim=1, keepdim=True).clamp(min=1e-8)
     return classes.clamp(min=0), weights
@@ -207,7 +215,7 @@ def rebalancing_weights(prior: torch.Tensor, mix: float = 0.5, sigma: float = 5.
 
 def ab_from_bin_probs(p: torch.Tensor) -> torch.Tensor:
     """Probabilities (N, h, w, Q) -> their expected ab / 110, (N, 2, h, w)."""
-    centers = ab_bin_centers().to(p.device) / AB_SCALE
+    centers = _on_device(ab_bin_centers(), p.device) / AB_SCALE
     return (p @ centers).permute(0, 3, 1, 2)
 
 
