@@ -22,8 +22,9 @@ train() {  # name, package folder, batch, steps
   local t0=$(date +%s%N)
   PYTHONPATH=$2 timeout 120 python3 -m colorgan train "${data[@]}" --batch-size "$3" --max-steps "$4" \
     --run-dir /tmp/runs/$1 >"$OUT/$1.log" 2>&1
-  echo "$1 rc=$? wall=$(( ($(date +%s%N) - t0) / 1000000 )) ms" | tee -a "$OUT/rates.txt"
-  [ -f /tmp/runs/$1/log.csv ] && cp /tmp/runs/$1/log.csv "$OUT/$1.csv"
+  echo "$1 rc=$? wall=$(( ($(date +%s%N) - t0) / 1000000 )) ms" | tee -a "$OUT/rates.txt" "$FINAL/rates_live.txt"
+  [ -f /tmp/runs/$1/log.csv ] && cp /tmp/runs/$1/log.csv "$OUT/$1.csv" && tail -n +2 "$OUT/$1.csv" | awk -F, -v n="$1" \
+    'NR > 1 && NR % 25 == 0 {print n, $1, $8}' >>"$FINAL/rates_live.txt"  # kept even if the call is cut short
 }
 train cache "$NEW" 64 1  # builds the pixel cache once for all runs
 S=${SPEED_SCALE:-1}  # divides the step counts (a dry run on a CPU)
