@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -186,3 +187,20 @@ def test_chroma_gain_scales_the_predicted_chroma(tiny_model):
     assert np.allclose(colorizer._chroma(gray, out), 33.0)
     with pytest.raises(ValueError, match="chroma-gain"):
         dataclasses.replace(colorizer.config, chroma_gain=0.0).validate()
+
+
+def test_compose_is_the_same_on_any_number_of_threads_and_follows_the_lab_conversion():
+    from colorgan.colorspace import lab_to_rgb
+    from colorgan.compose import BAND_ROWS, L_OF_GRAY, compose
+
+    rng = np.random.default_rng(4)
+    gray = rng.integers(0, 256, (3 * BAND_ROWS + 5, 211), dtype=np.uint8)  # bands that do not divide the height
+    ab_small = rng.normal(0, 30, (9, 13, 2)).astype(np.float32)
+    once = compose(gray, ab_small, threads=1)
+    for threads in (2, 3, 8):
+        assert np.array_equal(compose(gray, ab_small, threads=threads), once)
+    # against the float conversion of colorgan.colorspace, with the chroma upsampled the same way
+    ab = cv2.resize(ab_small, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
+    lab = np.concatenate([L_OF_GRAY[gray][..., None], ab], axis=2)
+    expected = lab_to_rgb(torch.from_numpy(lab).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    assert np.abs(once.astype(float) - expected * 255).max() <= 1.0

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -24,6 +23,7 @@ from . import colorspace
 from .atomic import remove_stale_temps
 from .backends import OnnxBackend, TorchBackend
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state
+from .compose import compose
 from .config import TrainConfig
 from .devices import pick_device, pick_precision
 from .extras import MissingExtra, import_extra
@@ -47,10 +47,6 @@ from .video import is_video_path, video_output_path
 HintSource = str | bytes | list | None  # JSON text, parsed JSON, or a list of hints.Hint
 DEFAULT_WEIGHTS = "default.safetensors"
 WORKING_AREA_LIMIT = 16  # at most this many size x size images' worth of network input per photo
-ROW_CHUNK = 512  # rows composed at a time, so a 12-megapixel photo never needs full-size float buffers
-
-# Lab lightness of every 8-bit gray value: the full-resolution L comes from a table lookup.
-_L_OF_GRAY = colorspace.gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0).numpy()
 
 
 def default_weights_path() -> Path:
@@ -360,30 +356,6 @@ class Colorizer:
             except OSError as exc:  # the outputs are done; losing the list must not lose them
                 report.skipped.append((str(dst / "skipped.csv"), f"cannot write ({exc.strerror or exc})"))
         return report
-
-
-def compose(gray: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
-    """Full-res gray (H, W) uint8 + small (h, w, 2) ab -> (H, W, 3) uint8 RGB, in row chunks.
-
-    OpenCV's float Lab->sRGB (D65) agrees with colorgan.colorspace.lab_to_rgb to 4e-4 and is ~10x faster.
-    """
-    height, width = gray.shape
-    # Bilinear upsampling in two passes: across (small: h rows at full width), then down in bands, so no
-    # full-size float chroma plane is ever held (it was 8 bytes a pixel: 400 MB for a 50-megapixel photo).
-    ab_small = ab_small.astype(np.float32)
-    across = cv2.resize(ab_small, (width, ab_small.shape[0]), interpolation=cv2.INTER_LINEAR)
-    src_y = np.clip((np.arange(height) + 0.5) * (ab_small.shape[0] / height) - 0.5, 0, ab_small.shape[0] - 1)
-    low = np.floor(src_y).astype(np.int64)
-    high = np.minimum(low + 1, ab_small.shape[0] - 1)
-    frac = (src_y - low).astype(np.float32)[:, None, None]
-    out = np.empty((height, width, 3), np.uint8)
-    for top in range(0, height, ROW_CHUNK):
-        rows = slice(top, top + ROW_CHUNK)
-        ab = across[low[rows]] * (1 - frac[rows]) + across[high[rows]] * frac[rows]
-        lab = np.concatenate([_L_OF_GRAY[gray[rows]][..., None], ab], axis=2)
-        rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
-        out[rows] = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return out
 
 
 def _chunks(items: list, n: int) -> Iterator[list]:

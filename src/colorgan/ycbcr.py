@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
-from .colorspace import gray_to_lightness
+from .compose import L_OF_GRAY
 
 # (Kr, Kb) of the two luma matrices that matter: BT.709 for HD, BT.601 for everything else.
 LUMA_WEIGHTS = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114)}
@@ -24,7 +23,6 @@ def gray_from_luma(y: np.ndarray, full_range: bool) -> np.ndarray:
     return _STUDIO_TO_FULL[y]
 
 
-_L_OF_GRAY = gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0).numpy()
 _STUDIO_TO_FULL = np.clip((np.arange(256) - 16) * (255 / 219) + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -34,12 +32,12 @@ def chroma_planes(
     """Full-size gray (H, W) uint8 + working-size (h, w, 2) Lab ab -> the (Cb, Cr) uint8 planes of `shape`.
 
     The color of each chroma sample is composed from the lightness averaged over the pixels it covers and the
-    chroma upsampled bilinearly, as `colorize.compose` does for photos, then converted to Cb and Cr.
+    chroma upsampled bilinearly, as `compose.compose` does for photos, then converted to Cb and Cr.
     """
     ch, cw = shape
     gray_c = gray if gray.shape == shape else cv2.resize(gray, (cw, ch), interpolation=cv2.INTER_AREA)
     ab = cv2.resize(ab_small.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR)
-    lab = np.concatenate([_L_OF_GRAY[gray_c][..., None], ab], axis=2)
+    lab = np.concatenate([L_OF_GRAY[gray_c][..., None], ab], axis=2)
     rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
     kr, kb = LUMA_WEIGHTS[matrix]
     luma = rgb @ np.array([kr, 1.0 - kr - kb, kb], np.float32)
