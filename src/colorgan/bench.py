@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .allocator import keep_freed_memory
 from .config import make_config
 from .devices import pick_precision
 from .hints import simulate_hints
@@ -78,6 +79,8 @@ def random_batch(model, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
 def bench_train(args: argparse.Namespace) -> dict:
     from .pix2pix import Pix2Pix
 
+    kept = False if args.default_malloc else keep_freed_memory()  # as the trainer does
+
     cfg = make_config(
         "pix2pix",
         size=args.size,
@@ -127,6 +130,7 @@ def bench_train(args: argparse.Namespace) -> dict:
             "chroma_head": args.chroma_head,
             "gan": not args.no_gan,
             "hints": cfg.hints,
+            "keeps_freed_memory": kept,
         },
         flops * args.batch_size / seconds,
         device,

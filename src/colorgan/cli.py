@@ -231,6 +231,9 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the networks first")
     p.add_argument("--no-fused-adam", action="store_true", help="train: Adam's per-tensor loop, not its fused kernel")
     p.add_argument(
+        "--default-malloc", action="store_true", help="train: leave malloc as it is (training keeps freed memory)"
+    )
+    p.add_argument(
         "--chroma-head",
         choices=["regression", "bins", "chroma"],
         default="regression",

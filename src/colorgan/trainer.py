@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from . import colorspace
+from .allocator import keep_freed_memory
 from .atomic import atomic_write_text, remove_stale_temps
 from .checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
 from .config import TrainConfig
@@ -48,6 +49,7 @@ class Trainer:
         self.dist, self.device = init_distributed(cfg.device)
         check_sync_bn(cfg.sync_bn, self.dist, self.device)
         set_threads(cfg.threads)
+        keep_freed_memory()  # no page faults for the activations each step frees and allocates again
         self.run_dir = Path(cfg.run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.progress = progress and self.dist.is_main
