@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from colorgan.allocator import keep_freed_memory
 from colorgan.bench import random_batch
 from colorgan.config import make_config
 from colorgan.pix2pix import Pix2Pix
@@ -58,6 +59,7 @@ def main() -> None:
         color_space=args.color_space,
         gan_weight=1.0 if args.gan else 0.0,
     )
+    keep_freed_memory()  # as training runs
     model = Pix2Pix(cfg, torch.device("cpu"))
     x, y = random_batch(model, args.batch_size)
     for i in range(2):  # warm-up: oneDNN picks its kernels on the first calls

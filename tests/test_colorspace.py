@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from skimage.color import lab2rgb, rgb2lab
 
@@ -50,3 +51,18 @@ def test_encode_decode_round_trip_in_both_spaces():
 
 def test_mean_ab_of_a_gray_image_is_zero():
     assert np.allclose(colorspace.mean_ab([np.full((4, 4, 3), 77, np.uint8)]), 0, atol=3e-3)
+
+
+@pytest.mark.parametrize("color_space", ["lab", "rgb"])
+def test_encode_pixels_gives_what_encode_input_and_target_give_for_the_same_8_bit_pixels(color_space):
+    levels = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    every_color = torch.randint(0, 256, (4, 48, 40, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for gray, color in [
+        (levels, levels.expand(1, 3, 16, 16).contiguous()),
+        (every_color[..., :1].permute(0, 3, 1, 2).contiguous(), every_color.permute(0, 3, 1, 2)),  # channels-last
+    ]:
+        x, y = colorspace.encode_pixels(gray, color, color_space)
+        expected_x = colorspace.encode_input(gray.float() / 255, color_space)
+        expected_y = colorspace.encode_target(color.float() / 255, color_space)
+        assert x.shape == expected_x.shape and y.shape == expected_y.shape
+        assert torch.allclose(x, expected_x, rtol=0, atol=1e-6) and torch.allclose(y, expected_y, rtol=0, atol=1e-6)

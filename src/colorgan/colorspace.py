@@ -46,7 +46,11 @@ def linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) sRGB in [0, 1] -> Lab with L in [0, 100]."""
-    xyz = _mix(_RGB_TO_XYZ, srgb_to_linear(rgb.float())) / _on_device(_WHITE, rgb.device).view(1, 3, 1, 1)
+    return _lab_of_linear(srgb_to_linear(rgb.float()))
+
+
+def _lab_of_linear(lin: torch.Tensor) -> torch.Tensor:
+    xyz = _mix(_RGB_TO_XYZ, lin) / _on_device(_WHITE, lin.device).view(1, 3, 1, 1)
     f = torch.where(xyz > _EPS, xyz.clamp(min=1e-12) ** (1 / 3), (_KAPPA * xyz + 16) / 116)
     fx, fy, fz = f[:, 0], f[:, 1], f[:, 2]
     return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
@@ -86,6 +90,37 @@ def encode_target(rgb: torch.Tensor, color_space: str) -> torch.Tensor:
     if color_space == "lab":
         return rgb_to_lab(rgb)[:, 1:] / AB_SCALE
     return rgb * 2.0 - 1.0
+
+
+def encode_pixels(gray: torch.Tensor, color: torch.Tensor, color_space: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 gray (N, 1, H, W) and color (N, 3, H, W) -> the generator's input and target: what encode_input and
+    encode_target give for gray / 255 and color / 255, with the work per 8-bit value (the sRGB gamma, the
+    lightness of a gray) read from 256-entry tables that those functions computed (the trainer's inputs took
+    a seventh of a CPU step)."""
+    if color_space != "lab":
+        return encode_input(gray.float().div_(255.0), color_space), encode_target(
+            color.float().div_(255.0), color_space
+        )
+    x = _look_up(_table_of_u8("input", gray.device), gray)
+    lin = _look_up(_table_of_u8("linear", color.device), color)
+    return x, _lab_of_linear(lin)[:, 1:] / AB_SCALE
+
+
+def _look_up(table: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """table[pixels] for (N, C, H, W) uint8 pixels, walking their memory in its own order (NHWC for the
+    trainer's channels-last batches), so nothing is copied into another layout first."""
+    if pixels.is_contiguous():
+        return table.index_select(0, pixels.view(-1).int()).view(pixels.shape)
+    nhwc = pixels.permute(0, 2, 3, 1)
+    return table.index_select(0, nhwc.reshape(-1).int()).view(nhwc.shape).permute(0, 3, 1, 2)
+
+
+@functools.cache
+def _table_of_u8(what: str, device: torch.device) -> torch.Tensor:
+    """(256,): the lab generator input, or the linear value, of each 8-bit value (encode_pixels)."""
+    values = torch.arange(256, dtype=torch.float32).div_(255.0).view(1, 1, 1, 256)
+    table = encode_input(values, "lab") if what == "input" else srgb_to_linear(values)
+    return table.flatten().to(device)
 
 
 def decode_output(gray: torch.Tensor, out: torch.Tensor, color_space: str) -> torch.Tensor:

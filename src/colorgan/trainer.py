@@ -163,10 +163,11 @@ class Trainer:
             gray_u8, color_u8 = self.device_pixels.batch(*self.stream.plan(epoch, index))
         else:
             gray_u8, color_u8 = self.stream.batch(epoch, index)
-        gray, rgb = pixels_to_float(gray_u8, color_u8, self.device)
+        gray_u8, color_u8 = gray_u8.to(self.device, non_blocking=True), color_u8.to(self.device, non_blocking=True)
+        x, y = colorspace.encode_pixels(gray_u8, color_u8, self.cfg.color_space)
+        gray = gray_u8.float().div_(255.0)
         layout = self.model.memory_format
-        x = colorspace.encode_input(gray, self.cfg.color_space).contiguous(memory_format=layout)
-        y = colorspace.encode_target(rgb, self.cfg.color_space).contiguous(memory_format=layout)
+        x, y = x.contiguous(memory_format=layout), y.contiguous(memory_format=layout)
         if self.cfg.hints:  # simulated users' points, the same on every replay of this step
             seed = ((self.cfg.seed * 1_000_003 + epoch) * 1_000_003 + index) * 64 + self.dist.rank
             planes = simulate_hints(y, torch.Generator().manual_seed(seed))
