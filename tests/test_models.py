@@ -94,3 +94,26 @@ def test_a_crafted_model_config_is_one_clear_error(tmp_path):
     save_checkpoint(path, {}, {}, {"size": 0, "ngf": "x"}, {})
     with pytest.raises(CheckpointError, match="unusable model config"):
         Colorizer.load(path)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25])
+def test_byte_dropout_drops_a_share_p_scales_the_rest_and_replays_from_the_seed(p):
+    from colorgan.models import ByteDropout
+
+    dropout = ByteDropout(p)
+    x = torch.ones(64, 32, 16, 16).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(3)
+    y = dropout(x)
+    n = x.numel()
+    dropped = float((y == 0).float().mean())
+    assert abs(dropped - p) < 4 * (p * (1 - p) / n) ** 0.5
+    assert torch.equal(y.unique(), torch.tensor([0.0, 1 / (1 - p)], dtype=torch.bfloat16))
+    assert y.dtype == x.dtype and y.is_contiguous(memory_format=torch.channels_last)
+    # neighbours in memory are independent draws
+    kept = (y != 0).permute(0, 2, 3, 1).flatten().float()
+    assert abs(float(torch.corrcoef(torch.stack([kept[:-1], kept[1:]]))[0, 1])) < 0.01
+    torch.manual_seed(3)
+    assert torch.equal(dropout(x), y)  # torch's generator: a resumed run replays its masks
+    assert not torch.equal(dropout(x), y)
+    dropout.eval()
+    assert torch.equal(dropout(x), x)

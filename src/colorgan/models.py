@@ -43,9 +43,26 @@ def up_block(in_ch: int, out_ch: int, dropout: float) -> nn.Sequential:
         nn.BatchNorm2d(out_ch),
     ]
     if dropout > 0:
-        layers.append(nn.Dropout(dropout))
+        layers.append(ByteDropout(dropout))
     layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
+
+
+class ByteDropout(nn.Dropout):
+    """nn.Dropout whose mask, on a CPU, is drawn a byte per element, eight from each 64-bit number of torch's
+    generator (so a seeded run and its resume replay it): dropout's own draws one number per element, and took
+    4.5 % of the shipped CPU step for 2.7 M elements. `p` acts as a multiple of 1/256 (0.5 exactly)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.device.type != "cpu":
+            return super().forward(x)  # eval: the identity; GPUs have a fused kernel of their own
+        # the mask follows x's memory order (NHWC for channels-last): the product then walks both in step
+        channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        shape = (x.shape[0], *x.shape[2:], x.shape[1]) if channels_last else x.shape
+        words = torch.empty(-(-x.numel() // 8), dtype=torch.int64).random_(-(2**63), 2**63 - 1)
+        keep = words.view(torch.uint8)[: x.numel()] < round((1 - self.p) * 256)
+        scale = keep.view(shape).to(x.dtype).mul_(1 / (1 - self.p))
+        return x * (scale.permute(0, 3, 1, 2) if channels_last else scale)
 
 
 class UNetGenerator(nn.Module):
