@@ -54,8 +54,8 @@ class ByteDropout(nn.Dropout):
     4.5 % of the shipped CPU step for 2.7 M elements. `p` acts as a multiple of 1/256 (0.5 exactly)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0 or x.device.type != "cpu":
-            return super().forward(x)  # eval: the identity; GPUs have a fused kernel of their own
+        if not self.training or self.p == 0 or x.device.type != "cpu" or torch.compiler.is_compiling():
+            return super().forward(x)  # eval: the identity; GPUs and torch.compile have fast kernels of their own
         # the mask follows x's memory order (NHWC for channels-last): the product then walks both in step
         channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
         shape = (x.shape[0], *x.shape[2:], x.shape[1]) if channels_last else x.shape
