@@ -98,7 +98,7 @@ def test_a_crafted_model_config_is_one_clear_error(tmp_path):
 
 @pytest.mark.parametrize("p", [0.5, 0.25])
 def test_byte_dropout_drops_a_share_p_scales_the_rest_and_replays_from_the_seed(p):
-    from colorgan.models import ByteDropout
+    from colorgan.layers import ByteDropout
 
     dropout = ByteDropout(p)
     x = torch.ones(64, 32, 16, 16).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
@@ -117,3 +117,39 @@ def test_byte_dropout_drops_a_share_p_scales_the_rest_and_replays_from_the_seed(
     assert not torch.equal(dropout(x), y)
     dropout.eval()
     assert torch.equal(dropout(x), x)
+
+
+@pytest.mark.parametrize("side", [1, 2, 4])
+@pytest.mark.parametrize("bias", [False, True])
+def test_matmul_transposed_convolution_computes_what_torchs_does(side, bias):
+    from colorgan.layers import MatmulConvTranspose2d
+
+    torch.manual_seed(side)
+    ours = MatmulConvTranspose2d(24, 16, 4, stride=2, padding=1, bias=bias)
+    theirs = torch.nn.ConvTranspose2d(24, 16, 4, stride=2, padding=1, bias=bias)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 24, side, side).contiguous(memory_format=torch.channels_last)
+    x_ours, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, expected = ours(x_ours), theirs(x_theirs)
+    assert out.shape == expected.shape == (3, 16, 2 * side, 2 * side)
+    assert torch.allclose(out, expected, atol=1e-5)
+    grad = torch.randn_like(expected)
+    out.backward(grad)
+    expected.backward(grad)
+    assert torch.allclose(x_ours.grad, x_theirs.grad, atol=1e-5)
+    for mine, reference in zip(ours.parameters(), theirs.parameters()):
+        assert torch.allclose(mine.grad, reference.grad, atol=1e-4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as training runs: bf16 products, fp32 sums
+        out_bf16 = ours(x)
+    assert out_bf16.dtype == torch.bfloat16
+    assert torch.allclose(out_bf16.float(), expected, atol=0.02 * float(expected.abs().max()))
+    ours.eval()  # evaluation, export and folding see torch's own layer
+    assert torch.equal(ours(x), theirs(x))
+
+
+def test_matmul_transposed_convolution_leaves_larger_inputs_to_torch():
+    from colorgan.layers import MatmulConvTranspose2d
+
+    ours = MatmulConvTranspose2d(8, 4, 4, stride=2, padding=1)
+    x = torch.randn(2, 8, 8, 8)
+    assert torch.equal(ours(x), torch.nn.functional.conv_transpose2d(x, ours.weight, ours.bias, 2, 1))

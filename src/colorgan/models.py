@@ -16,6 +16,7 @@ from torch import nn
 
 from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels, rescale_to_chroma
 from .hints import gain_near_hints, hint_reach
+from .layers import ByteDropout, MatmulConvTranspose2d
 from .scene import SCENE_LEVELS, pooled_levels
 
 if TYPE_CHECKING:
@@ -39,30 +40,13 @@ def down_block(in_ch: int, out_ch: int, batch_norm: bool) -> nn.Sequential:
 
 def up_block(in_ch: int, out_ch: int, dropout: float) -> nn.Sequential:
     layers: list[nn.Module] = [
-        nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False),
+        MatmulConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False),
         nn.BatchNorm2d(out_ch),
     ]
     if dropout > 0:
         layers.append(ByteDropout(dropout))
     layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
-
-
-class ByteDropout(nn.Dropout):
-    """nn.Dropout whose mask, on a CPU, is drawn a byte per element, eight from each 64-bit number of torch's
-    generator (so a seeded run and its resume replay it): dropout's own draws one number per element, and took
-    4.5 % of the shipped CPU step for 2.7 M elements. `p` acts as a multiple of 1/256 (0.5 exactly)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0 or x.device.type != "cpu" or torch.compiler.is_compiling():
-            return super().forward(x)  # eval: the identity; GPUs and torch.compile have fast kernels of their own
-        # the mask follows x's memory order (NHWC for channels-last): the product then walks both in step
-        channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-        shape = (x.shape[0], *x.shape[2:], x.shape[1]) if channels_last else x.shape
-        words = torch.empty(-(-x.numel() // 8), dtype=torch.int64).random_(-(2**63), 2**63 - 1)
-        keep = words.view(torch.uint8)[: x.numel()] < round((1 - self.p) * 256)
-        scale = keep.view(shape).to(x.dtype).mul_(1 / (1 - self.p))
-        return x * (scale.permute(0, 3, 1, 2) if channels_last else scale)
 
 
 class UNetGenerator(nn.Module):

@@ -1,0 +1,57 @@
+"""Two of torch's layers, faster where training runs on a CPU; the same parameters, so checkpoints do not change.
+
+Each falls back to torch's own layer in evaluation, on GPUs and under torch.compile, which have fast kernels
+of their own; exported and folded models see plain torch layers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _torch_own(module: nn.Module, x: torch.Tensor) -> bool:
+    return not module.training or x.device.type != "cpu" or torch.compiler.is_compiling()
+
+
+class ByteDropout(nn.Dropout):
+    """nn.Dropout whose mask, on a CPU, is drawn a byte per element, eight from each 64-bit number of torch's
+    generator (so a seeded run and its resume replay it): dropout's own draws one number per element, and took
+    4.5 % of the shipped CPU step for 2.7 M elements. `p` acts as a multiple of 1/256 (0.5 exactly)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0 or _torch_own(self, x):
+            return super().forward(x)
+        # the mask follows x's memory order (NHWC for channels-last): the product then walks both in step
+        channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        shape = (x.shape[0], *x.shape[2:], x.shape[1]) if channels_last else x.shape
+        words = torch.empty(-(-x.numel() // 8), dtype=torch.int64).random_(-(2**63), 2**63 - 1)
+        keep = words.view(torch.uint8)[: x.numel()] < round((1 - self.p) * 256)
+        scale = keep.view(shape).to(x.dtype).mul_(1 / (1 - self.p))
+        return x * (scale.permute(0, 3, 1, 2) if channels_last else scale)
+
+
+class MatmulConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d that, training on a CPU, computes inputs of at most MAX_PIXELS pixels (the U-Net's
+    deepest levels) as one matrix product of the pixels by the weights, then `F.fold` (col2im), which sums the
+    overlapping kernel footprints in fp32. oneDNN's transposed convolution runs at 182-483 GFLOP/s on 2x2 and 4x4
+    inputs where it reaches 2,800 on 16x16 (AMX, bf16); this is +5 % on the shipped step (docs/benchmarks.md).
+    The same result to bf16 rounding (tests/test_models.py)."""
+
+    MAX_PIXELS = 16  # 8x8 inputs were slower this way
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        n, c_in, h, w = x.shape
+        plain = self.groups == 1 and self.dilation == (1, 1) and self.output_padding == (0, 0) and output_size is None
+        if h * w > self.MAX_PIXELS or not plain or _torch_own(self, x):
+            return super().forward(x, output_size)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+        pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c_in).to(dtype)  # a view for channels-last input
+        footprints = pixels @ self.weight.to(dtype).reshape(c_in, -1)  # (n, h*w, c_out*kh*kw)
+        size = ((h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw)
+        out = F.fold(footprints.transpose(1, 2).float(), size, (kh, kw), padding=(ph, pw), stride=(sh, sw))
+        if self.bias is not None:
+            out = out + self.bias.view(1, -1, 1, 1)
+        return out.to(dtype).contiguous(memory_format=torch.channels_last)
