@@ -66,3 +66,13 @@ def test_encode_pixels_gives_what_encode_input_and_target_give_for_the_same_8_bi
         expected_y = colorspace.encode_target(color.float() / 255, color_space)
         assert x.shape == expected_x.shape and y.shape == expected_y.shape
         assert torch.allclose(x, expected_x, rtol=0, atol=1e-6) and torch.allclose(y, expected_y, rtol=0, atol=1e-6)
+
+
+def test_device_constants_made_under_inference_mode_still_serve_training():
+    # the colorizer runs in inference mode; a constant first copied there must not become an inference tensor
+    colorspace._on_device.cache_clear()
+    with torch.inference_mode():
+        colorspace._lab_to_linear_rgb(torch.zeros(2, 2, 3, dtype=torch.float64))  # float64: the constants are copied
+    lab = torch.zeros(2, 2, 3, dtype=torch.float64, requires_grad=True)
+    colorspace._lab_to_linear_rgb(lab).sum().backward()  # the product saves the matrix for backward
+    assert lab.grad is not None and lab.grad.shape == lab.shape

@@ -60,7 +60,8 @@ def assert_same(a, b) -> None:
 def test_device_pixels_give_the_host_batches_bit_for_bit(photo_dir, tmp_path):
     cache = load_cache([str(photo_dir)], 32, str(tmp_path / "cache"), None, progress=False)
     stream = BatchStream(cache, np.arange(len(cache)), 5, seed=3, flip=True)
-    on_device = DevicePixels(cache, "cpu", rows_per_copy=7)  # slices that do not divide the count
+    row = cache.color[0].nbytes + cache.gray[0].nbytes
+    on_device = DevicePixels(cache, "cpu", bytes_per_copy=7 * row)  # slices of 7 rows: they do not divide the count
     flipped = 0
     for epoch in range(3):
         for index in range(stream.steps_per_epoch):

@@ -153,3 +153,22 @@ def test_matmul_transposed_convolution_leaves_larger_inputs_to_torch():
     ours = MatmulConvTranspose2d(8, 4, 4, stride=2, padding=1)
     x = torch.randn(2, 8, 8, 8)
     assert torch.equal(ours(x), torch.nn.functional.conv_transpose2d(x, ours.weight, ours.bias, 2, 1))
+
+
+@pytest.mark.parametrize("p", [0.001, 0.3, 0.999, 1.0])
+def test_byte_dropout_leaves_other_rates_to_torchs_own_dropout(p):
+    from colorgan.layers import ByteDropout
+
+    x = torch.ones(16, 8, 4, 4).contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(5)
+    ours = ByteDropout(p)(x)
+    torch.manual_seed(5)
+    assert torch.equal(ours, torch.nn.functional.dropout(x, p, True))
+
+
+def test_matmul_transposed_convolution_takes_unbatched_input_as_torch_does():
+    from colorgan.layers import MatmulConvTranspose2d
+
+    ours = MatmulConvTranspose2d(8, 4, 4, stride=2, padding=1)
+    x = torch.randn(8, 2, 2)
+    assert torch.equal(ours(x), torch.nn.functional.conv_transpose2d(x[None], ours.weight, ours.bias, 2, 1)[0])

@@ -29,4 +29,5 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    return all(mallopt(param, value) == 1 for param, value in SETTINGS.items())
+    applied = [mallopt(param, value) == 1 for param, value in SETTINGS.items()]  # each one, even if one fails
+    return all(applied)

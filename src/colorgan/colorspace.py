@@ -27,8 +27,10 @@ AB_SCALE = 110.0  # ab in about [-110, 110] -> ab / 110 in [-1, 1]
 @functools.cache
 def _on_device(constant: torch.Tensor, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
     """A module-level constant copied to `device` once: copying it on every call made the host wait for the GPU
-    each time. Only for tensors that live as long as the module (the cache keys on their identity)."""
-    return constant.to(device=device, dtype=dtype or constant.dtype)
+    each time. Only for tensors that live as long as the module (the cache keys on their identity). Made outside
+    inference mode, whatever mode the first call runs in: an inference tensor cannot be saved for backward."""
+    with torch.inference_mode(False), torch.no_grad():
+        return constant.to(device=device, dtype=dtype or constant.dtype)
 
 
 def _mix(matrix: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
@@ -95,8 +97,9 @@ def encode_target(rgb: torch.Tensor, color_space: str) -> torch.Tensor:
 def encode_pixels(gray: torch.Tensor, color: torch.Tensor, color_space: str) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 gray (N, 1, H, W) and color (N, 3, H, W) -> the generator's input and target: what encode_input and
     encode_target give for gray / 255 and color / 255, with the work per 8-bit value (the sRGB gamma, the
-    lightness of a gray) read from 256-entry tables that those functions computed (the trainer's inputs took
-    a seventh of a CPU step)."""
+    lightness of a gray) read from 256-entry tables that those functions computed on the same device (the
+    trainer's inputs took a seventh of a CPU step). Equal to within an ulp: a CPU's vectorized and scalar `pow`
+    differ in the last bit for some values, and which elements of a batch take which depends on its size."""
     if color_space != "lab":
         return encode_input(gray.float().div_(255.0), color_space), encode_target(
             color.float().div_(255.0), color_space
@@ -118,9 +121,9 @@ def _look_up(table: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
 @functools.cache
 def _table_of_u8(what: str, device: torch.device) -> torch.Tensor:
     """(256,): the lab generator input, or the linear value, of each 8-bit value (encode_pixels)."""
-    values = torch.arange(256, dtype=torch.float32).div_(255.0).view(1, 1, 1, 256)
-    table = encode_input(values, "lab") if what == "input" else srgb_to_linear(values)
-    return table.flatten().to(device)
+    with torch.inference_mode(False), torch.no_grad():  # as in _on_device
+        values = torch.arange(256, dtype=torch.float32, device=device).div_(255.0).view(1, 1, 1, 256)
+        return (encode_input(values, "lab") if what == "input" else srgb_to_linear(values)).flatten()
 
 
 def decode_output(gray: torch.Tensor, out: torch.Tensor, color_space: str) -> torch.Tensor:

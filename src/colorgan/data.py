@@ -237,8 +237,9 @@ class DevicePixels:
     only picks its rows: the same batches as `BatchStream.batch`, bit for bit. (On a GPU the trainer was bound
     by the host's per-step work; a cache of 36,532 photos at 128 px is 1.8 GB.)"""
 
-    def __init__(self, cache: PixelCache, device: torch.device | str, rows_per_copy: int = 4096):
+    def __init__(self, cache: PixelCache, device: torch.device | str, bytes_per_copy: int = 256 * 2**20):
         count, device = len(cache), torch.device(device)
+        rows_per_copy = max(1, bytes_per_copy // (cache.color[0].nbytes + cache.gray[0].nbytes))
         self.color = torch.empty(cache.color.shape, dtype=torch.uint8, device=device)
         self.gray = torch.empty(cache.gray.shape, dtype=torch.uint8, device=device)
         for start in range(0, count, rows_per_copy):  # in slices: the host never holds a second copy

@@ -18,16 +18,18 @@ def _torch_own(module: nn.Module, x: torch.Tensor) -> bool:
 class ByteDropout(nn.Dropout):
     """nn.Dropout whose mask, on a CPU, is drawn a byte per element, eight from each 64-bit number of torch's
     generator (so a seeded run and its resume replay it): dropout's own draws one number per element, and took
-    4.5 % of the shipped CPU step for 2.7 M elements. `p` acts as a multiple of 1/256 (0.5 exactly)."""
+    4.5 % of the shipped CPU step for 2.7 M elements. Only for `p` a multiple of 1/256 (the recipe's 0.5);
+    any other `p` uses nn.Dropout's own draws."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.p == 0 or _torch_own(self, x):
-            return super().forward(x)
+        keep_below = (1 - self.p) * 256  # a byte below this keeps its element
+        if not (0 < keep_below < 256 and keep_below == int(keep_below)) or _torch_own(self, x):
+            return super().forward(x)  # p not a multiple of 1/256 (or 0 or 1): torch's own draws
         # the mask follows x's memory order (NHWC for channels-last): the product then walks both in step
         channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
         shape = (x.shape[0], *x.shape[2:], x.shape[1]) if channels_last else x.shape
         words = torch.empty(-(-x.numel() // 8), dtype=torch.int64).random_(-(2**63), 2**63 - 1)
-        keep = words.view(torch.uint8)[: x.numel()] < round((1 - self.p) * 256)
+        keep = words.view(torch.uint8)[: x.numel()] < int(keep_below)
         scale = keep.view(shape).to(x.dtype).mul_(1 / (1 - self.p))
         return x * (scale.permute(0, 3, 1, 2) if channels_last else scale)
 
@@ -42,6 +44,8 @@ class MatmulConvTranspose2d(nn.ConvTranspose2d):
     MAX_PIXELS = 16  # 8x8 inputs were slower this way
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if x.dim() != 4:  # unbatched input
+            return super().forward(x, output_size)
         n, c_in, h, w = x.shape
         plain = self.groups == 1 and self.dilation == (1, 1) and self.output_padding == (0, 0) and output_size is None
         if h * w > self.MAX_PIXELS or not plain or _torch_own(self, x):
