@@ -33,9 +33,9 @@ def run(cfg, sync_every: int = 1, device_pixels: bool = False, poison: dict[int,
             original = trainer._inputs
 
             def inputs(epoch, index):
-                gray, x, y = original(epoch, index)
+                x, y = original(epoch, index)
                 value = poison.get(epoch * trainer.stream.steps_per_epoch + index + 1)
-                return (gray, torch.full_like(x, value), y) if value is not None else (gray, x, y)
+                return (torch.full_like(x, value), y) if value is not None else (x, y)
 
             trainer._inputs = inputs
         trainer.fit()

@@ -51,7 +51,7 @@ def eval_mode_steps(trainer: Trainer, steps: int, poison) -> list[bool]:
     finite = []
     for _ in range(steps):
         epoch, index = divmod(trainer.step, trainer.stream.steps_per_epoch)
-        _, x, y = trainer._inputs(epoch, index)
+        x, y = trainer._inputs(epoch, index)
         trainer.model.G.eval()
         trainer.model.D.eval()
         finite.append(trainer.model.step(poison(trainer.step + 1, x), y, trainer.step).finite)

@@ -330,9 +330,9 @@ def _inject(monkeypatch, bad_steps: dict[int, float]) -> None:
     original = Trainer.__dict__["_inputs"]
 
     def inputs(self, epoch, index):
-        gray, x, y = original(self, epoch, index)
+        x, y = original(self, epoch, index)
         value = bad_steps.get(epoch * self.stream.steps_per_epoch + index + 1)
-        return (gray, torch.full_like(x, value), y) if value is not None else (gray, x, y)
+        return (torch.full_like(x, value), y) if value is not None else (x, y)
 
     monkeypatch.setattr(Trainer, "_inputs", inputs)
 

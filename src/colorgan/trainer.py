@@ -158,21 +158,20 @@ class Trainer:
         self.nonfinite_total = ckpt.state.get("nonfinite_total", 0)
 
     # ----------------------------------------------------------------- steps
-    def _inputs(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _inputs(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (G's input, its target) for a step, on the device in the model's memory layout."""
         if self.device_pixels is not None:
             gray_u8, color_u8 = self.device_pixels.batch(*self.stream.plan(epoch, index))
         else:
-            gray_u8, color_u8 = self.stream.batch(epoch, index)
-        gray_u8, color_u8 = gray_u8.to(self.device, non_blocking=True), color_u8.to(self.device, non_blocking=True)
+            gray_u8, color_u8 = (t.to(self.device, non_blocking=True) for t in self.stream.batch(epoch, index))
         x, y = colorspace.encode_pixels(gray_u8, color_u8, self.cfg.color_space)
-        gray = gray_u8.float().div_(255.0)
         layout = self.model.memory_format
         x, y = x.contiguous(memory_format=layout), y.contiguous(memory_format=layout)
         if self.cfg.hints:  # simulated users' points, the same on every replay of this step
             seed = ((self.cfg.seed * 1_000_003 + epoch) * 1_000_003 + index) * 64 + self.dist.rank
             planes = simulate_hints(y, torch.Generator().manual_seed(seed))
             x = torch.cat([x, planes], dim=1).contiguous(memory_format=layout)
-        return gray, x, y
+        return x, y
 
     # ----------------------------------------------------------------- loop
     def fit(self) -> Path:
@@ -196,7 +195,7 @@ class Trainer:
                 model = self.model
                 model.G.train()
                 model.D.train()
-                _, x, y = self._inputs(epoch, index)
+                x, y = self._inputs(epoch, index)
                 lr = self.lr_at(self.step)
                 model.set_lr(lr)
                 losses = model.step(x, y, self.step)  # a skipped step leaves no trace, BatchNorm statistics included
@@ -245,8 +244,15 @@ class Trainer:
         for (step, epoch, lr, _), row in zip(pending, values):
             losses = dict(zip(LOSS_NAMES, row))
             self._count_nonfinite(row[-1] == 1.0, step)
-            cells = [step, epoch, *(losses[k] for k in LOG_FIELDS[2:6]), lr, img_s, self.nonfinite_total]
-            cells.append(losses["G_bins"])
+            named = {
+                "step": step,
+                "epoch": epoch,
+                **losses,
+                "lr": lr,
+                "img_s": img_s,
+                "nonfinite": self.nonfinite_total,
+            }
+            cells = [named[field] for field in LOG_FIELDS]
             if log is not None:
                 log.write(format_row(cells))
             if board is not None:
