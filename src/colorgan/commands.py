@@ -141,6 +141,13 @@ def _paired_line(label: str, summary: dict) -> str:
             d = summary["model_minus"][baseline][metric]
             parts.append(f"{metric} {d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] {d['verdict']}")
         lines.append(f"  {label}: model - {baseline} (paired, 95 %): " + ", ".join(parts))
+    if "against_gray" in summary:
+        better, spoiled = summary["against_gray"]["better"], summary["against_gray"]["spoiled"]
+        lines.append(
+            f"  {label}: better than gray on {better['share']:.0%} [{better['ci_low']:.0%}, {better['ci_high']:.0%}]"
+            f" of photos, spoiled (CIEDE2000 > gray's + 3) on {spoiled['share']:.0%}"
+            f" [{spoiled['ci_low']:.0%}, {spoiled['ci_high']:.0%}]"
+        )
     return "\n".join(lines)
 
 

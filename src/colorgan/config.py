@@ -19,6 +19,7 @@ import yaml
 ColorSpace = Literal["rgb", "lab"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 GanMode = Literal["vanilla", "lsgan"]
+Generator = Literal["unet", "efficientnet-lite0"]
 ChromaHead = Literal["regression", "bins", "chroma"]
 ChromaError = Literal["magnitude", "ab"]
 
@@ -33,6 +34,8 @@ class TrainConfig:
     flip: bool = True
     cache_dir: str | None = None
     # model
+    # unet: the recipe's U-Net; efficientnet-lite0: a U-Net on an ImageNet-pretrained encoder (Lab, regression)
+    generator: Generator = "unet"
     color_space: ColorSpace = "rgb"
     depth: int | None = None  # None: log2(size)
     ngf: int = 64
@@ -95,11 +98,16 @@ class TrainConfig:
 
     @property
     def resolved_depth(self) -> int:
+        """The generator's number of stride-2 levels: input sides are multiples of 2**depth."""
+        if self.generator == "efficientnet-lite0":
+            return 5
         return self.depth if self.depth is not None else int(math.log2(self.size))
 
     def validate(self) -> TrainConfig:
         """Check everything that can be checked before training starts, so nothing fails hours in."""
         self._check_types()
+        if self.generator == "efficientnet-lite0" and (self.color_space != "lab" or self.chroma_head != "regression"):
+            raise ValueError("--generator efficientnet-lite0 predicts Lab ab by regression: --color-space lab")
         if self.hints and self.color_space != "lab":
             raise ValueError("--hints needs --color-space lab (a hint is a chroma)")
         if self.pretrain_epochs < 0 or self.pretrain_steps < 0:

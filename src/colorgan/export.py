@@ -10,6 +10,7 @@ from pathlib import Path
 from .backends import export_onnx
 from .checkpoint import save_checkpoint
 from .colorize import load_generator
+from .models import input_channels
 
 # Set at export; they change no weight.
 INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "chroma_max_gain", "chroma_quantile")
@@ -66,7 +67,8 @@ def export_model(
             config["extra"]["mean_ab"] = [round(v, 4) for v in mean]
     out = Path(out)
     if fmt == "onnx":
-        return export_onnx(generator, out, 2**cfg.resolved_depth, {"colorgan_config": json.dumps(config)})
+        meta = {"colorgan_config": json.dumps(config)}
+        return export_onnx(generator, out, 2**cfg.resolved_depth, input_channels(cfg), meta)
     if fmt == "safetensors":
         if half:
             generator = generator.half()

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .efficient_unet import EfficientUNet
 from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels, rescale_to_chroma
 from .hints import gain_near_hints, hint_reach
 from .layers import ByteDropout, MatmulConvTranspose2d
@@ -243,8 +244,11 @@ def input_channels(cfg: TrainConfig) -> int:
     return 4 if getattr(cfg, "hints", False) else 1
 
 
-def build_generator(cfg: TrainConfig) -> UNetGenerator:
-    """The generator a TrainConfig describes: gray (and hints) in, RGB or ab out."""
+def build_generator(cfg: TrainConfig) -> nn.Module:
+    """The generator a TrainConfig describes: gray (and hints) in, RGB or ab out. An EfficientUNet's encoder
+    starts random here: training loads its ImageNet weights (`Pix2Pix`), a trained model its own."""
+    if cfg.generator == "efficientnet-lite0":
+        return EfficientUNet(input_channels(cfg), output_channels(cfg.color_space))
     return UNetGenerator(
         input_channels(cfg),
         output_channels(cfg.color_space),

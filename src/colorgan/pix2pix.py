@@ -19,6 +19,8 @@ from . import colorspace
 from .config import TrainConfig
 from .devices import autocast, pick_precision
 from .distributed import Dist, all_ranks_agree_on_device
+from .efficient_unet import EfficientUNet
+from .efficientnet import load_pretrained
 from .models import build_discriminator, build_generator, init_weights, load_widening_inputs, upsample2x
 
 LOSS_NAMES = ("G_gan", "G_l1", "D_real", "D_fake", "G_bins")
@@ -101,6 +103,8 @@ class Pix2Pix:
         self.G, self.D = build_generator(cfg), build_discriminator(cfg)
         init_weights(self.G)
         init_weights(self.D)
+        if isinstance(self.G, EfficientUNet):  # the point of this generator: an encoder that knows things
+            load_pretrained(self.G.encoder)
         if cfg.sync_bn and self.dist.enabled:
             self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
             self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)

@@ -1,0 +1,82 @@
+"""A U-Net whose encoder is EfficientNet-Lite0 pretrained on ImageNet (the DeOldify / DDColor lever: colors
+follow from what a recognition network knows a thing is).
+
+The gray input goes to the encoder as the RGB photo it was trained on (the lightness repeated over the three
+channels, normalized as ImageNet's). The decoder climbs from the encoder's stride-32 features back to the
+input's size: at each level it upsamples x2, joins the encoder's map of that stride, and applies two 3x3
+convolutions with batch norm and ReLU. Color hints (hinted ab and their mask) join every decoder level,
+average-pooled to its size, so a hint can steer both the region and the pixel; without hints they are zero.
+The output is Lab ab in [-1, 1] (tanh), as the plain U-Net's.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .efficientnet import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0
+
+DECODER_CHANNELS = (192, 128, 64, 32)  # at strides 16, 8, 4 and 2
+BOTTLENECK_CHANNELS = 256
+
+
+def conv_bn_relu(in_ch: int, out_ch: int) -> list[nn.Module]:
+    return [nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+
+
+class DecoderLevel(nn.Module):
+    """x2 upsampling, the encoder's map of that stride joined, two 3x3 convolutions; hints added after."""
+
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int, hint_planes: int):
+        super().__init__()
+        self.convs = nn.Sequential(*conv_bn_relu(in_ch + skip_ch, out_ch), *conv_bn_relu(out_ch, out_ch))
+        # Zero at the start: a hint-taking model colors exactly as the automatic one until it learns to listen.
+        self.hints = nn.Conv2d(hint_planes, out_ch, 1) if hint_planes else None
+        if self.hints is not None:
+            nn.init.zeros_(self.hints.weight)
+            nn.init.zeros_(self.hints.bias)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+        x = self.convs(torch.cat([x, skip], dim=1))
+        if self.hints is not None:
+            x = x + self.hints(F.adaptive_avg_pool2d(hints, skip.shape[-2:]))
+        return x
+
+
+class EfficientUNet(nn.Module):
+    """Gray (and hint planes) in [-1, 1] -> ab in [-1, 1]; input sides must be multiples of 32.
+
+    The decoder ends at half the input's size: its ab is upsampled bilinearly (as the full-size photo's ab is
+    upsampled from the working size in any case), which halves the cost of a step.
+    """
+
+    multiple = 32
+
+    def __init__(self, in_ch: int = 1, out_ch: int = 2):
+        super().__init__()
+        self.encoder = EfficientNetLite0()
+        del self.encoder.classifier  # the features are what the decoder reads
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        *skip_chs, deepest = EfficientNetLite0.FEATURE_CHANNELS
+        self.bottleneck = nn.Sequential(*conv_bn_relu(deepest, BOTTLENECK_CHANNELS))
+        levels, ch = [], BOTTLENECK_CHANNELS
+        for skip_ch, out in zip(reversed(skip_chs), DECODER_CHANNELS):
+            levels.append(DecoderLevel(ch, skip_ch, out, in_ch - 1))
+            ch = out
+        self.decoder = nn.ModuleList(levels)
+        self.out = nn.Conv2d(ch, out_ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_tracing() and (x.shape[-1] % self.multiple or x.shape[-2] % self.multiple):
+            raise ValueError(f"input sides {tuple(x.shape[-2:])} must be multiples of {self.multiple}")
+        gray = (x[:, :1] + 1) / 2  # the lightness in [0, 1], as the encoder's RGB
+        rgb = (gray.expand(-1, 3, -1, -1) - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        *skips, deepest = self.encoder.features(rgb)
+        h, hints = self.bottleneck(deepest), x[:, 1:]
+        for level, skip in zip(self.decoder, reversed(skips)):
+            h = level(h, skip, hints)
+        ab = F.interpolate(self.out(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return torch.tanh(ab)

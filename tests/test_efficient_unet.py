@@ -1,0 +1,136 @@
+"""The pretrained encoder and the U-Net built on it: exact weights, TensorFlow padding, shapes, hints, training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from skimage import data as skdata
+
+from colorgan.colorize import Colorizer
+from colorgan.config import make_config
+from colorgan.efficient_unet import EfficientUNet
+from colorgan.efficientnet import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    EfficientNetLite0,
+    SamePadConv2d,
+    load_pretrained,
+    pretrained_weights_file,
+)
+from colorgan.models import build_generator
+from colorgan.pix2pix import Pix2Pix
+from colorgan.trainer import train
+
+from .helpers import tiny_values
+
+# ImageNet class indices
+CATS = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
+ESPRESSO, CUP = 967, 968
+
+
+@pytest.fixture(scope="module")
+def classifier() -> EfficientNetLite0:
+    return load_pretrained(EfficientNetLite0()).eval()
+
+
+def _imagenet_input(rgb: np.ndarray, side: int = 224) -> torch.Tensor:
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+    x = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True)
+    return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+
+
+@torch.no_grad()
+def test_pretrained_encoder_names_the_cat_and_the_espresso(classifier):
+    assert int(classifier(_imagenet_input(skdata.chelsea())).argmax()) in CATS
+    assert int(classifier(_imagenet_input(skdata.coffee())).argmax()) in (ESPRESSO, CUP)
+
+
+@torch.no_grad()
+def test_it_still_knows_the_cat_in_gray(classifier):
+    gray = np.repeat(skdata.chelsea().mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
+    assert int(classifier(_imagenet_input(gray)).argmax()) in CATS
+
+
+def test_foreign_weights_are_refused_naming_the_file(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, path)
+    with pytest.raises(ValueError, match=r"other\.pth: no weight '_conv_stem\.weight'"):
+        load_pretrained(EfficientNetLite0(), path)
+
+
+def test_weights_are_read_without_unpickling_code(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"_conv_stem.weight": Payload()}, path)
+    with pytest.raises(Exception, match="(?i)weights_only|unpickl|global"):
+        load_pretrained(EfficientNetLite0(), path)
+
+
+@pytest.mark.parametrize("side", [8, 9, 15, 32])
+@pytest.mark.parametrize(("kernel", "stride"), [(3, 2), (5, 2), (3, 1), (5, 1)])
+def test_same_padding_is_tensorflows(side, kernel, stride):
+    conv = SamePadConv2d(2, 3, kernel, stride)
+    x = torch.randn(1, 2, side, side)
+    total = max((-(-side // stride) - 1) * stride + kernel - side, 0)
+    # TensorFlow puts the odd pixel of padding after the image (bottom, right)
+    expected = F.conv2d(F.pad(x, [total // 2, total - total // 2] * 2), conv.weight, None, stride)
+    out = conv(x)
+    assert out.shape[-1] == -(-side // stride)
+    torch.testing.assert_close(out, expected)
+
+
+def test_generator_maps_gray_and_hints_to_ab_at_the_input_size():
+    g = EfficientUNet(in_ch=4, out_ch=2).eval()
+    with torch.no_grad():
+        out = g(torch.rand(2, 4, 64, 96) * 2 - 1)
+    assert out.shape == (2, 2, 64, 96)
+    assert out.abs().max() <= 1
+    with pytest.raises(ValueError, match="multiples of 32"):
+        g(torch.zeros(1, 4, 64, 70))
+
+
+@torch.no_grad()
+def test_an_untrained_hint_path_changes_nothing():
+    torch.manual_seed(0)
+    g = EfficientUNet(in_ch=4, out_ch=2).eval()
+    gray = torch.rand(1, 1, 64, 64) * 2 - 1
+    hints = torch.rand(1, 3, 64, 64)
+    torch.testing.assert_close(g(torch.cat([gray, hints], 1)), g(torch.cat([gray, torch.zeros_like(hints)], 1)))
+
+
+def _tiny_efficient(photo_dir, run_dir, **overrides) -> dict:
+    values = tiny_values(photo_dir, run_dir, generator="efficientnet-lite0", color_space="lab", gan_weight=0.0)
+    return {**values, **overrides}
+
+
+def test_training_starts_from_the_imagenet_encoder(photo_dir, tmp_path):
+    cfg = make_config("default", **_tiny_efficient(photo_dir, tmp_path / "run"))
+    model = Pix2Pix(cfg, torch.device("cpu"))
+    imagenet = torch.load(pretrained_weights_file(), weights_only=True)
+    torch.testing.assert_close(model.G.encoder.stem[0].weight, imagenet["_conv_stem.weight"])
+    torch.testing.assert_close(model.G.encoder.head[1].running_var, imagenet["_bn1.running_var"])
+
+
+def test_config_refuses_what_this_generator_cannot_predict():
+    with pytest.raises(ValueError, match="efficientnet-lite0 predicts Lab ab"):
+        make_config("default", generator="efficientnet-lite0", color_space="rgb").validate()
+    with pytest.raises(ValueError, match="efficientnet-lite0 predicts Lab ab"):
+        make_config("default", generator="efficientnet-lite0", chroma_head="bins").validate()
+
+
+def test_a_trained_efficient_model_colorizes_any_size_with_hints(photo_dir, tmp_path):
+    run = tmp_path / "run"
+    train(make_config("default", **_tiny_efficient(photo_dir, run, hints=True, max_steps=2)), progress=False)
+    colorizer = Colorizer.load(run)
+    assert colorizer.multiple == 32
+    assert isinstance(build_generator(colorizer.config), EfficientUNet)
+    gray = (np.add.outer(np.arange(50), np.arange(70)) * 2 % 256).astype(np.uint8)
+    rgb = colorizer.colorize_array(gray)
+    assert rgb.shape == (50, 70, 3)
+    hinted = colorizer.colorize_array(gray, hints=[{"x": 10, "y": 10, "color": "#c02020"}])
+    assert hinted.shape == (50, 70, 3)
