@@ -81,12 +81,7 @@ class EfficientNetLite0(nn.Module):
         super().__init__()
         self.stem = conv_bn_relu6(3, 32, 3, stride=2)
         self.stages = nn.ModuleList(
-            nn.Sequential(
-                *(
-                    MBConv(c_in if i == 0 else c_out, c_out, k, s if i == 0 else 1, e)
-                    for i in range(repeats)
-                )
-            )
+            nn.Sequential(*(MBConv(c_in if i == 0 else c_out, c_out, k, s if i == 0 else 1, e) for i in range(repeats)))
             for repeats, k, s, e, c_in, c_out in STAGES
         )
         self.head = conv_bn_relu6(STAGES[-1][-1], HEAD_CHANNELS)
@@ -119,7 +114,11 @@ def _package_key(name: str) -> str:
     # stages.S.R.<expand|depthwise|project>.<0|1>.param -> _blocks.<flat index>._<conv or bn>.param
     stage, repeat, part, layer = int(parts[1]), int(parts[2]), parts[3], parts[4]
     block = sum(s[0] for s in STAGES[:stage]) + repeat
-    names = {"expand": ("_expand_conv", "_bn0"), "depthwise": ("_depthwise_conv", "_bn1"), "project": ("_project_conv", "_bn2")}
+    names = {
+        "expand": ("_expand_conv", "_bn0"),
+        "depthwise": ("_depthwise_conv", "_bn1"),
+        "project": ("_project_conv", "_bn2"),
+    }
     return ".".join([f"_blocks.{block}", names[part][int(layer)], *parts[5:]])
 
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .efficient_unet import EfficientUNet
 from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels, rescale_to_chroma
+from .efficient_unet import EfficientUNet
 from .hints import gain_near_hints, hint_reach
 from .layers import ByteDropout, MatmulConvTranspose2d
 from .scene import SCENE_LEVELS, pooled_levels
