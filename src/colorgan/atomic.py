@@ -118,7 +118,12 @@ def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
             raise OSError(errno.EINVAL, "not a regular file (a FIFO, device or socket)")
         if info.st_size > limit:
             raise OSError(errno.EFBIG, f"file too large ({info.st_size:,} bytes, limit {limit:,})")
-        data = handle.read(limit + 1)
-    if len(data) > limit:  # grew while being read
-        raise OSError(errno.EFBIG, f"file too large (over {limit:,} bytes)")
-    return data
+        # Read what fstat says is there, plus one byte to see it grow: a buffer of `limit` bytes would be
+        # allocated before reading, which fails under a memory limit even for a small file.
+        chunks, total = [], 0
+        while chunk := handle.read(min(info.st_size + 1, limit + 1 - total) or 1):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:  # grew while being read
+                raise OSError(errno.EFBIG, f"file too large (over {limit:,} bytes)")
+    return b"".join(chunks)
