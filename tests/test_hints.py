@@ -52,6 +52,12 @@ def test_hints_parse_from_json_in_photo_pixels():
         ('[{"x": 1, "y": 2, "color": "#123456", "size": 3}]', "hint 0: unknown field(s) size"),
         ('[{"x": 1, "y": 2, "color": "#123456", "radius": -1}]', "hint 0: radius -1"),
         (json.dumps([{"x": 1, "y": 1, "color": "#000"}] * 65), "too many hints: 65"),
+        # numbers and nesting that the decoder itself chokes on: one line each, no traceback
+        ('[{"x": 1' + "0" * 400 + ', "y": 2, "color": "#123456"}]', "a number of 401 digits"),
+        ('[{"x": 1' + "0" * 5000 + ', "y": 2, "color": "#123456"}]', "a number of 5,001 digits"),
+        ('[{"x": 1e400, "y": 2, "color": "#123456"}]', "hint 0: x must be a number"),
+        ("[" * 100000, "nested too deeply"),
+        (b"[\xc3\x28]", "not UTF-8 text"),
     ],
 )
 def test_bad_hints_name_the_entry_and_the_reason(text, reason):

@@ -240,6 +240,8 @@ def test_hints_change_the_colors_and_keep_the_lightness(hint_client, hint_colori
         ('[{"x": 1, "y": 2, "color": "#fff", "radius": 500}]', ["hint 0", "radius 500"]),
         ('[{"x": 1, "y": 2, "color": "#fff", "r": 5}]', ["hint 0", "unknown field(s) r"]),
         (json.dumps([{"x": 1, "y": 1, "color": "#000"}] * 65), ["too many hints: 65 (at most 64)"]),
+        ('[{"x": 1' + "0" * 400 + ', "y": 2, "color": "#fff"}]', ["a number of 401 digits"]),
+        ("[" * 10000, ["nested too deeply"]),
     ],
 )
 def test_bad_hints_are_422_naming_the_entry(hint_client, hints, words):

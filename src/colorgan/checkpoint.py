@@ -20,6 +20,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from .atomic import atomic_write_bytes, read_regular_file
+from .user_json import load_json
 
 FORMAT = "colorgan/1"
 LATEST = "latest.safetensors"
@@ -107,8 +108,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a colorgan checkpoint (format {metadata.get('format')!r})")
     try:
-        config, state = json.loads(metadata["config"]), json.loads(metadata.get("state", "{}"))
-    except (KeyError, json.JSONDecodeError) as exc:
+        config, state = load_json(metadata["config"]), load_json(metadata.get("state", "{}"))
+    except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: damaged metadata ({exc})") from None
     if not isinstance(config, dict) or not isinstance(state, dict):
         raise CheckpointError(f"{path}: damaged metadata (config and state must be JSON objects)")
@@ -117,7 +118,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def _read_metadata(raw: bytes) -> dict[str, str]:
     header_len = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8 : 8 + header_len])
+    header = load_json(raw[8 : 8 + header_len])
     return header.get("__metadata__", {})
 
 

@@ -14,7 +14,6 @@ small patch of the true mean chroma at a random place.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from .colorspace import AB_SCALE, rgb_to_lab
+from .user_json import load_json
 
 HINT_PLANES = 3  # hinted a, hinted b, mask
 MAX_HINTS = 64
@@ -59,8 +59,8 @@ def parse_hints(source: str | bytes | list, width: int, height: int, max_hints: 
     """Validate hints (a JSON text, or a list of parsed JSON objects or of `Hint`) against a width x height photo."""
     if isinstance(source, (str, bytes)):
         try:
-            source = json.loads(source)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            source = load_json(source)
+        except ValueError as exc:
             raise HintError(f"hints are not valid JSON ({exc})") from None
     if not isinstance(source, list):
         raise HintError('hints must be a JSON list of points like [{"x": 10, "y": 20, "color": "#b03020"}]')
@@ -86,7 +86,7 @@ def _parse_point(index: int, entry: object, width: int, height: int) -> Hint:
         value = entry.get(key)
         if key == "radius" and value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
             raise HintError(f"{where}: {key} must be a number, got {value!r}")
         numbers[key] = float(value)
     try:
