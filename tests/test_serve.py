@@ -133,7 +133,7 @@ def save_hint_model(path, hint_weight: float = 0.5, **config):
 def test_health_and_info(client):
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
-    for path in ("/", "/healthz"):  # uptime checkers probe with HEAD
+    for path in ("/", "/healthz", "/api/info"):  # uptime checkers probe with HEAD
         head = client.head(path)
         assert head.status_code == 200 and head.content == b""
     info = client.get("/api/info").json()

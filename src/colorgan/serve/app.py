@@ -200,6 +200,8 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             "limits": limits.as_dict(),
         }
 
+    app.add_api_route("/api/info", info, methods=["HEAD"], include_in_schema=False)
+
     def work(
         raw: bytes, label: str, size: int | None, fmt: str, hints_text: str, deadline: float
     ) -> tuple[bytes, float]:
