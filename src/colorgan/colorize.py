@@ -41,7 +41,7 @@ from .images import (
     write_skipped_csv,
 )
 from .models import build_generator
-from .outputs import FolderReport, existing_output, output_path_for, save_image, writes_over_input
+from .outputs import FolderReport, existing_output, output_path_for, plan_outputs, save_image, writes_over_input
 from .video import is_video_path, video_output_path
 
 HintSource = str | bytes | list | None  # JSON text, parsed JSON, or a list of hints.Hint
@@ -297,10 +297,14 @@ class Colorizer:
         inputs = [p for p, real in resolved.items() if dst_resolved not in real.parents]
         protected = {resolved[p] for p in inputs}
         jobs, videos = [], []
+        wanted = []
         for path in inputs:
-            target = dst / path.relative_to(src)
-            if is_video_path(path):  # videos go one by one after the photos, each with its own bar
-                video_target = video_output_path(target)
+            target, video = dst / path.relative_to(src), is_video_path(path)
+            wanted.append((path, video_output_path(target) if video else target, video))
+        for plan in plan_outputs(wanted):
+            path, target = plan.source, plan.target
+            if plan.video:  # videos go one by one after the photos, each with its own bar
+                video_target = target
                 if video_target.resolve() in protected:
                     report.skipped.append((str(path), f"its output {video_target} would replace an input; not written"))
                 elif video_target.is_file() and video_target.stat().st_size > 0 and not overwrite:

@@ -167,7 +167,7 @@ def colorize_command(args: argparse.Namespace) -> int:
     from .data import folder_labels
     from .hints import HintError
     from .images import ImageReadError, write_skipped_csv
-    from .outputs import FolderReport, existing_output, output_path_for, writes_over_input
+    from .outputs import FolderReport, existing_output, output_path_for, plan_outputs, writes_over_input
     from .video import VideoError, import_av, is_video_path
 
     inputs = [Path(i) for i in args.inputs]
@@ -201,6 +201,12 @@ def colorize_command(args: argparse.Namespace) -> int:
     labels = dict(zip(folders, folder_labels([str(p) for p in folders])))
     # A shell glob of files gets a bar as a folder does (folders show their own).
     bar = tqdm(total=len(files), unit="img", desc="colorizing", disable=args.quiet or len(files) < 2)
+    wanted = []
+    for item in dict.fromkeys(files):  # a file named twice is one input
+        video = is_video_path(item)
+        name = f"{item.stem}_color{'.mp4' if video else item.suffix}"
+        wanted.append((item, (out or item.parent) / name, video))
+    planned = {plan.source: plan.target for plan in plan_outputs(wanted)}  # no two inputs share an output
     for item in inputs:
         if not item.is_dir():
             bar.update(1)
@@ -225,10 +231,10 @@ def colorize_command(args: argparse.Namespace) -> int:
             report.existing += sub.existing
             report.skipped += sub.skipped
             continue
+        target = planned[item]
         if is_video_path(item):
-            _colorize_video(colorizer, item, out, protected, args, report)
+            _colorize_video(colorizer, item, target, protected, args, report)
             continue
-        target = (out / f"{item.stem}_color{item.suffix}") if out else item.with_name(f"{item.stem}_color{item.suffix}")
         if writes_over_input(target, protected):
             report.skipped.append((str(item), f"its output {target} would replace an input photo; not written"))
             continue
@@ -257,12 +263,11 @@ def colorize_command(args: argparse.Namespace) -> int:
 
 
 def _colorize_video(
-    colorizer, item: Path, out: Path | None, protected: set[Path], args: argparse.Namespace, report
+    colorizer, item: Path, target: Path, protected: set[Path], args: argparse.Namespace, report
 ) -> None:
-    """One video file: NAME_color.mp4 beside it or under --out, like a photo."""
+    """One video file to `target` (NAME_color.mp4 beside it or under --out, like a photo)."""
     from .images import ImageReadError
 
-    target = (out or item.parent) / f"{item.stem}_color.mp4"
     if target.resolve() in protected:
         report.skipped.append((str(item), f"its output {target} would replace an input; not written"))
     elif target.is_file() and target.stat().st_size > 0 and not args.overwrite:

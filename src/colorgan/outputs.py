@@ -41,6 +41,39 @@ def output_path_for(target: Path, has_alpha: bool) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class PlannedOutput:
+    source: Path
+    target: Path  # a photo's output is output_path_for(target, alpha); a video's is target itself
+    video: bool
+
+    def names(self) -> tuple[Path, ...]:
+        """Every name this output may be written under."""
+        if self.video:
+            return (self.target,)
+        return tuple(dict.fromkeys((output_path_for(self.target, False), output_path_for(self.target, True))))
+
+
+def plan_outputs(wanted: list[tuple[Path, Path, bool]]) -> list[PlannedOutput]:
+    """(source, natural target, is video) -> one output each, no two sharing a name.
+
+    Files, folders and videos all plan here. Inputs keep their natural target in the order given unless an
+    earlier input took one of its names; then "~2", "~3", ... is added to its stem (`a.mov` and `a.mp4` ->
+    `a_color.mp4` and `a_color~2.mp4`). The same inputs in the same order always get the same names, so a
+    rerun finds its earlier outputs.
+    """
+    taken: set[Path] = set()
+    plans = []
+    for source, target, video in wanted:
+        plan, k = PlannedOutput(source, target, video), 1
+        while any(name in taken for name in plan.names()):
+            k += 1
+            plan = PlannedOutput(source, target.with_name(f"{target.stem}~{k}{target.suffix}"), video)
+        taken.update(plan.names())
+        plans.append(plan)
+    return plans
+
+
 def existing_output(target: Path) -> Path | None:
     """The output already written for `target`, under either name `output_path_for` may give it."""
     for candidate in dict.fromkeys((output_path_for(target, False), output_path_for(target, True))):
