@@ -38,3 +38,37 @@ def test_a_generous_limit_allocates_only_what_the_file_holds(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_sigterm_during_a_write_leaves_no_temp_file(tmp_path):
+    import os
+    import signal
+    import time
+
+    from colorgan.atomic import atomic_output
+    from colorgan.stopping import ExitOnSigterm
+
+    target = tmp_path / "film_color.mp4"
+    with pytest.raises(SystemExit) as stop, ExitOnSigterm(), atomic_output(target) as tmp:
+        tmp.write_bytes(b"half a film")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    assert stop.value.code == 143
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_rerun_removes_the_temps_its_output_left_and_no_others(tiny_model, tmp_path):
+    from PIL import Image
+
+    from colorgan.cli import main
+
+    from .helpers import synthetic_photo
+
+    Image.fromarray(synthetic_photo(0)).convert("L").save(tmp_path / "a.png")
+    stale = tmp_path / ".a_color.png.0123abcd.tmp"
+    other = tmp_path / ".b_color.png.0123abcd.tmp"
+    stale.write_bytes(b"x")
+    other.write_bytes(b"y")
+    assert main(["colorize", str(tmp_path / "a.png"), "--model", str(tiny_model), "--quiet"]) == 0
+    assert not stale.exists() and other.exists() and (tmp_path / "a_color.png").is_file()

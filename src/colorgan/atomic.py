@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import re
 import secrets
@@ -127,3 +128,15 @@ def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
             if total > limit:  # grew while being read
                 raise OSError(errno.EFBIG, f"file too large (over {limit:,} bytes)")
     return b"".join(chunks)
+
+
+def remove_stale_temps_of(path: str | os.PathLike) -> int:
+    """Delete the temp files a killed writer left for this one output (`.NAME.RANDOM.tmp` beside it)."""
+    path = Path(path)
+    count = 0
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if _TEMP_NAME.match(tmp.name) and tmp.name[1 : -len(".12345678.tmp")] == path.name and tmp.is_file():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                count += 1
+    return count

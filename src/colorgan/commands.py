@@ -159,15 +159,26 @@ def set_chroma_gain(colorizer, gain: float | None) -> None:
 
 
 def colorize_command(args: argparse.Namespace) -> int:
+    from .stopping import ExitOnSigterm
+
+    try:
+        with ExitOnSigterm():
+            return _colorize_inputs(args)
+    except KeyboardInterrupt:
+        print("interrupted: what was finished is kept; run the same command again to do the rest", file=sys.stderr)
+        return 130
+
+
+def _colorize_inputs(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .atomic import read_regular_file
+    from .atomic import read_regular_file, remove_stale_temps_of
     from .checkpoint import CheckpointError
     from .colorize import Colorizer
     from .data import folder_labels
     from .hints import HintError
     from .images import ImageReadError, write_skipped_csv
-    from .outputs import FolderReport, existing_output, output_path_for, plan_outputs, writes_over_input
+    from .outputs import FolderReport, PlannedOutput, existing_output, output_path_for, plan_outputs, writes_over_input
     from .video import VideoError, import_av, is_video_path
 
     inputs = [Path(i) for i in args.inputs]
@@ -232,6 +243,8 @@ def colorize_command(args: argparse.Namespace) -> int:
             report.skipped += sub.skipped
             continue
         target = planned[item]
+        for name in PlannedOutput(item, target, is_video_path(item)).names():
+            remove_stale_temps_of(name)  # left by a run that was killed mid-write
         if is_video_path(item):
             _colorize_video(colorizer, item, target, protected, args, report)
             continue
