@@ -134,7 +134,7 @@ class Pix2Pix:
         source, source_cfg, _ = load_generator(path)
         mismatch = [
             k
-            for k in ("ngf", "resolved_depth", "color_space", "chroma_head")
+            for k in ("generator", "ngf", "resolved_depth", "color_space", "chroma_head")
             if getattr(source_cfg, k) != getattr(self.cfg, k)
             # a regression model can start a chroma head: the |ab| channel is added with zero weights
             and not (k == "chroma_head" and (source_cfg.chroma_head, self.cfg.chroma_head) == ("regression", "chroma"))
