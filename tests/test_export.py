@@ -76,7 +76,6 @@ def test_cli_export_and_onnx_colorize(tiny_model, tmp_path, photo_dir):
 def test_export_stores_the_chosen_inference_knobs(tmp_path):
     from colorgan.checkpoint import load_checkpoint, save_checkpoint
     from colorgan.cli import main
-    from colorgan.colorize import Colorizer
     from colorgan.config import make_config
     from colorgan.models import build_generator
 
@@ -175,3 +174,14 @@ def test_a_missing_onnx_extra_is_one_line_saying_what_to_install(tmp_path):
         assert result.returncode == 2 and len(lines) == 1, result.stderr[-1500:]
         assert "pip install 'colorgan[onnx]'" in lines[0]
         assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_stores_the_working_size_photos_are_colorized_at(tiny_model, tmp_path):
+
+    out = tmp_path / "w.safetensors"
+    assert main(["export", "--model", str(tiny_model), "--out", str(out), "--working-size", "64"]) == 0
+    colorizer = Colorizer.load(out)
+    assert colorizer.size == 64 and colorizer.info()["train_size"] == 32
+    assert colorizer.working_shape(100, 200) == (64, 128)
+    assert Colorizer.load(tiny_model).working_shape(100, 200) == (32, 64)
+    assert colorizer.colorize_array(np.zeros((100, 200), np.uint8)).shape == (100, 200, 3)

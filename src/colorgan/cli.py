@@ -199,6 +199,9 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chroma-gain", type=float, help="store this inference chroma gain with the weights")
     p.add_argument("--bin-temperature", type=float, help="bins head: store this annealed-mean temperature")
     p.add_argument(
+        "--working-size", type=int, help="store the short side photos are colorized at (default: the training size)"
+    )
+    p.add_argument(
         "--chroma-max-gain", type=float, help="chroma head: store this cap on the per-pixel chroma rescaling"
     )
     p.add_argument(

@@ -134,7 +134,8 @@ class Colorizer:
     # ------------------------------------------------------------------ facts
     @property
     def size(self) -> int:
-        return self.config.size
+        """The working size a photo's short side is resized to: the model's own choice, else its training size."""
+        return self.config.working_size or self.config.size
 
     @property
     def multiple(self) -> int:
@@ -144,7 +145,8 @@ class Colorizer:
         return {
             "model": self.source,
             "backend": self.backend.name,
-            "train_size": self.size,
+            "train_size": self.config.size,
+            "working_size": self.size,
             "color_space": self.config.color_space,
             "ngf": self.config.ngf,
             "depth": self.config.resolved_depth,

@@ -311,6 +311,7 @@ def export_command(args: argparse.Namespace) -> int:
             live=args.live_weights,
             knobs={
                 "chroma_gain": args.chroma_gain,
+                "working_size": args.working_size,
                 "bin_temperature": args.bin_temperature,
                 "chroma_max_gain": args.chroma_max_gain,
                 "chroma_quantile": args.chroma_quantile,

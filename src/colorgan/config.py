@@ -52,7 +52,8 @@ class TrainConfig:
     chroma_quantile: float = 0.5  # inference: which of them the output takes (higher: more vivid where plausible)
     chroma_error: ChromaError = "magnitude"  # the |ab| error, or the rescaled ab's error with the hue held
     chroma_branch: int = 0  # chroma head: decoder levels copied into a branch of its own for the |ab| channels
-    chroma_gain: float = 1.0  # inference: predicted ab is multiplied by this (chosen on the held-out split)
+    chroma_gain: float = 1.0  # inference: predicted ab is multiplied by this (1: as the model predicts)
+    working_size: int | None = None  # inference: the short side the network sees (None: the training size)
     # inference: a further multiplier per kind of scene, mixed by G's scene head (fitted after training,
     # scripts/scene_gain.py); empty: none. scene_kinds names them, in the same order.
     scene_gains: list[float] = field(default_factory=list)
@@ -159,6 +160,8 @@ class TrainConfig:
             raise ValueError(f"--chroma-max-gain must be in [1, 10], got {self.chroma_max_gain}")
         if not 0.0 < self.bin_temperature <= 10.0:
             raise ValueError(f"--bin-temperature must be in (0, 10], got {self.bin_temperature}")
+        if self.working_size is not None and not 32 <= self.working_size <= 4096:
+            raise ValueError(f"--working-size must be in [32, 4096], got {self.working_size}")
         if not 0.0 < self.chroma_gain <= 4.0:
             raise ValueError(f"--chroma-gain must be in (0, 4], got {self.chroma_gain}")
         if len(self.scene_gains) != len(self.scene_kinds) or any(not 0.0 < g <= 4.0 for g in self.scene_gains):

@@ -13,7 +13,7 @@ from .colorize import load_generator
 from .models import input_channels
 
 # Set at export; they change no weight.
-INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "chroma_max_gain", "chroma_quantile")
+INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "chroma_max_gain", "chroma_quantile", "working_size")
 FORMAT_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
 
 

@@ -131,7 +131,7 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
     uploads = {"active": 0}
     page = _page_html()
     model_info = colorizer.info()
-    train_size = int(model_info.get("train_size") or 256)
+    train_size = int(model_info.get("working_size") or model_info.get("train_size") or 256)
     takes_hints = model_info.get("hints")  # None: a stand-in that does not say; its colorize() decides
 
     @asynccontextmanager
