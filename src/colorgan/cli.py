@@ -164,8 +164,8 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
         "--chroma-gain",
         type=float,
         metavar="G",
-        help="how vivid: the predicted chroma times G, in place of the model's own gain (the shipped model's is "
-        "1.78, about 72%% of the truth's colorfulness on everyday photos; its per-scene multipliers stay on top)",
+        help="the predicted chroma times G (default: the model's own setting; the shipped model's is 1, the colors "
+        "as it predicts them). Above 1 is more vivid and, on real photos, less faithful",
     )
     p.add_argument(
         "--hints",
