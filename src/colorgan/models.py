@@ -279,6 +279,9 @@ def load_widening_inputs(generator: UNetGenerator, state: dict[str, torch.Tensor
     until training moves them. A chroma branch the weights lack starts as a copy of the decoder levels it
     duplicates, with its |ab| outputs taken from the source's |ab| channel where it has one, else zero."""
     targets = generator.state_dict()
+    if isinstance(generator, EfficientUNet):  # no input or output to widen: the same network or nothing
+        generator.load_state_dict(state)
+        return
     # a scene head is fitted to a finished model (scripts/scene_gain.py): a new run starts without it
     widened = {k: v for k, v in state.items() if not k.startswith("scene") or k in targets}
     if generator.branch_levels and not any(k.startswith("chroma_") for k in state):
