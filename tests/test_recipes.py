@@ -20,13 +20,13 @@ def test_the_pix2pix_recipe_is_the_preset_the_user_gave():
     assert (recipe.l1_weight, recipe.gan_weight, recipe.generator, recipe.color_space) == (100, 1, "unet", "rgb")
 
 
-def test_the_default_recipe_trains_the_shipped_kind_of_model_with_no_gain():
-    recipe = make_config(config_file=RECIPES / "default.yaml")
+def test_the_efficientnet_recipe_trains_a_pretrained_encoder_with_no_gain():
+    recipe = make_config(config_file=RECIPES / "efficientnet.yaml")
     assert recipe.generator == "efficientnet-lite0" and recipe.color_space == "lab" and recipe.hints
     assert recipe.chroma_gain == 1.0 and not recipe.scene_gains
     assert recipe.data == ["../shared/data/broad", "../shared/data/landscapes"]
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "pix2pix.yaml"])
+@pytest.mark.parametrize("name", ["efficientnet.yaml", "pix2pix.yaml"])
 def test_every_recipe_names_its_command(name):
     assert "colorgan train --config recipes/" + name in (RECIPES / name).read_text()
