@@ -169,7 +169,7 @@ def evaluate(
         summary[key]["chroma_hist_distance"] = metrics.chroma_histogram_distance(hists[key], hists["truth"])
     summary["model_minus"] = paired_differences(rows)
     summary["beats_baselines"] = beats_baselines(summary["model_minus"])
-    summary["against_gray"] = shares_against_gray(rows)
+    summary["against_gray"] = metrics.shares_against_gray(rows)
     folders = [folder_of(n) for n in names] if folder_of else None
     if folders is not None and len(set(folders)) > 1:
         summary["per_folder"] = {}
@@ -178,7 +178,7 @@ def evaluate(
             part = {k: _summarize(v) for k, v in subset.items()}
             part["model_minus"] = paired_differences(subset)
             part["beats_baselines"] = beats_baselines(part["model_minus"])
-            part["against_gray"] = shares_against_gray(subset)
+            part["against_gray"] = metrics.shares_against_gray(subset)
             summary["per_folder"][folder] = part | {"images": len(subset["model"])}
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2))
     _write_per_image(out_dir / "per_image.csv", names, rows)
@@ -247,23 +247,6 @@ def paired_differences(rows: dict[str, list[dict]]) -> dict:
             mean, low, high = metrics.bootstrap_ci(diffs)
             stats = {"mean": mean, "ci_low": low, "ci_high": high}
             out[baseline][metric] = {**stats, "verdict": verdict(stats, metric)}
-    return out
-
-
-SPOILED_MARGIN = 3.0  # CIEDE2000 units above gray's at which a colorized photo reads as spoiled
-
-
-def shares_against_gray(rows: dict[str, list[dict]]) -> dict:
-    """The share of photos the model makes better than leaving them gray (a lower CIEDE2000), and the share
-    it spoils (CIEDE2000 more than SPOILED_MARGIN above gray's), each with a 95 % bootstrap interval: a mean
-    can improve while a quarter of the photos get garish."""
-    pairs = list(zip(rows["model"], rows["gray"]))
-    better = [float(m["ciede2000"] < g["ciede2000"]) for m, g in pairs]
-    spoiled = [float(m["ciede2000"] > g["ciede2000"] + SPOILED_MARGIN) for m, g in pairs]
-    out = {}
-    for name, flags in (("better", better), ("spoiled", spoiled)):
-        mean, low, high = metrics.bootstrap_ci(flags)
-        out[name] = {"share": mean, "ci_low": low, "ci_high": high}
     return out
 
 

@@ -320,3 +320,20 @@ def aggregate(
         mean, low, high = bootstrap_ci([d[k] for d in per_image], n_boot=n_boot, alpha=alpha, seed=seed)
         out[k] = {"mean": mean, "ci_low": low, "ci_high": high}
     return out
+
+
+SPOILED_MARGIN = 3.0  # CIEDE2000 units above gray's at which a colorized photo reads as spoiled
+
+
+def shares_against_gray(rows: dict[str, list[dict]]) -> dict:
+    """The share of photos the model makes better than leaving them gray (a lower CIEDE2000), and the share
+    it spoils (CIEDE2000 more than SPOILED_MARGIN above gray's), each with a 95 % bootstrap interval: a mean
+    can improve while a quarter of the photos get garish."""
+    pairs = list(zip(rows["model"], rows["gray"]))
+    better = [float(m["ciede2000"] < g["ciede2000"]) for m, g in pairs]
+    spoiled = [float(m["ciede2000"] > g["ciede2000"] + SPOILED_MARGIN) for m, g in pairs]
+    out = {}
+    for name, flags in (("better", better), ("spoiled", spoiled)):
+        mean, low, high = bootstrap_ci(flags)
+        out[name] = {"share": mean, "ci_low": low, "ci_high": high}
+    return out
