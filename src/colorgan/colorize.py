@@ -306,13 +306,12 @@ class Colorizer:
         for plan in plan_outputs(wanted):
             path, target = plan.source, plan.target
             if plan.video:  # videos go one by one after the photos, each with its own bar
-                video_target = target
-                if video_target.resolve() in protected:
-                    report.skipped.append((str(path), f"its output {video_target} would replace an input; not written"))
-                elif video_target.is_file() and video_target.stat().st_size > 0 and not overwrite:
-                    report.existing.append(video_target)
+                if target.resolve() in protected:
+                    report.skipped.append((str(path), f"its output {target} would replace an input; not written"))
+                elif target.is_file() and target.stat().st_size > 0 and not overwrite:
+                    report.existing.append(target)
                 else:
-                    videos.append((path, video_target))
+                    videos.append((path, target))
                 continue
             if writes_over_input(target, protected):
                 report.skipped.append((str(path), f"its output {target} would replace an input photo; not written"))

@@ -178,7 +178,7 @@ def _colorize_inputs(args: argparse.Namespace) -> int:
     from .data import folder_labels
     from .hints import HintError
     from .images import ImageReadError, write_skipped_csv
-    from .outputs import FolderReport, PlannedOutput, existing_output, output_path_for, plan_outputs, writes_over_input
+    from .outputs import FolderReport, existing_output, output_path_for, plan_outputs, writes_over_input
     from .video import VideoError, import_av, is_video_path
 
     inputs = [Path(i) for i in args.inputs]
@@ -217,7 +217,7 @@ def _colorize_inputs(args: argparse.Namespace) -> int:
         video = is_video_path(item)
         name = f"{item.stem}_color{'.mp4' if video else item.suffix}"
         wanted.append((item, (out or item.parent) / name, video))
-    planned = {plan.source: plan.target for plan in plan_outputs(wanted)}  # no two inputs share an output
+    planned = {plan.source: plan for plan in plan_outputs(wanted)}  # no two inputs share an output
     for item in inputs:
         if not item.is_dir():
             bar.update(1)
@@ -242,8 +242,8 @@ def _colorize_inputs(args: argparse.Namespace) -> int:
             report.existing += sub.existing
             report.skipped += sub.skipped
             continue
-        target = planned[item]
-        for name in PlannedOutput(item, target, is_video_path(item)).names():
+        target = planned[item].target
+        for name in planned[item].names():
             remove_stale_temps_of(name)  # left by a run that was killed mid-write
         if is_video_path(item):
             _colorize_video(colorizer, item, target, protected, args, report)
