@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from skimage import data as skdata
 
 from colorgan.colorize import Colorizer
+from colorgan.colorspace import ab_bin_centers
 from colorgan.config import make_config
 from colorgan.efficient_unet import EfficientUNet
 from colorgan.efficientnet import (
@@ -120,7 +121,34 @@ def test_config_refuses_what_this_generator_cannot_predict():
     with pytest.raises(ValueError, match="efficientnet-lite0 predicts Lab ab"):
         make_config("default", generator="efficientnet-lite0", color_space="rgb").validate()
     with pytest.raises(ValueError, match="efficientnet-lite0 predicts Lab ab"):
-        make_config("default", generator="efficientnet-lite0", chroma_head="bins").validate()
+        make_config("default", generator="efficientnet-lite0", color_space="lab", chroma_head="chroma").validate()
+
+
+@torch.no_grad()
+def test_the_bins_head_gives_ab_classes_and_their_annealed_mean():
+    torch.manual_seed(0)
+    g = EfficientUNet(in_ch=4, out_ch=2, head="bins", temperature=0.38).eval()
+    x = torch.rand(2, 4, 64, 96) * 2 - 1
+    logits = g(x, logits_at=(2, 1, 0))
+    assert logits.shape == (2, len(ab_bin_centers()), 16, 24)  # every other half-resolution position
+    torch.testing.assert_close(logits, g(x, logits_at=(1, 0, 0))[:, :, 1::2, 0::2])
+    ab = g(x)
+    assert ab.shape == (2, 2, 64, 96)
+    assert ab.abs().max() <= 1
+    mean = EfficientUNet(in_ch=4, out_ch=2, head="bins", temperature=1.0).eval()
+    mean.load_state_dict(g.state_dict())
+    # annealing towards the mode moves the colors away from the dull mean
+    assert g(x).abs().mean() > mean(x).abs().mean()
+
+
+def test_a_bins_model_trains_and_colorizes(photo_dir, tmp_path):
+    run = tmp_path / "run"
+    values = _tiny_efficient(photo_dir, run, chroma_head="bins", bin_rebalance=True, max_steps=2)
+    train(make_config("default", **values), progress=False)
+    colorizer = Colorizer.load(run)
+    assert colorizer.backend.generator.head_kind == "bins"
+    rgb = colorizer.colorize_array((np.arange(48 * 64) % 251).reshape(48, 64).astype(np.uint8))
+    assert rgb.shape == (48, 64, 3)
 
 
 def test_a_trained_efficient_model_colorizes_any_size_with_hints(photo_dir, tmp_path):

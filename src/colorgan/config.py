@@ -34,7 +34,7 @@ class TrainConfig:
     flip: bool = True
     cache_dir: str | None = None
     # model
-    # unet: the recipe's U-Net; efficientnet-lite0: a U-Net on an ImageNet-pretrained encoder (Lab, regression)
+    # unet: the recipe's U-Net; efficientnet-lite0: a U-Net on an ImageNet-pretrained encoder (Lab)
     generator: Generator = "unet"
     color_space: ColorSpace = "rgb"
     depth: int | None = None  # None: log2(size)
@@ -107,8 +107,12 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check everything that can be checked before training starts, so nothing fails hours in."""
         self._check_types()
-        if self.generator == "efficientnet-lite0" and (self.color_space != "lab" or self.chroma_head != "regression"):
-            raise ValueError("--generator efficientnet-lite0 predicts Lab ab by regression: --color-space lab")
+        if self.generator == "efficientnet-lite0" and (
+            self.color_space != "lab" or self.chroma_head not in ("regression", "bins")
+        ):
+            raise ValueError(
+                "--generator efficientnet-lite0 predicts Lab ab by regression or bins: --color-space lab"
+            )
         if self.hints and self.color_space != "lab":
             raise ValueError("--hints needs --color-space lab (a hint is a chroma)")
         if self.pretrain_epochs < 0 or self.pretrain_steps < 0:

@@ -6,7 +6,8 @@ channels, normalized as ImageNet's). The decoder climbs from the encoder's strid
 input's size: at each level it upsamples x2, joins the encoder's map of that stride, and applies two 3x3
 convolutions with batch norm and ReLU. Color hints (hinted ab and their mask) join every decoder level,
 average-pooled to its size, so a hint can steer both the region and the pixel; without hints they are zero.
-The output is Lab ab in [-1, 1] (tanh), as the plain U-Net's.
+The output is Lab ab in [-1, 1]: by regression (tanh), or, with the `bins` head, as the annealed mean of a
+distribution over quantized ab colors (Zhang et al. 2016), as the plain U-Net's heads.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .colorspace import ab_bin_centers, ab_from_bin_logits
 from .efficientnet import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0
 
 DECODER_CHANNELS = (192, 128, 64, 32)  # at strides 16, 8, 4 and 2
@@ -54,8 +56,11 @@ class EfficientUNet(nn.Module):
 
     multiple = 32
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 2):
+    def __init__(self, in_ch: int = 1, out_ch: int = 2, head: str = "regression", temperature: float = 1.0):
         super().__init__()
+        if head not in ("regression", "bins"):
+            raise ValueError(f"the EfficientNet U-Net has the regression and bins heads, not {head!r}")
+        self.head_kind, self.temperature = head, temperature
         self.encoder = EfficientNetLite0()
         del self.encoder.classifier  # the features are what the decoder reads
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -67,9 +72,11 @@ class EfficientUNet(nn.Module):
             levels.append(DecoderLevel(ch, skip_ch, out, in_ch - 1))
             ch = out
         self.decoder = nn.ModuleList(levels)
-        self.out = nn.Conv2d(ch, out_ch, 3, padding=1)
+        self.out = nn.Conv2d(ch, out_ch, 3, padding=1) if head == "regression" else nn.Conv2d(ch, len(ab_bin_centers()), 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, logits_at: tuple[int, int, int] | None = None) -> torch.Tensor:
+        """-> ab (N, 2, H, W). For training the bins head, `logits_at=(stride, dy, dx)` returns its class logits
+        at the half-resolution positions [dy::stride, dx::stride] instead (as `UNetGenerator`'s)."""
         if not torch.jit.is_tracing() and (x.shape[-1] % self.multiple or x.shape[-2] % self.multiple):
             raise ValueError(f"input sides {tuple(x.shape[-2:])} must be multiples of {self.multiple}")
         gray = (x[:, :1] + 1) / 2  # the lightness in [0, 1], as the encoder's RGB
@@ -78,5 +85,11 @@ class EfficientUNet(nn.Module):
         h, hints = self.bottleneck(deepest), x[:, 1:]
         for level, skip in zip(self.decoder, reversed(skips)):
             h = level(h, skip, hints)
+        if self.head_kind == "bins":
+            if logits_at is not None:
+                stride, dy, dx = logits_at
+                return self.out(h[:, :, dy::stride, dx::stride])
+            ab = ab_from_bin_logits(self.out(h), self.temperature)
+            return F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
         ab = F.interpolate(self.out(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
         return torch.tanh(ab)

@@ -248,7 +248,9 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
     """The generator a TrainConfig describes: gray (and hints) in, RGB or ab out. An EfficientUNet's encoder
     starts random here: training loads its ImageNet weights (`Pix2Pix`), a trained model its own."""
     if cfg.generator == "efficientnet-lite0":
-        return EfficientUNet(input_channels(cfg), output_channels(cfg.color_space))
+        return EfficientUNet(
+            input_channels(cfg), output_channels(cfg.color_space), cfg.chroma_head, cfg.bin_temperature
+        )
     return UNetGenerator(
         input_channels(cfg),
         output_channels(cfg.color_space),
