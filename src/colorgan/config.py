@@ -110,9 +110,7 @@ class TrainConfig:
         if self.generator == "efficientnet-lite0" and (
             self.color_space != "lab" or self.chroma_head not in ("regression", "bins")
         ):
-            raise ValueError(
-                "--generator efficientnet-lite0 predicts Lab ab by regression or bins: --color-space lab"
-            )
+            raise ValueError("--generator efficientnet-lite0 predicts Lab ab by regression or bins: --color-space lab")
         if self.hints and self.color_space != "lab":
             raise ValueError("--hints needs --color-space lab (a hint is a chroma)")
         if self.pretrain_epochs < 0 or self.pretrain_steps < 0:

@@ -72,7 +72,10 @@ class EfficientUNet(nn.Module):
             levels.append(DecoderLevel(ch, skip_ch, out, in_ch - 1))
             ch = out
         self.decoder = nn.ModuleList(levels)
-        self.out = nn.Conv2d(ch, out_ch, 3, padding=1) if head == "regression" else nn.Conv2d(ch, len(ab_bin_centers()), 1)
+        if head == "bins":
+            self.out = nn.Conv2d(ch, len(ab_bin_centers()), 1)
+        else:
+            self.out = nn.Conv2d(ch, out_ch, 3, padding=1)
 
     def forward(self, x: torch.Tensor, logits_at: tuple[int, int, int] | None = None) -> torch.Tensor:
         """-> ab (N, 2, H, W). For training the bins head, `logits_at=(stride, dy, dx)` returns its class logits
