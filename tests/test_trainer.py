@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan.checkpoint import load_checkpoint
+from colorgan.checkpoint import LATEST, load_checkpoint
+from colorgan.cli import main
 from colorgan.config import PRESETS, make_config
 from colorgan.stopping import StopOnSignal
 from colorgan.trainer import TrainingError, train
@@ -66,6 +68,20 @@ def test_a_used_run_folder_needs_resume_and_resume_needs_a_checkpoint(photo_dir,
         train(tiny(photo_dir, tmp_path / "run", max_steps=1), progress=False)
     with pytest.raises(TrainingError, match="nothing to resume"):
         train(tiny(photo_dir, tmp_path / "fresh"), resume=True, progress=False)
+
+
+def test_resuming_a_run_killed_before_its_first_checkpoint_says_what_to_run(photo_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = small_train_argv(photo_dir, run, max_steps=2)
+    assert main(argv) == 0
+    shutil.rmtree(run / "checkpoints")  # as a kill before the first save leaves it: a config, a log, no checkpoint
+    assert main(["train", "--resume", str(run)]) != 0
+    err = capsys.readouterr().err
+    assert "stopped before its first checkpoint" in err
+    suggested = err.split("start it again with: ")[1].split()
+    assert suggested[:2] == ["colorgan", "train"]
+    assert main(suggested[1:]) == 0  # the suggested command runs in the same folder
+    assert (run / "checkpoints" / LATEST).exists()
 
 
 def test_rgb_recipe_trains_too(photo_dir, tmp_path):

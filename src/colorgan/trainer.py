@@ -139,6 +139,12 @@ class Trainer:
     def _check_fresh_or_resume(self, resume: bool) -> None:
         latest = self.ckpt_dir / LATEST
         if resume and not latest.exists():
+            if (self.run_dir / "config.yaml").exists():  # killed before its first save: only those steps are lost
+                raise TrainingError(
+                    f"{self.run_dir}: nothing to resume: the run stopped before its first checkpoint (one is "
+                    f"written every {self.cfg.save_every} steps and after each epoch); start it again with: "
+                    f"colorgan train --config {self.run_dir / 'config.yaml'} --run-dir {self.run_dir}"
+                )
             raise TrainingError(f"{self.run_dir}: nothing to resume (no checkpoints/{LATEST})")
         if not resume and latest.exists():
             raise TrainingError(
