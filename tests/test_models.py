@@ -96,6 +96,27 @@ def test_a_crafted_model_config_is_one_clear_error(tmp_path):
         Colorizer.load(path)
 
 
+def test_a_file_from_before_the_per_scene_gain_went_loads_unless_it_used_it(tmp_path):
+    from colorgan.checkpoint import CheckpointError, save_checkpoint
+    from colorgan.colorize import Colorizer
+    from colorgan.config import TrainConfig
+
+    cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
+    old = {**cfg.to_dict(), "scene_gains": [], "scene_kinds": []}  # what a file written then holds
+    assert TrainConfig.from_dict(old) == cfg
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, {"G": build_generator(cfg)}, {}, old, {})
+    gray = torch.zeros(40, 60, dtype=torch.uint8).numpy()
+    assert Colorizer.load(path, device="cpu").colorize_array(gray).shape == (40, 60, 3)
+
+    used = {**old, "scene_gains": [1.0, 0.82], "scene_kinds": ["broad", "landscapes"]}
+    with pytest.raises(ValueError, match="per-scene gain was removed"):
+        TrainConfig.from_dict(used)
+    save_checkpoint(path, {"G": build_generator(cfg)}, {}, used, {})
+    with pytest.raises(CheckpointError, match=r"old\.safetensors: unusable model config .*per-scene gain was removed"):
+        Colorizer.load(path)
+
+
 @pytest.mark.parametrize("p", [0.5, 0.25])
 def test_byte_dropout_drops_a_share_p_scales_the_rest_and_replays_from_the_seed(p):
     from colorgan.layers import ByteDropout

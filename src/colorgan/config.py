@@ -23,6 +23,9 @@ Generator = Literal["unet", "efficientnet-lite0"]
 ChromaHead = Literal["regression", "bins", "chroma"]
 ChromaError = Literal["magnitude", "ab"]
 
+# the per-scene gain's fields: files written before it was deleted hold them, empty (docs/experiments.md)
+REMOVED_SCENE_KEYS = ("scene_gains", "scene_kinds")
+
 
 @dataclass
 class TrainConfig:
@@ -54,10 +57,6 @@ class TrainConfig:
     chroma_branch: int = 0  # chroma head: decoder levels copied into a branch of its own for the |ab| channels
     chroma_gain: float = 1.0  # inference: predicted ab is multiplied by this (1: as the model predicts)
     working_size: int | None = None  # inference: the short side the network sees (None: the training size)
-    # inference: a further multiplier per kind of scene, mixed by G's scene head (fitted after training,
-    # scripts/scene_gain.py); empty: none. scene_kinds names them, in the same order.
-    scene_gains: list[float] = field(default_factory=list)
-    scene_kinds: list[str] = field(default_factory=list)
     # optimisation (the recipe: Adam 2e-4, beta1 0.5, lambda 100)
     batch_size: int = 64
     epochs: int = 50
@@ -166,12 +165,6 @@ class TrainConfig:
             raise ValueError(f"--working-size must be in [32, 4096], got {self.working_size}")
         if not 0.0 < self.chroma_gain <= 4.0:
             raise ValueError(f"--chroma-gain must be in (0, 4], got {self.chroma_gain}")
-        if len(self.scene_gains) != len(self.scene_kinds) or any(not 0.0 < g <= 4.0 for g in self.scene_gains):
-            raise ValueError(f"scene gains must be one in (0, 4] per scene kind, got {self.scene_gains}")
-        if len(set(self.scene_kinds)) != len(self.scene_kinds):
-            raise ValueError(f"scene kinds must differ, got {self.scene_kinds}")
-        if self.scene_gains and self.color_space != "lab":
-            raise ValueError("scene gains scale the chroma: a Lab model only")
         if not 0.0 <= self.lr_decay <= 1.0:
             raise ValueError(f"--lr-decay must be in [0, 1], got {self.lr_decay}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -214,11 +207,17 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        for key in REMOVED_SCENE_KEYS:
+            if values.pop(key, []) != []:
+                raise ValueError(
+                    f"{key} is set, but the per-scene gain was removed from colorgan (it lost on real photos, "
+                    "docs/experiments.md): use a model without it"
+                )
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        values = dict(values)
         if isinstance(values.get("data"), str):  # runs written before --data took several folders
             values["data"] = [values["data"]]
         return cls(**values)

@@ -16,9 +16,7 @@ from torch import nn
 
 from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels, rescale_to_chroma
 from .efficient_unet import EfficientUNet
-from .hints import gain_near_hints, hint_reach
 from .layers import ByteDropout, MatmulConvTranspose2d
-from .scene import SCENE_LEVELS, pooled_levels
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -64,11 +62,6 @@ class UNetGenerator(nn.Module):
     with the pinball loss); `quantile` picks the one used. With `branch_levels` > 0 those channels come from
     a branch of their own: copies of the last decoder levels, reading the same skips, so the |ab| can learn
     features the ab regression does not have while the ab stays untouched.
-
-    With `scene_gains` the output is further multiplied by a gain per photo: a linear scene head on the means
-    of the deepest `SCENE_LEVELS` encoder levels gives each kind of scene a weight (clipped to [0, 1], summing
-    to 1), and the gain is the weighted mean of the kinds' gains. Where hints are given, the gain is 1 near
-    them, as for the chroma gain (`hints.gain_near_hints`). The head is fitted after training.
     """
 
     def __init__(
@@ -84,8 +77,6 @@ class UNetGenerator(nn.Module):
         quantiles: tuple[float, ...] = (0.5,),
         quantile: float = 0.5,
         branch_levels: int = 0,
-        scene_gains: tuple[float, ...] = (),
-        hint_reach: int = 4,
     ):
         super().__init__()
         if depth < 2:
@@ -121,8 +112,6 @@ class UNetGenerator(nn.Module):
                 )
         else:
             self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], out_ch, 4, stride=2, padding=1), nn.Tanh())
-        self.scene = nn.Linear(sum(chans[-SCENE_LEVELS:]), len(scene_gains)) if scene_gains else None
-        self.scene_gains, self.hint_reach = tuple(float(g) for g in scene_gains), hint_reach  # config, not weights
 
     def use_quantile(self, quantile: float) -> None:
         """Which trained quantile of |ab| the output takes (an inference setting)."""
@@ -149,7 +138,7 @@ class UNetGenerator(nn.Module):
         """
         if not torch.jit.is_tracing() and (x.shape[-1] % self.multiple or x.shape[-2] % self.multiple):
             raise ValueError(f"input sides {tuple(x.shape[-2:])} must be multiples of {self.multiple}")
-        skips, given = [], x
+        skips = []
         for down in self.downs:
             x = down(x)
             skips.append(x)
@@ -168,28 +157,13 @@ class UNetGenerator(nn.Module):
             if raw:
                 return out
             c = self.quantile_channel
-            return self._scene_gain(rescale_to_chroma(out[:, :2], out[:, c : c + 1], self.max_gain), skips, given)
+            return rescale_to_chroma(out[:, :2], out[:, c : c + 1], self.max_gain)
         if self.head_kind != "bins":
-            return self._scene_gain(self.head(x), skips, given)
+            return self.head(x)
         if logits_at is not None:
             stride, dy, dx = logits_at
             return self.head(x[:, :, dy::stride, dx::stride])
-        return self._scene_gain(upsample2x(ab_from_bin_logits(self.head(x), self.temperature)), skips, given)
-
-    def scene_weights(self, skips: list[torch.Tensor]) -> torch.Tensor:
-        """(N, kinds): how much each photo is of each kind of scene, from its deepest encoder levels."""
-        # in fp32 whatever the network's dtype: bf16 would move a photo's gain by about 1e-3
-        weights = F.linear(pooled_levels(skips), self.scene.weight.float(), self.scene.bias.float()).clamp(0.0, 1.0)
-        return weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
-
-    def _scene_gain(self, out: torch.Tensor, skips: list[torch.Tensor], given: torch.Tensor) -> torch.Tensor:
-        if self.scene is None:
-            return out
-        weights = self.scene_weights(skips)
-        gain = (weights @ weights.new_tensor(self.scene_gains)).view(-1, 1, 1, 1)
-        if given.shape[1] > 1:  # hint planes (a, b, mask): a hinted color is not scaled
-            gain = gain_near_hints(given[:, 3:4].float(), gain, self.hint_reach)
-        return out * gain.to(out.dtype)
+        return upsample2x(ab_from_bin_logits(self.head(x), self.temperature))
 
 
 def upsample2x(x: torch.Tensor) -> torch.Tensor:
@@ -263,8 +237,6 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
         tuple(cfg.chroma_quantiles),
         cfg.chroma_quantile,
         cfg.chroma_branch,
-        tuple(cfg.scene_gains),
-        hint_reach(cfg.size),
     )
 
 
@@ -284,8 +256,7 @@ def load_widening_inputs(generator: UNetGenerator, state: dict[str, torch.Tensor
     if isinstance(generator, EfficientUNet):  # no input or output to widen: the same network or nothing
         generator.load_state_dict(state)
         return
-    # a scene head is fitted to a finished model (scripts/scene_gain.py): a new run starts without it
-    widened = {k: v for k, v in state.items() if not k.startswith("scene") or k in targets}
+    widened = dict(state)
     if generator.branch_levels and not any(k.startswith("chroma_") for k in state):
         widened.update(_branch_from_trunk(generator, state, targets))
     # (name, axis): the first convolution's input planes; the head's outputs (ConvTranspose: [in, out, kh, kw])

@@ -65,8 +65,6 @@ class Trainer:
 
         if cfg.data is None:
             raise TrainingError("no training data: pass --data DIR")
-        if cfg.scene_gains:  # an untrained head would scale G's output while G learns
-            raise TrainingError("scene gains are fitted to a trained model (scripts/scene_gain.py), not trained")
         self.cache = cache or load_cache(cfg.data, cfg.size, cfg.cache_dir, cfg.limit, progress=self.progress)
         self.train_idx, self.val_idx = split_by_folder(
             self.cache.names, data_roots(cfg.data), cfg.val_fraction, cfg.seed
