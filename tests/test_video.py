@@ -47,13 +47,15 @@ def write_clip(
     pts: list[int] | None = None,
     audio: bool = True,
     time_base: Fraction = Fraction(1, RATE),
+    pix_fmt: str | None = None,
 ) -> Path:
-    """An H.264 MP4 of the frames (4:4:4 for odd sizes), with a 440 Hz AAC tone as long as the video."""
+    """An H.264 MP4 (or MPEG-TS, by the suffix) of the frames (4:4:4 for odd sizes, or `pix_fmt`), with a 440 Hz
+    AAC tone as long as the video."""
     h, w = frames[0].shape[:2]
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format="mpegts" if path.suffix == ".ts" else None) as container:
         stream = container.add_stream("libx264", rate=RATE)
         stream.width, stream.height = w, h
-        stream.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+        stream.pix_fmt = pix_fmt or ("yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p")
         stream.codec_context.time_base = time_base
         sound = container.add_stream("aac", rate=SAMPLE_RATE) if audio else None
         for i, rgb in enumerate(frames):
@@ -137,6 +139,67 @@ def test_odd_size_is_kept_with_444_chroma(colorizer, tmp_path):
         stream = container.streams.video[0]
         assert (stream.codec_context.width, stream.codec_context.height) == (33, 17)
         assert stream.codec_context.pix_fmt == "yuv444p" and stream.frames == 4
+
+
+def test_10_bit_video_stays_10_bit_with_its_lightness_exact(colorizer, tmp_path):
+    src = write_clip(tmp_path / "deep.mp4", pan_frames(4), audio=False, pix_fmt="yuv420p10le")
+    out = colorizer.colorize_video(src, tmp_path / "deep_color.mp4", progress=False, crf=0)
+    src8 = write_clip(tmp_path / "flat.mp4", pan_frames(4), audio=False)
+    out8 = colorizer.colorize_video(src8, tmp_path / "flat_color.mp4", progress=False, crf=0)
+    with av.open(str(src)) as a, av.open(str(out)) as b, av.open(str(out8)) as c:
+        assert b.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
+        for before, after, eight in zip(a.decode(video=0), b.decode(video=0), c.decode(video=0)):
+            y_in, y_out = (videomod._plane(f, 0) for f in (before, after))
+            assert y_out.dtype == np.uint16 and y_out.max() > 255
+            assert np.abs(y_in.astype(int) - y_out).max() <= 4  # all 10 bits kept, to the encoder's loss
+            for i in (1, 2):  # the same colors as from the 8-bit clip, on the 10-bit scale
+                chroma10, chroma8 = videomod._plane(after, i).astype(float), videomod._plane(eight, i)
+                assert chroma10.max() > 255 and np.abs(chroma10 / 4 - chroma8).mean() < 1.0
+
+
+def with_rotation(path: Path, degrees_clockwise: int) -> Path:
+    """The MP4 with its track's display matrix set as a phone sets it (a 90 degree turn clockwise)."""
+    import struct
+
+    assert degrees_clockwise == 90
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b"tkhd")
+    version = raw[at + 4]
+    matrix = at + 8 + (32 if version == 1 else 20) + 16  # type, version+flags, times..duration, reserved..volume
+    assert struct.unpack(">9i", raw[matrix : matrix + 36]) == (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
+    raw[matrix : matrix + 36] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)
+    path.write_bytes(raw)
+    return path
+
+
+def test_a_rotated_phone_video_comes_out_upright(colorizer, tmp_path):
+    frames = pan_frames(4)
+    src = with_rotation(write_clip(tmp_path / "phone.mp4", frames, audio=False), 90)
+    with av.open(str(src)) as container:
+        assert next(container.decode(video=0)).rotation == -90  # what a player turns it by
+    out = colorizer.colorize_video(src, tmp_path / "phone_color.mp4", progress=False, crf=0)
+    after = read_clip(out)
+    assert after["size"] == (48, 64)  # width and height swapped: stored upright, no rotation left to apply
+    with av.open(str(out)) as container:
+        assert next(container.decode(video=0)).rotation == 0
+    for y_in, y_out in zip(read_clip(src)["luma"], after["luma"]):
+        assert np.array_equal(np.rot90(y_in, -1), y_out)  # turned a quarter clockwise, bytes unchanged
+
+
+def test_a_resolution_change_midway_says_so_and_keeps_every_frame(colorizer, tmp_path):
+    first = write_clip(tmp_path / "a.ts", pan_frames(5), audio=False)
+    second = write_clip(tmp_path / "b.ts", pan_frames(4, (32, 40), seed=3), audio=False)
+    src = tmp_path / "broadcast.ts"  # a capture whose stream switches resolution: two streams back to back
+    src.write_bytes(first.read_bytes() + second.read_bytes())
+    with pytest.warns(
+        videomod.VideoWarning, match=r"broadcast.ts: the resolution changes at frame 5 \(64x48 -> 40x32\)"
+    ):
+        out = colorizer.colorize_video(src, tmp_path / "out.mp4", progress=False)
+    after = read_clip(out)
+    assert after["size"] == (64, 48) and len(after["rgb"]) == 9
+    assert all(f.shape == (48, 64, 3) for f in after["rgb"])
+    scaled = cv2.resize(read_clip(second)["luma"][0], (64, 48), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(after["luma"][5] - scaled).mean() < 6  # the later frames are the same picture, scaled
 
 
 def test_cuts_reset_the_temporal_state_and_no_temporal_never_carries(colorizer, tmp_path, monkeypatch):
@@ -244,6 +307,20 @@ def test_cli_colorizes_a_video_beside_it_and_in_a_folder_with_photos(tiny_model,
     assert (done / "photo.jpg").is_file() and len(read_clip(done / "film.mov.mp4")["times"]) == 3
     assert main(["colorize", str(folder), "--quiet", "--model", str(tiny_model)]) == 0  # a rerun: all there
     assert "colorized 0, already there 2" in capsys.readouterr().out
+
+
+def test_cli_says_in_one_line_what_a_video_could_not_keep(tiny_model, tmp_path, capsys):
+    first = write_clip(tmp_path / "a.ts", pan_frames(3), audio=False)
+    second = write_clip(tmp_path / "b.ts", pan_frames(3, (32, 40)), audio=False)
+    src = tmp_path / "capture.ts"
+    src.write_bytes(first.read_bytes() + second.read_bytes())
+    assert main(["colorize", str(src), "--quiet", "--model", str(tiny_model)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"warning: {src}: the resolution changes at frame 3 (64x48 -> 40x32); the output keeps 64x48 "
+        "and scales those frames to it"
+    ]
+    assert len(read_clip(tmp_path / "capture_color.mp4")["times"]) == 6
 
 
 def test_cli_without_pyav_says_how_to_install_it(tiny_model, tmp_path, monkeypatch, capsys):

@@ -7,6 +7,7 @@ import dataclasses
 import sys
 import types
 import typing
+import warnings
 
 from . import commands
 from .config import PRESET_ALIASES, PRESETS, TrainConfig
@@ -272,9 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    warnings.showwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     return args.func(args) or 0
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning is for the user, not a traceback: `warning: <what>`, naming the file where it has one."""
+    print(f"warning: {message}", file=file or sys.stderr)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import colorspace
+from .animation import Animation, colorize_animation, load_animation, save_animation
 from .atomic import remove_stale_temps
 from .backends import OnnxBackend, TorchBackend
 from .checkpoint import CheckpointError, load_checkpoint, load_module_state
@@ -250,8 +251,17 @@ class Colorizer:
     def colorize_file(
         self, src: str | os.PathLike, dst: str | os.PathLike, size: int | None = None, hints: HintSource = None
     ) -> Path:
+        animation = load_animation(Path(src), self.max_pixels)
+        if animation is not None:
+            if hints:
+                raise HintError(f"{src}: color hints are for still photos, not animations")
+            return self._save_animation(animation, Path(dst), size)
         result = self.colorize(src, size, hints)
         return save_image(result, output_path_for(Path(dst), result.mode == "RGBA"))
+
+    def _save_animation(self, animation: Animation, dst: Path, size: int | None) -> Path:
+        frames = colorize_animation(self, animation, size)
+        return save_animation(frames, animation, output_path_for(dst, frames[0].mode == "RGBA"))
 
     def colorize_video(
         self,
@@ -328,10 +338,16 @@ class Colorizer:
                 try:
                     if path.is_dir():
                         raise ImageReadError(str(path), "is a directory")
-                    loaded.append((load_image(path, self.max_pixels), target))
+                    animation = load_animation(path, self.max_pixels)
+                    if animation is None:
+                        loaded.append((load_image(path, self.max_pixels), target))
+                        continue
+                    report.done.append(self._save_animation(animation, target, size))
                 except ImageReadError as err:
                     report.skipped.append((str(path), err.reason))
-                    bar.update(1)
+                except OSError as exc:
+                    report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
+                bar.update(1)
             if loaded:
                 try:
                     outputs = self._colorize_loaded([im for im, _ in loaded], size)

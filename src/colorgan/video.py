@@ -3,11 +3,15 @@ optical flow (temporal.py), encode H.264 into MP4, copy the audio packets as the
 
 Memory stays flat in the length of the video: at most `BATCH` decoded frames are held at a time. Each output
 frame keeps the input's Y' plane (its lightness) byte for byte, and its timestamp; only Cb and Cr are new.
+Nothing about the picture changes without a word: 10-bit input stays 10-bit; a rotated phone video is turned
+upright (the network colors what it recognizes, and it knows things the right way up); a stream whose
+resolution changes midway comes out at its first size, with a `VideoWarning` naming the frame.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,12 +23,17 @@ from .images import ImageReadError
 from .temporal import TemporalSettings, TemporalState, stabilize
 from .ycbcr import chroma_planes, gray_from_luma
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mts", ".m2ts"})
+MAX_EARLY_AUDIO = 4096  # audio packets held until the first video frame is decoded (a few seconds, normally)
 BATCH = 8  # frames per network call: batching is most of the model's speed on CPU
 ENCODER = "libx264"
 ENCODER_OPTIONS = {"preset": "veryfast"}  # and "crf", per call
 DEFAULT_CRF = 18  # x264's constant rate factor: 0 lossless, ~18 visually lossless, 51 worst
 INSTALL_HINT = "colorizing video needs PyAV: pip install 'colorgan[video]'"
+
+
+class VideoWarning(UserWarning):
+    """Something about a video that the output cannot keep as it was (said once per video)."""
 
 
 class VideoError(ImageReadError):
@@ -128,9 +137,6 @@ def _transcode(
 ) -> None:
     """Demux, colorize and remux `stream` (and the audio) into `tmp` as MP4."""
     stream.thread_type = "AUTO"
-    width, height = stream.codec_context.width, stream.codec_context.height
-    # H.264 4:2:0 needs even sides; 4:4:4 (High 4:4:4 profile) keeps an odd size exactly.
-    pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
     with av.open(str(tmp), "w", format="mp4") as out:
         audio = {}
         for a in container.streams.audio:
@@ -144,11 +150,11 @@ def _transcode(
         encoder = out.add_stream(
             ENCODER,
             rate=stream.average_rate or stream.guessed_rate or Fraction(25),
-            options={**ENCODER_OPTIONS, "crf": str(crf)},
+            # x264's crf 0 is lossless only at 8 bits; qp 0 is lossless at any depth
+            options={**ENCODER_OPTIONS, **({"qp": "0"} if crf == 0 else {"crf": str(crf)})},
         )
-        encoder.width, encoder.height, encoder.pix_fmt = width, height, pix_fmt
         encoder.codec_context.time_base = stream.time_base
-        frames = _FramePipeline(colorizer, pix_fmt, temporal, size, settings)
+        frames: _FramePipeline | None = None  # set up from the first frame: its rotation and bit depth
         bar = tqdm(total=stream.frames or None, unit="frame", desc=Path(name).name, disable=not progress)
         pending, count, span = [], 0, _Span()
 
@@ -158,9 +164,17 @@ def _transcode(
                     out.mux(packet)
             bar.update(len(batch))
 
+        early_audio = []  # muxing starts the file, which fixes the encoder's size: not before the first frame
         for packet in container.demux(stream, *container.streams.audio):
             if packet.stream.index == stream.index:
                 for frame in packet.decode():
+                    if frames is None:
+                        frames = _FramePipeline(colorizer, frame, name, temporal, size, settings)
+                        encoder.width, encoder.height = frames.output_size
+                        encoder.pix_fmt = frames.pix_fmt
+                        for early in early_audio:
+                            out.mux(early)
+                        early_audio = None
                     span.add(frame.time)
                     pending.append(frame)
                     count += 1
@@ -169,14 +183,20 @@ def _transcode(
                         pending = []
             elif packet.dts is not None:
                 packet.stream = audio[packet.stream.index]
-                out.mux(packet)
+                if early_audio is None:
+                    out.mux(packet)
+                elif len(early_audio) < MAX_EARLY_AUDIO:
+                    early_audio.append(packet)
+                else:
+                    raise VideoError(name, f"more than {MAX_EARLY_AUDIO} audio packets before the first frame")
+        if count == 0:
+            bar.close()
+            raise VideoError(name, "no frame could be decoded; nothing written")
         if pending:
             encode(pending)
         for packet in encoder.encode():
             out.mux(packet)
         bar.close()
-        if count == 0:
-            raise VideoError(name, "no frame could be decoded; nothing written")
         if stream.frames and count < stream.frames:
             raise VideoError(name, f"truncated or corrupt: {count} of {stream.frames} frames decoded; nothing written")
         declared, rate = declared_seconds(stream), float(encoder.average_rate or 25)
@@ -219,36 +239,73 @@ def declared_seconds(stream) -> float | None:
 
 
 class _FramePipeline:
-    """Decoded frames -> colorized frames, in order; holds the temporal state between batches."""
+    """Decoded frames -> colorized frames, in order; holds the temporal state between batches.
 
-    def __init__(self, colorizer, pix_fmt: str, temporal: bool, size: int | None, settings: TemporalSettings):
-        self.colorizer, self.pix_fmt, self.size = colorizer, pix_fmt, size
+    Set up from the first frame: every frame is brought to its size and bit depth, and turned upright by its
+    rotation. The output keeps the stream's lightness exactly, at 8 or 10 bits.
+    """
+
+    def __init__(self, colorizer, first, name: str, temporal: bool, size: int | None, settings: TemporalSettings):
+        self.colorizer, self.name, self.size = colorizer, name, size
         self.settings = settings if temporal else TemporalSettings(carry=0.0)
         self.state: TemporalState | None = None
         self.last_pts: int | None = None
+        self.index = 0  # frames seen so far
+        self.width, self.height = first.width, first.height
+        bits = max(c.bits for c in first.format.components)
+        self.bits = 10 if bits > 8 else 8
+        if bits > 10:
+            warnings.warn(f"{name}: {bits}-bit video is written as 10-bit (H.264's deepest)", VideoWarning, 2)
+        # H.264 4:2:0 needs even sides; 4:4:4 (High 4:4:4 profile) keeps an odd size exactly.
+        even = self.width % 2 == 0 and self.height % 2 == 0
+        self.pix_fmt = ("yuv420p" if even else "yuv444p") + ("10le" if self.bits == 10 else "")
+        self.turns = _quarter_turns(first, name)
+        self.resized = False  # warned of a resolution change
+        self.last_size = (self.width, self.height)
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the encoded frames: upright."""
+        return (self.height, self.width) if self.turns % 2 else (self.width, self.height)
 
     def colorize(self, frames: list) -> list:
         full = [f.color_range == 2 or f.format.name.startswith("yuvj") for f in frames]
+        sizes = [(f.width, f.height) for f in frames]
+        changed = next((i for i, wh in enumerate(sizes) if wh != (self.width, self.height)), None)
+        if changed is not None and not self.resized:
+            w, h = sizes[changed]
+            warnings.warn(
+                f"{self.name}: the resolution changes at frame {self.index + changed} ({self.width}x{self.height}"
+                f" -> {w}x{h}); the output keeps {self.width}x{self.height} and scales those frames to it",
+                VideoWarning,
+                2,
+            )
+            self.resized = True
         frames = [
-            f.reformat(format=self.pix_fmt, src_color_range=r, dst_color_range=r)
+            f.reformat(width=self.width, height=self.height, format=self.pix_fmt, src_color_range=r, dst_color_range=r)
             for f, r in zip(frames, ["JPEG" if x else "MPEG" for x in full])
         ]
-        lumas = [_plane(f, 0) for f in frames]
-        grays = [gray_from_luma(y, x) for y, x in zip(lumas, full)]
+        lumas = [np.ascontiguousarray(np.rot90(_plane(f, 0), self.turns)) for f in frames]
+        grays = [gray_from_luma(y, x, self.bits) for y, x in zip(lumas, full)]
         small, predicted = self.colorizer.predict_chroma(grays, self.size)
         outputs = []
-        for frame, luma, gray, is_full, small_gray, ab in zip(frames, lumas, grays, full, small, predicted):
+        for frame, wh, luma, gray, is_full, small_gray, ab in zip(frames, sizes, lumas, grays, full, small, predicted):
+            if wh != self.last_size:  # rescaled from here on, or back: nothing to follow along the flow
+                self.state = None
+            self.last_size = wh
             ab, self.state = stabilize(self.state, small_gray, ab, self.settings)
             outputs.append(self._frame(frame, luma, gray, ab, is_full))
+        self.index += len(frames)
         return outputs
 
     def _frame(self, source, luma: np.ndarray, gray: np.ndarray, ab: np.ndarray, full_range: bool):
         import av
 
         matrix = "bt709" if source.colorspace == 1 else "bt601"
-        out = av.VideoFrame(source.width, source.height, self.pix_fmt)
+        width, height = self.output_size
+        out = av.VideoFrame(width, height, self.pix_fmt)
         _plane(out, 0)[:] = luma
-        cb, cr = chroma_planes(gray, ab, _plane(out, 1).shape, matrix, full_range)
+        cb, cr = chroma_planes(gray, ab, _plane(out, 1).shape, matrix, full_range, self.bits)
         _plane(out, 1)[:] = cb
         _plane(out, 2)[:] = cr
         out.color_range = 2 if full_range else 1
@@ -261,10 +318,23 @@ class _FramePipeline:
         return out
 
 
+def _quarter_turns(frame, name: str) -> int:
+    """How many quarter turns counterclockwise (np.rot90's k) stand the frame upright, from its display
+    matrix; a rotation that is not a multiple of 90 degrees is kept as it was, with a warning."""
+    degrees = frame.rotation or 0
+    if degrees % 90:
+        warnings.warn(f"{name}: a rotation of {degrees} degrees is not a quarter turn; left as stored", VideoWarning, 3)
+        return 0
+    return (degrees // 90) % 4
+
+
 def _plane(frame, index: int) -> np.ndarray:
-    """A (height, width) uint8 view of one plane of a frame (its padding to the line size cut off)."""
+    """A (height, width) view of one plane of a frame (its padding to the line size cut off): uint8, or
+    uint16 for the 10-bit formats."""
     plane = frame.planes[index]
-    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    dtype = np.uint16 if frame.format.name.endswith("10le") else np.uint8
+    item = np.dtype(dtype).itemsize
+    return np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // item)[:, : plane.width]
 
 
 def _reason(exc: BaseException) -> str:
