@@ -245,6 +245,25 @@ def test_a_cut_matroska_file_that_still_opens_is_a_clear_error_and_a_whole_one_w
     assert not (tmp_path / "cut_color.mp4").exists()
 
 
+def test_a_disk_that_fills_while_encoding_leaves_no_partial_video_and_a_rerun_finishes(tiny_model, tmp_path, capsys):
+    from .test_reliability import file_size_limit, temp_files
+
+    folder = tmp_path / "films"
+    folder.mkdir()
+    write_clip(folder / "long.mp4", pan_frames(40, (96, 128)), audio=False)  # ~100 kB out: does not fit
+    write_clip(folder / "short.mp4", pan_frames(2, (16, 16)), audio=False)  # a few kB: fits
+    with file_size_limit(20_000):
+        code = main(["colorize", str(folder), "--quiet", "--model", str(tiny_model), "--crf", "0"])
+    out = tmp_path / "films_color"
+    printed = capsys.readouterr()
+    assert code == 0 and "Traceback" not in printed.err and "skipped 1" in printed.out
+    assert "long.mp4,cannot write (File too large)" in (out / "skipped.csv").read_text()
+    assert not temp_files(out) and not (out / "long.mp4").exists()
+    assert len(read_clip(out / "short.mp4")["times"]) == 2
+    assert main(["colorize", str(folder), "--quiet", "--model", str(tiny_model), "--crf", "0"]) == 0
+    assert len(read_clip(out / "long.mp4")["times"]) == 40
+
+
 def test_garbage_and_audio_only_files_are_clear_errors(colorizer, tmp_path):
     garbage = tmp_path / "noise.mp4"
     garbage.write_bytes(np.random.default_rng(0).bytes(5000))
@@ -266,6 +285,18 @@ def test_frames_over_the_pixel_limit_are_refused(tiny_model, tmp_path):
     src = write_clip(tmp_path / "big.mp4", pan_frames(2), audio=False)
     with pytest.raises(VideoError, match=r"big.mp4: refused: 64x48 = 3,072 pixels a frame exceeds"):
         Colorizer.load(tiny_model, max_pixels=3000).colorize_video(src, tmp_path / "out.mp4", progress=False)
+
+
+def test_a_stream_that_grows_past_the_pixel_limit_midway_is_refused_by_frame(tiny_model, tmp_path):
+    first = write_clip(tmp_path / "a.ts", pan_frames(3, (16, 16)), audio=False)
+    second = write_clip(tmp_path / "b.ts", pan_frames(3, (64, 96)), audio=False)
+    src = tmp_path / "grows.ts"  # its header says 16x16, under the limit
+    src.write_bytes(first.read_bytes() + second.read_bytes())
+    with pytest.raises(
+        VideoError, match=r"grows.ts: refused: frame 3 is 96x64 = 6,144 pixels, over the limit of 1,000"
+    ):
+        Colorizer.load(tiny_model, max_pixels=1000).colorize_video(src, tmp_path / "out.mp4", progress=False)
+    assert not (tmp_path / "out.mp4").exists()
 
 
 def test_gray_input_frames_work(colorizer, tmp_path):

@@ -1,7 +1,8 @@
 """Video in, video out: decode with PyAV, colorize the frames in small batches, keep the chroma steady along
 optical flow (temporal.py), encode H.264 into MP4, copy the audio packets as they are, write atomically.
 
-Memory stays flat in the length of the video: at most `BATCH` decoded frames are held at a time. Each output
+Memory stays flat in the length of the video: at most `BATCH` decoded frames (fewer when they are large,
+`BATCH_PIXELS` in all) are held at a time. Each output
 frame keeps the input's Y' plane (its lightness) byte for byte, and its timestamp; only Cb and Cr are new.
 Nothing about the picture changes without a word: 10-bit input stays 10-bit; a rotated phone video is turned
 upright (the network colors what it recognizes, and it knows things the right way up); a stream whose
@@ -26,6 +27,7 @@ from .ycbcr import chroma_planes, gray_from_luma
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mts", ".m2ts"})
 MAX_EARLY_AUDIO = 4096  # audio packets held until the first video frame is decoded (a few seconds, normally)
 BATCH = 8  # frames per network call: batching is most of the model's speed on CPU
+BATCH_PIXELS = 16_000_000  # ... but a batch of 8K frames would hold gigabytes: large frames go fewer at a time
 ENCODER = "libx264"
 ENCODER_OPTIONS = {"preset": "veryfast"}  # and "crf", per call
 DEFAULT_CRF = 18  # x264's constant rate factor: 0 lossless, ~18 visually lossless, 51 worst
@@ -175,10 +177,11 @@ def _transcode(
                         for early in early_audio:
                             out.mux(early)
                         early_audio = None
+                    frames.check_size(frame, count)
                     span.add(frame.time)
                     pending.append(frame)
                     count += 1
-                    if len(pending) == BATCH:
+                    if len(pending) >= frames.batch:
                         encode(pending)
                         pending = []
             elif packet.dts is not None:
@@ -252,6 +255,9 @@ class _FramePipeline:
         self.last_pts: int | None = None
         self.index = 0  # frames seen so far
         self.width, self.height = first.width, first.height
+        self.max_pixels = colorizer.max_pixels
+        self.check_size(first, 0)
+        self.batch = max(1, min(BATCH, BATCH_PIXELS // (self.width * self.height)))
         bits = max(c.bits for c in first.format.components)
         self.bits = 10 if bits > 8 else 8
         if bits > 10:
@@ -267,6 +273,15 @@ class _FramePipeline:
     def output_size(self) -> tuple[int, int]:
         """(width, height) of the encoded frames: upright."""
         return (self.height, self.width) if self.turns % 2 else (self.width, self.height)
+
+    def check_size(self, frame, index: int) -> None:
+        """A frame's real size may differ from the header's, which was checked before decoding."""
+        if frame.width * frame.height > self.max_pixels:
+            raise VideoError(
+                self.name,
+                f"refused: frame {index} is {frame.width}x{frame.height} = {frame.width * frame.height:,} pixels, "
+                f"over the limit of {self.max_pixels:,}; nothing written",
+            )
 
     def colorize(self, frames: list) -> list:
         full = [f.color_range == 2 or f.format.name.startswith("yuvj") for f in frames]
