@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 
 from colorgan.cli import main
+from colorgan.config import TrainConfig, field_docs
 from colorgan.images import rgb_to_gray_u8
 
 from .helpers import small_train_argv, synthetic_photo
@@ -394,3 +396,19 @@ def test_colorize_chroma_gain_scales_the_colors_and_rejects_nonsense(tmp_path, c
 def test_serve_refuses_a_nonsense_chroma_gain_before_it_listens(tiny_model, capsys):
     assert main(["serve", "--model", str(tiny_model), "--chroma-gain", "0", "--port", "1"]) == 2
     assert "--chroma-gain must be in (0, 4]" in capsys.readouterr().err
+
+
+def test_train_help_has_one_section_per_concern_and_every_flag_says_what_it_does(capsys):
+    concerns = ["data", "model", "loss", "optimizer", "schedule", "inference (stored with the weights)", "runtime"]
+    docs = field_docs()
+    flags = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "extra"]
+    assert set(flags) <= set(docs) and all(docs[name][1] for name in flags)  # each has its one line
+    assert {docs[name][0] for name in flags} == {*concerns, "bookkeeping"}
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    at = [text.index(f"{concern} (each overrides the preset):") for concern in [*concerns, "bookkeeping"]]
+    assert at == sorted(at)
+    assert "--beta1 BETA1 Adam's beta1 (default: default 0.5, pix2pix 0.5)" in text
+    optimizer = text[at[3] : at[4]]
+    assert "--lr LR" in optimizer and "--batch-size" not in optimizer

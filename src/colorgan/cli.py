@@ -10,7 +10,7 @@ import typing
 import warnings
 
 from . import commands
-from .config import PRESET_ALIASES, PRESETS, TrainConfig
+from .config import PRESET_ALIASES, PRESETS, TrainConfig, field_docs
 
 
 def _field_type(annotation) -> tuple[type, list | None]:
@@ -28,39 +28,28 @@ def _field_type(annotation) -> tuple[type, list | None]:
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field (--batch-size for batch_size ...), default None = keep the preset's."""
-    group = parser.add_argument_group("training config (each overrides the preset)")
+    """One flag per TrainConfig field (--batch-size for batch_size ...), default None = keep the preset's; one
+    --help section per concern (data, model, loss, ...), each flag with what it does and each preset's value."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
     for f in dataclasses.fields(TrainConfig):
         if f.name in commands.CLI_SKIPPED_FIELDS:
             continue
+        concern, what = field_docs()[f.name]
+        if concern not in groups:
+            groups[concern] = parser.add_argument_group(f"{concern} (each overrides the preset)")
+        group = groups[concern]
         flag = "--" + f.name.replace("_", "-")
+        text = f"{what} (default: {_preset_values(f.name)})" if what else f"default: {_preset_values(f.name)}"
         kind, choices = _field_type(f.name)
         if kind is bool:
-            group.add_argument(
-                flag,
-                dest=f.name,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"default: {_preset_values(f.name)}",
-            )
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif typing.get_origin(kind) is list:
             (item,) = typing.get_args(kind)
-            folders = item is str
             group.add_argument(
-                flag,
-                dest=f.name,
-                nargs="+",
-                type=item,
-                metavar="DIR" if folders else "Q",
-                default=None,
-                help="one or more folders of photos; one split covers all of them"
-                if folders
-                else f"default: {_preset_values(f.name)}",
+                flag, dest=f.name, nargs="+", type=item, metavar="DIR" if item is str else "Q", default=None, help=text
             )
         else:
-            group.add_argument(
-                flag, dest=f.name, type=kind, choices=choices, default=None, help=f"default: {_preset_values(f.name)}"
-            )
+            group.add_argument(flag, dest=f.name, type=kind, choices=choices, default=None, help=text)
 
 
 def _preset_values(name: str) -> str:

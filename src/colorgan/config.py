@@ -7,7 +7,10 @@ on the command line override the preset's; the resolved config is saved into eve
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -29,72 +32,77 @@ REMOVED_SCENE_KEYS = ("scene_gains", "scene_kinds")
 
 @dataclass
 class TrainConfig:
-    # data
-    data: list[str] | None = None  # one or more folders; one split over all of them
-    size: int = 256
-    val_fraction: float = 0.1
-    limit: int | None = None
-    flip: bool = True
-    cache_dir: str | None = None
-    # model
-    # unet: the recipe's U-Net; efficientnet-lite0: a U-Net on an ImageNet-pretrained encoder (Lab)
-    generator: Generator = "unet"
-    color_space: ColorSpace = "rgb"
-    depth: int | None = None  # None: log2(size)
-    ngf: int = 64
-    ndf: int = 64
-    d_layers: int = 3
+    """Every training choice, grouped by concern. Each field's comment is its --help text, and the `# --` line
+    above a group is its --help section (`field_docs`)."""
+
+    # -- data
+    data: list[str] | None = None  # folders of color photos (or color/ + gray/ pairs); one split over all
+    size: int = 256  # the side photos are trained at (square crops)
+    val_fraction: float = 0.1  # the share of photos held out to watch training
+    limit: int | None = None  # use only the first N photos
+    flip: bool = True  # mirror a random half of the photos left to right
+    cache_dir: str | None = None  # where decoded pixels are kept between runs (None: $COLORGAN_CACHE or ~/.cache/colorgan)
+    # -- model
+    generator: Generator = "unet"  # unet: the recipe's U-Net; efficientnet-lite0: on an ImageNet encoder (Lab)
+    color_space: ColorSpace = "rgb"  # rgb: the recipe's RGB output; lab: ab only, the lightness is the input's
+    depth: int | None = None  # the U-Net's stride-2 levels (None: log2(size), down to 1x1)
+    ngf: int = 64  # the U-Net's channels at its first level
+    ndf: int = 64  # the PatchGAN's channels at its first level
+    d_layers: int = 3  # the PatchGAN's stride-2 layers (3: the 70x70 receptive field)
     d_downsample: int = 1  # D judges the pair average-pooled by this factor (2: regions, not texture)
-    dropout: float = 0.5
+    dropout: float = 0.5  # in the U-Net's innermost decoder levels, as pix2pix
     chroma_head: ChromaHead = "regression"  # bins: ab as classes (Zhang et al. 2016); chroma: + |ab|; lab only
-    bin_temperature: float = 0.38  # bins head: annealed-mean temperature at inference (1 = mean, -> 0 = mode)
-    chroma_max_gain: float = 3.0  # chroma head: the most a pixel's ab is scaled up to reach its predicted |ab|
     chroma_only: bool = False  # chroma head: train only the |ab| channel; the rest of G (the hue) stays as it started
     chroma_teacher: str | None = None  # chroma head: learn |ab| from this model's output, not from the truth's
     chroma_quantiles: list[float] = field(default_factory=lambda: [0.5])  # chroma head: |ab| quantiles it learns
-    chroma_quantile: float = 0.5  # inference: which of them the output takes (higher: more vivid where plausible)
-    chroma_error: ChromaError = "magnitude"  # the |ab| error, or the rescaled ab's error with the hue held
     chroma_branch: int = 0  # chroma head: decoder levels copied into a branch of its own for the |ab| channels
-    chroma_gain: float = 1.0  # inference: predicted ab is multiplied by this (1: as the model predicts)
-    working_size: int | None = None  # inference: the short side the network sees (None: the training size)
-    # optimisation (the recipe: Adam 2e-4, beta1 0.5, lambda 100)
-    batch_size: int = 64
-    epochs: int = 50
-    max_steps: int | None = None  # stop early after this many steps in total
-    lr: float = 2e-4
-    lr_decay: float = 0.0  # the last fraction of all steps over which lr falls linearly to 0 (pix2pix's decay)
-    beta1: float = 0.5
-    beta2: float = 0.999
-    l1_weight: float = 100.0
-    bin_weight: float = 1.0  # bins head: weight of the cross-entropy over ab classes
-    bin_rebalance: bool = False  # bins head: weight rare colors up (Zhang et al. 2016, prior mixed 1:1 with uniform)
-    ema_decay: float = 0.0  # > 0: keep an exponential moving average of G's weights, used for samples and export
-    gan_weight: float = 1.0  # 0: no discriminator at all (pixel losses only)
-    gan_mode: GanMode = "vanilla"
-    d_lr_scale: float = 1.0  # D's learning rate as a multiple of G's (< 1: a slower D that wins less)
-    real_label: float = 1.0  # D's target on real pairs (0.9: one-sided label smoothing, Salimans et al. 2016)
     hints: bool = False  # G also takes color hints: hinted ab and a mask, 3 more input planes (Zhang et al. 2017)
     init_from: str | None = None  # start G from these weights (a new run; hint inputs added with zero weights)
+    # -- loss
+    l1_weight: float = 100.0  # lambda: the weight of L1 against the adversarial loss
+    gan_weight: float = 1.0  # the adversarial loss's weight (0: no discriminator at all, pixel losses only)
+    gan_mode: GanMode = "vanilla"  # vanilla: BCE, as the recipe; lsgan: least squares
+    bin_weight: float = 1.0  # bins head: weight of the cross-entropy over ab classes
+    bin_rebalance: bool = False  # bins head: weight rare colors up (Zhang et al. 2016, prior mixed 1:1 with uniform)
+    chroma_error: ChromaError = "magnitude"  # chroma head: the |ab| error, or the rescaled ab's with the hue held
+    real_label: float = 1.0  # D's target on real pairs (0.9: one-sided label smoothing, Salimans et al. 2016)
+    shared_d_forward: bool = True  # one D(fake) forward serves both losses, as the TF recipe does
+    # -- optimizer
+    lr: float = 2e-4  # Adam's learning rate, G's and D's
+    beta1: float = 0.5  # Adam's beta1
+    beta2: float = 0.999  # Adam's beta2
+    d_lr_scale: float = 1.0  # D's learning rate as a multiple of G's (< 1: a slower D that wins less)
+    ema_decay: float = 0.0  # > 0: keep an exponential moving average of G's weights, used for samples and export
+    fused_adam: bool = True  # Adam's fused kernel (CPU, CUDA); --no-fused-adam: the per-tensor loop
+    # -- schedule
+    batch_size: int = 64  # photos per step
+    epochs: int = 50  # passes over the training photos
+    max_steps: int | None = None  # stop early after this many steps in total
+    lr_decay: float = 0.0  # the last fraction of all steps over which lr falls linearly to 0 (pix2pix's decay)
     pretrain_epochs: float = 0.0  # L1-only epochs before the adversarial phase (any dataset size)
     pretrain_steps: int = 0  # the same in steps; where both are set the warm-up is the longer
-    shared_d_forward: bool = True  # one D(fake) forward serves both losses, as the TF recipe does
     max_nonfinite: int = 20  # consecutive non-finite steps before training stops
-    # speed
-    precision: Precision = "auto"
-    channels_last: bool = True
-    compile: bool = False
-    fused_adam: bool = True  # Adam's fused kernel (CPU, CUDA); --no-fused-adam: the per-tensor loop
-    threads: int | None = None
-    device: str = "auto"
-    sync_bn: bool = False
-    # bookkeeping
-    run_dir: str = "runs/default"
-    seed: int = 0
-    save_every: int = 500
+    # -- inference (stored with the weights)
+    bin_temperature: float = 0.38  # bins head: annealed-mean temperature (1 = the mean, towards 0 = the mode)
+    chroma_max_gain: float = 3.0  # chroma head: the most a pixel's ab is scaled up to reach its predicted |ab|
+    chroma_quantile: float = 0.5  # chroma head: which learned |ab| quantile the output takes
+    chroma_gain: float = 1.0  # predicted ab is multiplied by this (1: as the model predicts)
+    working_size: int | None = None  # the short side the network sees (None: the training size)
+    # -- runtime
+    precision: Precision = "auto"  # auto: bf16 where the CPU or GPU has it, else fp32
+    channels_last: bool = True  # NHWC tensors (faster convolutions on CPU and tensor cores)
+    compile: bool = False  # torch.compile the step
+    threads: int | None = None  # CPU threads (None: torch's choice, one per physical core)
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
+    sync_bn: bool = False  # torchrun: batch-norm statistics over all ranks
+    # -- bookkeeping
+    run_dir: str = "runs/default"  # where checkpoints, logs, plots and samples go
+    seed: int = 0  # seeds the split, the initial weights and the batches
+    save_every: int = 500  # steps between checkpoints (and at every epoch's end)
     tensorboard: bool = False  # also log losses, lr, img/s and sample grids for TensorBoard (RUN/tensorboard/)
-    keep_every_epochs: int = 10
-    samples: int = 6
-    extra: dict[str, Any] = field(default_factory=dict)
+    keep_every_epochs: int = 10  # keep a checkpoint file of every Nth epoch
+    samples: int = 6  # validation photos in each sample grid
+    extra: dict[str, Any] = field(default_factory=dict)  # what training derived and resume needs (the ab prior)
 
     @property
     def resolved_depth(self) -> int:
@@ -275,3 +283,19 @@ def make_config(preset: str = "default", config_file: str | Path | None = None, 
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     values = {**base, **{k: v for k, v in overrides.items() if v is not None}}
     return TrainConfig.from_dict(values).validate()
+
+
+@functools.cache
+def field_docs() -> dict[str, tuple[str, str]]:
+    """field name -> (its concern, its one-line description), read from TrainConfig's own source, where each
+    field's comment says what it does: one place for the documentation, tested to cover every field."""
+    docs, concern = {}, ""
+    for line in inspect.getsource(TrainConfig).splitlines():
+        header = re.fullmatch(r"\s*# -- (.+)", line)
+        if header:
+            concern = header.group(1)
+            continue
+        match = re.fullmatch(r"    (\w+): [^#]+?(?:  # (.*))?", line)
+        if match and concern:
+            docs[match.group(1)] = (concern, match.group(2) or "")
+    return docs
