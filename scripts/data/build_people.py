@@ -15,23 +15,22 @@ Sources are pinned by commit. Everything runs in one process (no pool), numpy wi
 
 **The photos this script writes must never be committed to the project.**
 """
-import os
-
-# Keep CPU use modest: one BLAS thread, one process.
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
-
 import argparse
 import csv
 import glob
 import io
+import os
 import re
 import subprocess
 import sys
 import time
 
-import numpy as np
-from PIL import Image, ImageOps
+# Keep CPU use modest: one BLAS thread, one process (set before numpy reads them).
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
 
 Image.MAX_IMAGE_PIXELS = 60_000_000
 
@@ -67,7 +66,8 @@ EVAL_SETS = [
     dict(repo="cszn/FFDNet", commit="e787f46df2f374ff3591186706229cb9a0591fea",
          prefixes=["testsets/"], what="Kodak24, CBSD68/BSD68, McMaster, RNI6, RNI15, Set12"),
     dict(repo="cszn/IRCNN", commit="d9dcd537bdac3ae5b753296cd675db8a303c8f72",
-         prefixes=["testsets/"], what="CBSD68/BSD68, Set5, Set14, Set12, Set18, Set24, Set3C, deblur/SISR/inpaint sets"),
+         prefixes=["testsets/"],
+         what="CBSD68/BSD68, Set5, Set14, Set12, Set18, Set24, Set3C, deblur/SISR/inpaint sets"),
     dict(repo="JingyunLiang/SwinIR", commit="6545850fbf8df298df73d81f3e8cba638787c8bd",
          prefixes=["testsets/"], what="McMaster, Set5, Set12, classic5, RealSRSet+5images"),
     dict(repo="majedelhelou/denoising_datasets", commit="58234876fef6f1b56306705c78dfd40cdb837b86",
@@ -160,8 +160,8 @@ def resize_crop(im):
         nw, nh = (t, round(h * t / w)) if w <= h else (round(w * t / h), t)
         im = im.resize((max(nw, t), max(nh, t)), Image.LANCZOS)
     w, h = im.size
-    l, tp = (w - t) // 2, (h - t) // 2
-    return im.crop((l, tp, l + t, tp + t))
+    left, tp = (w - t) // 2, (h - t) // 2
+    return im.crop((left, tp, left + t, tp + t))
 
 
 def sig(im):
@@ -188,9 +188,9 @@ def ref_sigs(im):
         if s < 16:
             continue
         for cx, cy in ((0.5, 0.5), (0.0, 0.5), (1.0, 0.5), (0.5, 0.0), (0.5, 1.0)):
-            l = int((w - s) * cx)
+            left = int((w - s) * cx)
             t = int((h - s) * cy)
-            crops.append(im.crop((l, t, l + s, t + s)))
+            crops.append(im.crop((left, t, left + s, t + s)))
     for c in crops:
         for x in sig_pair(c):
             if x is not None:
@@ -361,7 +361,8 @@ def main():
 def write_source_md(out, stats, eval_counts, n_realval, total):
     L = []
     L.append(f"# People set: {total:,} real colour photos of faces and people\n")
-    L.append("For training colorization on portraits and people (the project's other training sets have almost none).\n")
+    L.append("For training colorization on portraits and people "
+             "(the project's other training sets have almost none).\n")
     L.append("**Never commit these photos, or anything derived from them except trained weights, into the project.**\n")
     L.append("Rebuild (no network; the mirrors must already be fetched):\n")
     L.append("```\npython scripts/data/build_people.py --mirrors /work/.mirror --out /root/data/people\n```\n")
@@ -376,7 +377,8 @@ def write_source_md(out, stats, eval_counts, n_realval, total):
                  f"(path `{src['prefix']}`) | {src['license']} | {how} |")
     L.append("")
     L.append("`manifest.csv` gives, for every file, its source repository, full commit, original path and license. "
-             "`dropped_duplicates.csv` lists every photo dropped as a near-duplicate of realval or an evaluation set.\n")
+             "`dropped_duplicates.csv` lists every photo dropped as a near-duplicate of realval "
+             "or an evaluation set.\n")
     L.append("## How it was made\n")
     L.append("- blobs are read with `git cat-file` from the pinned commit of each mirror; Git LFS pointers and "
              "undecodable files are skipped; identical blobs are taken once;")

@@ -41,7 +41,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # the share of photos held out to watch training
     limit: int | None = None  # use only the first N photos
     flip: bool = True  # mirror a random half of the photos left to right
-    cache_dir: str | None = None  # where decoded pixels are kept between runs (None: $COLORGAN_CACHE or ~/.cache/colorgan)
+    cache_dir: str | None = None  # decoded pixels kept between runs (None: $COLORGAN_CACHE or ~/.cache/colorgan)
     # -- model
     generator: Generator = "unet"  # unet: the recipe's U-Net; efficientnet-lite0: on an ImageNet encoder (Lab)
     color_space: ColorSpace = "rgb"  # rgb: the recipe's RGB output; lab: ab only, the lightness is the input's

@@ -9,15 +9,16 @@ import math
 import os
 from pathlib import Path
 
-import matplotlib
+import matplotlib.style
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
-from PIL import Image  # noqa: E402
+from .atomic import atomic_write_bytes
 
-from .atomic import atomic_write_bytes  # noqa: E402
+# matplotlib's own copy of seaborn's white-grid look; a Figure made directly (not through pyplot) needs no
+# backend and keeps no global state, so plotting from the trainer or a thread changes nothing else.
+PLOT_STYLE = "seaborn-v0_8-whitegrid"
 
 
 def read_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -54,8 +55,15 @@ def plot_losses(
     log = read_log(log_path)
     if not log or len(log["step"]) == 0:
         return
-    sns.set_theme(style="whitegrid")
-    fig, (ax_g, ax_d) = plt.subplots(1, 2, figsize=(12, 4))
+    with matplotlib.style.context(PLOT_STYLE):
+        fig = Figure(figsize=(12, 4))
+        ax_g, ax_d = fig.subplots(1, 2)
+        _draw_losses(log, ax_g, ax_d, l1_weight, head)
+        fig.tight_layout()
+    save_figure(fig, out_path)
+
+
+def _draw_losses(log: dict[str, np.ndarray], ax_g, ax_d, l1_weight: float, head: str) -> None:
     steps = log["step"]
     window = max(1, len(steps) // 100)
     g_l1 = log["G_l1"] * l1_weight
@@ -70,18 +78,17 @@ def plot_losses(
         ax_g.plot(steps, _smooth(values, window), label=label, lw=1.2)
     for values, label in ((log["D_real"], "real"), (log["D_fake"], "fake")):
         ax_d.plot(steps, _smooth(values, window), label=label, lw=1.2)
+    if np.isnan(log["D_real"]).all():  # pixel losses only: say so rather than draw empty axes
+        ax_d.text(0.5, 0.5, "no discriminator (--gan-weight 0)", ha="center", va="center", transform=ax_d.transAxes)
     ax_g.set(title="Generator loss", xlabel="iteration", ylabel="loss")
     ax_d.set(title="Discriminator loss (BCE)", xlabel="iteration", ylabel="loss")
     ax_g.legend()
     ax_d.legend()
-    fig.tight_layout()
-    save_figure(fig, out_path)
 
 
-def save_figure(fig, out_path: str | os.PathLike, dpi: int = 100) -> None:
+def save_figure(fig: Figure, out_path: str | os.PathLike, dpi: int = 100) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
     atomic_write_bytes(out_path, buffer.getvalue())
 
 
