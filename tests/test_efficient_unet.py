@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from skimage import data as skdata
 
 from colorgan.backends import TorchBackend
-from colorgan.colorize import Colorizer
+from colorgan.colorize import Colorizer, load_generator
 from colorgan.colorspace import ab_bin_centers
 from colorgan.config import make_config
 from colorgan.efficient_unet import EfficientUNet
@@ -121,6 +121,17 @@ def test_an_untrained_hint_path_changes_nothing():
     gray = torch.rand(1, 1, 64, 64) * 2 - 1
     hints = torch.rand(1, 3, 64, 64)
     torch.testing.assert_close(g(torch.cat([gray, hints], 1)), g(torch.cat([gray, torch.zeros_like(hints)], 1)))
+
+
+def test_a_hint_path_grows_from_an_automatic_model_and_starts_silent(photo_dir, tmp_path):
+    automatic = train(make_config("default", **_tiny_efficient(photo_dir, tmp_path / "auto", hints=False)))
+    cfg = make_config("default", **_tiny_efficient(photo_dir, tmp_path / "hinted", hints=True))
+    model = Pix2Pix(cfg, torch.device("cpu"))
+    model.start_from(str(automatic))
+    g, source = model.G.eval(), load_generator(str(automatic))[0].eval()
+    gray, hints = torch.rand(1, 1, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(g(torch.cat([gray, hints], 1)), source(gray), atol=2e-5, rtol=1e-4)
 
 
 def _tiny_efficient(photo_dir, run_dir, **overrides) -> dict:

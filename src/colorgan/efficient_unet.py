@@ -33,8 +33,11 @@ class DecoderLevel(nn.Module):
     def __init__(self, in_ch: int, skip_ch: int, out_ch: int, hint_planes: int):
         super().__init__()
         self.convs = nn.Sequential(*conv_bn_relu(in_ch + skip_ch, out_ch), *conv_bn_relu(out_ch, out_ch))
-        # Zero at the start: a hint-taking model colors exactly as the automatic one until it learns to listen.
         self.hints = nn.Conv2d(hint_planes, out_ch, 1) if hint_planes else None
+        self.zero_hint_path()
+
+    def zero_hint_path(self) -> None:
+        """Zero at the start: a hint-taking model colors exactly as the automatic one until it learns to listen."""
         if self.hints is not None:
             nn.init.zeros_(self.hints.weight)
             nn.init.zeros_(self.hints.bias)

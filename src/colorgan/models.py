@@ -253,8 +253,9 @@ def load_widening_inputs(generator: UNetGenerator, state: dict[str, torch.Tensor
     until training moves them. A chroma branch the weights lack starts as a copy of the decoder levels it
     duplicates, with its |ab| outputs taken from the source's |ab| channel where it has one, else zero."""
     targets = generator.state_dict()
-    if isinstance(generator, EfficientUNet):  # no input or output to widen: the same network or nothing
-        generator.load_state_dict(state)
+    if isinstance(generator, EfficientUNet):  # only a hint path can be grown: its 1x1 convolutions at zero
+        grown = {k: torch.zeros_like(v) for k, v in targets.items() if ".hints." in k and k not in state}
+        generator.load_state_dict({**state, **grown})
         return
     widened = dict(state)
     if generator.branch_levels and not any(k.startswith("chroma_") for k in state):

@@ -105,6 +105,8 @@ class Pix2Pix:
         init_weights(self.D)
         if isinstance(self.G, EfficientUNet):  # the point of this generator: an encoder that knows things
             load_pretrained(self.G.encoder)
+            for level in self.G.decoder:  # the pix2pix init drew them at random
+                level.zero_hint_path()
         if cfg.sync_bn and self.dist.enabled:
             self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
             self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
