@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -124,6 +126,40 @@ def test_resume_keeps_the_runs_split_when_the_data_folder_changed(photo_dir, tmp
     (photo_dir / "b" / "img00.png").unlink()
     with pytest.raises(TrainingError, match="no longer in the data"):
         train(tiny(photo_dir, tmp_path / "run", max_steps=6), resume=True, progress=False)
+
+
+def test_photos_that_change_while_the_cache_is_built_are_skipped_by_name_and_rebuilt_next_run(
+    photo_dir, tmp_path, monkeypatch
+):
+    """A data folder that changes during training: the cache is decoded once, so a photo deleted under the
+    builder is skipped with its name, one rewritten is read as it is then, and the next run sees the change."""
+    import colorgan.pixel_cache as pixel_cache
+
+    gone, rewritten = photo_dir / "b" / "img04.jpg", photo_dir / "a" / "img05.jpg"
+    decode = pixel_cache.decode_sample
+
+    def racing_decode(sample, size):
+        if gone.exists():  # before the first photo is read: another process deletes one and rewrites one
+            gone.unlink()
+            Image.fromarray(synthetic_photo(200, (40, 50))).save(rewritten)
+        return decode(sample, size)
+
+    monkeypatch.setattr(pixel_cache, "decode_sample", racing_decode)
+    with pytest.warns(UserWarning, match=r"b/img04.jpg: cannot read file \(No such file"):
+        run = train(tiny(photo_dir, tmp_path / "run", max_steps=2), progress=False)
+    skipped = (run / "skipped.csv").read_text()
+    assert "img04.jpg" in skipped and len(skipped.strip().splitlines()) == 2  # a header and that photo
+    split = json.loads((run / "split.json").read_text())
+    assert len(split["train"]) + len(split["val"]) == 23
+
+    monkeypatch.setattr(pixel_cache, "decode_sample", decode)
+    Image.fromarray(synthetic_photo(300)).save(rewritten)  # changed again, after training: the cache is not reused
+    cache = pixel_cache.load_cache(str(photo_dir), 32, progress=False)
+    row = cache.names.index(next(n for n in cache.names if n.endswith("img05.jpg")))
+    expected = pixel_cache.decode_sample(
+        next(s for s in pixel_cache.find_samples(str(photo_dir))[0] if s.name.endswith("img05.jpg")), 32
+    )[0]
+    np.testing.assert_array_equal(cache.read(np.array([row]))[0][0], expected)
 
 
 def test_lr_decays_linearly_to_zero_over_the_last_fraction_and_resumes_exactly(photo_dir, tmp_path):
