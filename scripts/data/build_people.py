@@ -8,7 +8,7 @@ Reads image blobs straight out of bare git mirrors (no network), normalises them
     OUT/SOURCE.md               provenance, counts, licences, how it was made
 
 Usage:
-    python scripts/data/build_people.py --mirrors /work/.mirror --out /root/data/people
+    python scripts/data/build_people.py --mirrors /work/.mirror --out ../data/people
 
 A mirror of owner/name is expected at MIRRORS/owner+name/repo (the layout `fetch` produces).
 Sources are pinned by commit. Everything runs in one process (no pool), numpy with one thread.
@@ -365,7 +365,7 @@ def write_source_md(out, stats, eval_counts, n_realval, total):
              "(the project's other training sets have almost none).\n")
     L.append("**Never commit these photos, or anything derived from them except trained weights, into the project.**\n")
     L.append("Rebuild (no network; the mirrors must already be fetched):\n")
-    L.append("```\npython scripts/data/build_people.py --mirrors /work/.mirror --out /root/data/people\n```\n")
+    L.append("```\npython scripts/data/build_people.py --mirrors /work/.mirror --out ../data/people\n```\n")
     L.append("| folder | photos kept | origin (public GitHub repository @ pinned commit) | license | how it was made |")
     L.append("|---|---|---|---|---|")
     for src, st in zip(SOURCES, stats):
