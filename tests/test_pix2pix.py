@@ -1,5 +1,5 @@
-"""The knobs that weaken the discriminator (a slower D, one-sided label smoothing, a D on the pooled pair) and
-the fused optimizer's exact resume."""
+"""The knobs that shape the discriminator (a slower D, one-sided label smoothing, a D on the pooled pair, real
+photos saturated) and the fused optimizer's exact resume."""
 
 from __future__ import annotations
 
@@ -74,3 +74,24 @@ def test_a_downsampling_discriminator_judges_the_pooled_pair():
     checker = (torch.arange(64)[:, None] + torch.arange(64)[None, :]) % 2 * 2.0 - 1.0
     assert torch.allclose(pooled(gray, ab + 0.1 * checker), pooled(gray, ab), atol=1e-6)
     assert not torch.allclose(full(gray, ab + 0.1 * checker), full(gray, ab), atol=1e-3)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_discriminator_sees_real_photos_saturated_and_the_fakes_as_they_are(tmp_path, shared):
+    cfg = tiny_config(tmp_path, tmp_path / "run", gan_weight=1.0, real_saturation=1.2, shared_d_forward=shared)
+    model = Pix2Pix(cfg, torch.device("cpu"))
+    seen = []
+    model.D_run = lambda gray, ab: (seen.append(ab.detach().float()), model.D(gray, ab))[1]
+    torch.manual_seed(1)
+    x, y = torch.rand(2, 1, 32, 32), torch.rand(2, 2, 32, 32) * 1.8 - 0.9
+    model.step(x, y, index=0)
+    real, fake = seen[0], seen[1]
+    assert torch.allclose(real, (1.2 * y).clamp(-1, 1))  # vivid parts clipped to the ab range, not wrapped
+    assert (real.abs() == 1).any() and not torch.allclose(fake, real)
+
+
+def test_saturating_real_photos_needs_lab_and_a_sane_factor(tmp_path):
+    cases = ((dict(real_saturation=0.8), "--real-saturation"), (dict(real_saturation=1.2, color_space="rgb"), "lab"))
+    for values, flag in cases:
+        with pytest.raises(ValueError, match=flag):
+            tiny_config(tmp_path, tmp_path / "run", **values).validate()

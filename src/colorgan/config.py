@@ -67,6 +67,7 @@ class TrainConfig:
     chroma_error: ChromaError = "magnitude"  # chroma head: the |ab| error, or the rescaled ab's with the hue held
     real_label: float = 1.0  # D's target on real pairs (0.9: one-sided label smoothing, Salimans et al. 2016)
     shared_d_forward: bool = True  # one D(fake) forward serves both losses, as the TF recipe does
+    real_saturation: float = 1.0  # D's real pairs with their ab times this (1.2: DDColor, BigColor): dull loses to D
     # -- optimizer
     lr: float = 2e-4  # Adam's learning rate, G's and D's
     beta1: float = 0.5  # Adam's beta1
@@ -181,6 +182,10 @@ class TrainConfig:
             raise ValueError(f"--d-lr-scale must be in (0, 100], got {self.d_lr_scale}")
         if not 0.5 < self.real_label <= 1.0:
             raise ValueError(f"--real-label must be in (0.5, 1], got {self.real_label}")
+        if not 1.0 <= self.real_saturation <= 2.0:
+            raise ValueError(f"--real-saturation must be in [1, 2], got {self.real_saturation}")
+        if self.real_saturation != 1.0 and self.color_space != "lab":
+            raise ValueError("--real-saturation scales the real photos' ab: use it with --color-space lab")
         if self.bin_rebalance and self.chroma_head != "bins":
             raise ValueError("--bin-rebalance weights the bins head's classes: use it with --chroma-head bins")
         if not 0.0 <= self.val_fraction < 1.0:

@@ -234,6 +234,7 @@ class Pix2Pix:
         head_weight = cfg.l1_weight if cfg.chroma_head == "chroma" else cfg.bin_weight
         g_pixel = cfg.l1_weight * g_l1 + head_weight * g_bins
         nan = torch.full((), math.nan, device=g_l1.device)
+        real = y if cfg.real_saturation == 1.0 else (y * cfg.real_saturation).clamp(-1.0, 1.0)  # what D calls real
         if warm_up:
             taken = self._backward_and_step(None, g_pixel, retain=False)
             losses = (nan, g_l1, nan, nan, g_bins)
@@ -241,7 +242,7 @@ class Pix2Pix:
             # D on real and fake pairs, once: D's loss reaches only D's weights, G's loss only G's,
             # as if D had been frozen for it (the TF recipe).
             with autocast(self.device, self.amp_dtype):
-                d_real, d_fake = self.D_run(x, y), self.D_run(x, fake)
+                d_real, d_fake = self.D_run(x, real), self.D_run(x, fake)
             d_loss_real = adversarial_loss(d_real, True, mode, cfg.real_label)
             d_loss_fake = adversarial_loss(d_fake, False, mode)
             g_gan = adversarial_loss(d_fake, True, mode)
@@ -250,7 +251,7 @@ class Pix2Pix:
         else:
             # The reference PyTorch order: update D on a detached fake, then a fresh D(fake) for G's loss.
             with autocast(self.device, self.amp_dtype):
-                d_real, d_fake = self.D_run(x, y), self.D_run(x, fake.detach())
+                d_real, d_fake = self.D_run(x, real), self.D_run(x, fake.detach())
             d_loss_real = adversarial_loss(d_real, True, mode, cfg.real_label)
             d_loss_fake = adversarial_loss(d_fake, False, mode)
             loss_d = d_loss_real + d_loss_fake
