@@ -22,9 +22,9 @@ import argparse
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 from color_plane import folders_line, held_out, score, summarize
-from hue_and_chroma import chroma, true_ab
 
 from colorgan.colorize import Colorizer, compose
 from colorgan.data import sample_folder
@@ -40,6 +40,20 @@ def predictions(colorizer: Colorizer, images, mirrored: bool = False) -> list[np
     if not mirrored:
         return [colorizer.predict_chroma([im.gray])[1][0] for im in images]
     return [colorizer.predict_chroma([im.gray[:, ::-1].copy()])[1][0][:, ::-1] for im in images]
+
+
+def true_ab(images, shapes) -> list[np.ndarray]:
+    """Each photo's true Lab ab (h, w, 2) at its working size."""
+    out = []
+    for im, (h, w) in zip(images, shapes):
+        small = cv2.resize(im.truth, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        out.append(cv2.cvtColor(small, cv2.COLOR_RGB2Lab)[..., 1:])
+    return out
+
+
+def chroma(ab: np.ndarray) -> np.ndarray:
+    """(h, w, 2) ab -> (h, w, 1) |ab|."""
+    return np.hypot(ab[..., 0], ab[..., 1])[..., None]
 
 
 def cell_of(ab: np.ndarray) -> np.ndarray:

@@ -3,9 +3,7 @@
 Issue #12's test for any color-adding method: it must lie beyond the "gain curve" of the best L1 model (its
 predicted ab multiplied by a gain). Each curve is one model with one knob swept:
   gain         ab multiplied by g (any model);
-  temperature  the bins head's annealed-mean temperature (1 = mean, lower = nearer the mode);
-  max_gain     the chroma head's cap on its per-pixel rescaling (1 = never more vivid than the ab regression).
-  quantile     which of the chroma head's trained |ab| quantiles the output takes.
+  temperature  the bins head's annealed-mean temperature (1 = mean, lower = nearer the mode).
 
     python benchmarks/color_plane.py --split ~/runs/A_l1 --per-folder 600 \\
         --curve "L1" ~/runs/A_l1 gain 1,1.5,2,2.5 --curve "bins" ~/runs/B_bins temperature 1,0.6,0.45,0.38,0.3 \\
@@ -53,14 +51,10 @@ def held_out(split_run: Path, per_folder: int, part: str = "val"):
 def set_knob(colorizer: Colorizer, knob: str, value: float, base_backend):
     if knob == "temperature":
         colorizer.backend.generator.temperature = value
-    elif knob == "max_gain":
-        colorizer.backend.generator.max_gain = value
-    elif knob == "quantile":
-        colorizer.backend.generator.use_quantile(value)
     elif knob == "gain":
         colorizer.backend = lambda x, g=value: base_backend(x) * g
     else:
-        raise SystemExit(f"unknown knob {knob!r}: gain, temperature, max_gain or quantile")
+        raise SystemExit(f"unknown knob {knob!r}: gain or temperature")
 
 
 def score(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float, float]:

@@ -1,13 +1,12 @@
-"""Side by side on the package photos: the truth, then each model (or hue/chroma composite) as users get it.
+"""Side by side on the package photos: the truth, then each model as users get it.
 
     python benchmarks/compare_sheet.py --out docs/img/compare.jpg \\
         --model "shipped" src/colorgan/weights/default.safetensors \\
-        --model "W05 x1.25" W05.safetensors:1.25 \\
-        --model "shipped hue, W05 chroma" src/colorgan/weights/default.safetensors+W05.safetensors:1.25
+        --model "W05 x1.25" W05.safetensors:1.25
 
 MODEL is a weights file or run folder, optionally `:GAIN` (multiplies the predicted ab, replacing the stored
-gain), or `HUE+CHROMA[:GAIN]`: HUE's ab rescaled per pixel to CHROMA's |ab| (at most 2x). The photos are the
-scikit-image samples the demo uses; each is colorized from its own gray (sRGB luminance).
+gain). The photos are the scikit-image samples the demo uses; each is colorized from its own gray (sRGB
+luminance).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from hue_and_chroma import chroma, with_chroma
 from skimage import data
 
 from colorgan.colorize import Colorizer, compose
@@ -47,16 +45,9 @@ def loader():
 
 
 def colorize(spec: str, gray: np.ndarray, ab_of, stored_gain) -> np.ndarray:
-    models, _, gain = spec.rpartition(":") if ":" in spec else (spec, "", "")
-    gain = float(gain) if gain else None
-    if "+" in models:
-        hue, source = models.split("+")
-        ab = with_chroma(ab_of(hue, gray), chroma(ab_of(source, gray)), 2.0)
-    else:
-        ab = ab_of(models, gray)
-        if gain is None:  # the model's own stored gain
-            gain = stored_gain(models)
-    return compose(gray, ab * (gain or 1.0))
+    model, _, gain = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    gain = float(gain) if gain else stored_gain(model)  # none given: the model's own stored gain
+    return compose(gray, ab_of(model, gray) * gain)
 
 
 def main() -> None:

@@ -117,6 +117,49 @@ def test_a_file_from_before_the_per_scene_gain_went_loads_unless_it_used_it(tmp_
         Colorizer.load(path)
 
 
+CHROMA_HEAD_DEFAULTS = {  # the deleted chroma head's fields as every file written before session 16 holds them
+    "chroma_only": False,
+    "chroma_teacher": None,
+    "chroma_quantiles": [0.5],
+    "chroma_branch": 0,
+    "chroma_error": "magnitude",
+    "chroma_max_gain": 3.0,
+    "chroma_quantile": 0.5,
+}
+
+
+def test_a_file_from_before_the_chroma_head_went_loads_unless_it_used_it(tmp_path):
+    from colorgan.checkpoint import CheckpointError, save_checkpoint
+    from colorgan.colorize import Colorizer
+    from colorgan.config import TrainConfig
+
+    cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
+    old = {**cfg.to_dict(), **CHROMA_HEAD_DEFAULTS}
+    assert TrainConfig.from_dict(old) == cfg
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, {"G": build_generator(cfg)}, {}, old, {})
+    gray = torch.zeros(40, 60, dtype=torch.uint8).numpy()
+    assert Colorizer.load(path, device="cpu").colorize_array(gray).shape == (40, 60, 3)
+
+    used = {
+        "chroma_only": True,
+        "chroma_teacher": "W05.safetensors",
+        "chroma_quantiles": [0.5, 0.7],
+        "chroma_branch": 3,
+        "chroma_error": "ab",
+        "chroma_max_gain": 1.5,
+        "chroma_quantile": 0.7,
+        "chroma_head": "chroma",
+    }
+    for key, value in used.items():
+        with pytest.raises(ValueError, match=rf"^{key} is set to .*the chroma head was removed") as err:
+            TrainConfig.from_dict({**old, key: value})
+        assert str(err.value).count("\n") == 0
+    save_checkpoint(path, {"G": build_generator(cfg)}, {}, {**old, "chroma_head": "chroma"}, {})
+    with pytest.raises(CheckpointError, match=r"old\.safetensors: unusable model config .*chroma head was removed"):
+        Colorizer.load(path)
+
+
 @pytest.mark.parametrize("p", [0.5, 0.25])
 def test_byte_dropout_drops_a_share_p_scales_the_rest_and_replays_from_the_seed(p):
     from colorgan.layers import ByteDropout

@@ -192,12 +192,6 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
         "--working-size", type=int, help="store the short side photos are colorized at (default: the training size)"
     )
     p.add_argument(
-        "--chroma-max-gain", type=float, help="chroma head: store this cap on the per-pixel chroma rescaling"
-    )
-    p.add_argument(
-        "--chroma-quantile", type=float, help="chroma head: store which trained |ab| quantile the output takes"
-    )
-    p.add_argument(
         "--live-weights",
         action="store_true",
         help="export G as trained, not the moving average of its weights (runs with --ema-decay)",
@@ -228,9 +222,9 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--chroma-head",
-        choices=["regression", "bins", "chroma"],
+        choices=["regression", "bins"],
         default="regression",
-        help="train/infer: the generator's output head (bins and chroma need --color-space lab)",
+        help="train/infer: the generator's output head (bins needs --color-space lab)",
     )
     p.add_argument("--no-gan", action="store_true", help="train: the step without D (the default recipe)")
     p.add_argument("--ema-decay", type=float, default=0.0, help="train: also update a moving average of G")

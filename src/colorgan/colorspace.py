@@ -264,21 +264,3 @@ def ab_from_bin_logits(logits: torch.Tensor, temperature: float) -> torch.Tensor
     towards its mode (vivid). The softmax runs in float32 whatever the network's precision.
     """
     return ab_from_bin_probs(torch.softmax(logits.permute(0, 2, 3, 1).float() / temperature, dim=-1))
-
-
-def rescale_to_chroma(ab: torch.Tensor, chroma: torch.Tensor, max_gain: float) -> torch.Tensor:
-    """ab (N, 2, h, w) scaled per pixel so that its magnitude becomes `chroma` (N, 1, h, w), by a factor in
-    [0, max_gain]: the hue stays the ab regression's, the vividness becomes the chroma channel's.
-
-    Why: an L1 regression of a and b is pulled towards gray wherever the hue is uncertain, while the
-    magnitude |ab| is not (a red or a blue shirt are both vivid). The cap keeps a near-gray prediction, whose
-    hue is mostly noise, from being blown up into a strong wrong color.
-    """
-    norm = chroma_of(ab)
-    gain = (chroma.float().clamp_min(0) / norm.clamp_min(1e-4)).clamp(max=max_gain)
-    return (ab.float() * gain).to(ab.dtype)
-
-
-def chroma_of(ab: torch.Tensor) -> torch.Tensor:
-    """ab (N, 2, h, w) -> its magnitude (N, 1, h, w), the chroma head's target."""
-    return ab.float().square().sum(1, keepdim=True).sqrt()

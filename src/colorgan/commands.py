@@ -313,8 +313,6 @@ def export_command(args: argparse.Namespace) -> int:
                 "chroma_gain": args.chroma_gain,
                 "working_size": args.working_size,
                 "bin_temperature": args.bin_temperature,
-                "chroma_max_gain": args.chroma_max_gain,
-                "chroma_quantile": args.chroma_quantile,
             },
         )
     except (CheckpointError, ValueError) as exc:

@@ -23,11 +23,24 @@ ColorSpace = Literal["rgb", "lab"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 GanMode = Literal["vanilla", "lsgan"]
 Generator = Literal["unet", "efficientnet-lite0"]
-ChromaHead = Literal["regression", "bins", "chroma"]
-ChromaError = Literal["magnitude", "ab"]
+ChromaHead = Literal["regression", "bins"]
 
-# the per-scene gain's fields: files written before it was deleted hold them, empty (docs/experiments.md)
-REMOVED_SCENE_KEYS = ("scene_gains", "scene_kinds")
+# Fields of experiments that lost and were deleted (docs/experiments.md): field -> (its default, (what, why)).
+# Files written before hold every field: one at its default is dropped, one set to anything else refused.
+_SCENE_GAIN = ("the per-scene gain", "it lost on real photos")
+_CHROMA_HEAD = ("the chroma head", "its |ab| channels lost to the plain regression")
+REMOVED_FIELDS: dict[str, tuple[Any, tuple[str, str]]] = {
+    "scene_gains": ([], _SCENE_GAIN),
+    "scene_kinds": ([], _SCENE_GAIN),
+    "chroma_only": (False, _CHROMA_HEAD),
+    "chroma_teacher": (None, _CHROMA_HEAD),
+    "chroma_quantiles": ([0.5], _CHROMA_HEAD),
+    "chroma_branch": (0, _CHROMA_HEAD),
+    "chroma_error": ("magnitude", _CHROMA_HEAD),
+    "chroma_max_gain": (3.0, _CHROMA_HEAD),
+    "chroma_quantile": (0.5, _CHROMA_HEAD),
+}
+REMOVED_VALUES = {("chroma_head", "chroma"): _CHROMA_HEAD}  # a value of a field that stays
 
 
 @dataclass
@@ -51,11 +64,7 @@ class TrainConfig:
     d_layers: int = 3  # the PatchGAN's stride-2 layers (3: the 70x70 receptive field)
     d_downsample: int = 1  # D judges the pair average-pooled by this factor (2: regions, not texture)
     dropout: float = 0.5  # in the U-Net's innermost decoder levels, as pix2pix
-    chroma_head: ChromaHead = "regression"  # bins: ab as classes (Zhang et al. 2016); chroma: + |ab|; lab only
-    chroma_only: bool = False  # chroma head: train only the |ab| channel; the rest of G (the hue) stays as it started
-    chroma_teacher: str | None = None  # chroma head: learn |ab| from this model's output, not from the truth's
-    chroma_quantiles: list[float] = field(default_factory=lambda: [0.5])  # chroma head: |ab| quantiles it learns
-    chroma_branch: int = 0  # chroma head: decoder levels copied into a branch of its own for the |ab| channels
+    chroma_head: ChromaHead = "regression"  # bins: ab as classes (Zhang et al. 2016); lab only
     hints: bool = False  # G also takes color hints: hinted ab and a mask, 3 more input planes (Zhang et al. 2017)
     init_from: str | None = None  # start G from these weights (a new run; hint inputs added with zero weights)
     # -- loss
@@ -64,7 +73,6 @@ class TrainConfig:
     gan_mode: GanMode = "vanilla"  # vanilla: BCE, as the recipe; lsgan: least squares
     bin_weight: float = 1.0  # bins head: weight of the cross-entropy over ab classes
     bin_rebalance: bool = False  # bins head: weight rare colors up (Zhang et al. 2016, prior mixed 1:1 with uniform)
-    chroma_error: ChromaError = "magnitude"  # chroma head: the |ab| error, or the rescaled ab's with the hue held
     real_label: float = 1.0  # D's target on real pairs (0.9: one-sided label smoothing, Salimans et al. 2016)
     shared_d_forward: bool = True  # one D(fake) forward serves both losses, as the TF recipe does
     real_saturation: float = 1.0  # D's real pairs with their ab times this (1.2: DDColor, BigColor): dull loses to D
@@ -85,8 +93,6 @@ class TrainConfig:
     max_nonfinite: int = 20  # consecutive non-finite steps before training stops
     # -- inference (stored with the weights)
     bin_temperature: float = 0.38  # bins head: annealed-mean temperature (1 = the mean, towards 0 = the mode)
-    chroma_max_gain: float = 3.0  # chroma head: the most a pixel's ab is scaled up to reach its predicted |ab|
-    chroma_quantile: float = 0.5  # chroma head: which learned |ab| quantile the output takes
     chroma_gain: float = 1.0  # predicted ab is multiplied by this (1: as the model predicts)
     working_size: int | None = None  # the short side the network sees (None: the training size)
     # -- runtime
@@ -115,9 +121,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check everything that can be checked before training starts, so nothing fails hours in."""
         self._check_types()
-        if self.generator == "efficientnet-lite0" and (
-            self.color_space != "lab" or self.chroma_head not in ("regression", "bins")
-        ):
+        if self.generator == "efficientnet-lite0" and self.color_space != "lab":
             raise ValueError("--generator efficientnet-lite0 predicts Lab ab by regression or bins: --color-space lab")
         if self.hints and self.color_space != "lab":
             raise ValueError("--hints needs --color-space lab (a hint is a chroma)")
@@ -155,19 +159,6 @@ class TrainConfig:
             raise ValueError("--batch-size and --epochs must be at least 1")
         if self.chroma_head != "regression" and self.color_space != "lab":
             raise ValueError(f"--chroma-head {self.chroma_head} predicts Lab chroma: use it with --color-space lab")
-        if self.chroma_only and self.chroma_head != "chroma":
-            raise ValueError("--chroma-only trains the chroma head's |ab| channel: use it with --chroma-head chroma")
-        if self.chroma_teacher and self.chroma_head != "chroma":
-            raise ValueError("--chroma-teacher trains the chroma head's |ab| channel: use it with --chroma-head chroma")
-        self._check_chroma_quantiles()
-        if self.chroma_error == "ab" and (self.chroma_head != "chroma" or self.chroma_teacher):
-            raise ValueError("--chroma-error ab scores the chroma head's output against the truth: no teacher")
-        if self.chroma_branch and self.chroma_head != "chroma":
-            raise ValueError("--chroma-branch gives the chroma head's |ab| its own layers: use --chroma-head chroma")
-        if not 0 <= self.chroma_branch < self.resolved_depth:
-            raise ValueError(f"--chroma-branch must be in [0, {self.resolved_depth - 1}], got {self.chroma_branch}")
-        if not 1.0 <= self.chroma_max_gain <= 10.0:
-            raise ValueError(f"--chroma-max-gain must be in [1, 10], got {self.chroma_max_gain}")
         if not 0.0 < self.bin_temperature <= 10.0:
             raise ValueError(f"--bin-temperature must be in (0, 10], got {self.bin_temperature}")
         if self.working_size is not None and not 32 <= self.working_size <= 4096:
@@ -192,17 +183,6 @@ class TrainConfig:
             raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         return self
 
-    def _check_chroma_quantiles(self) -> None:
-        q = self.chroma_quantiles
-        if not q or any(not 0.0 < v < 1.0 for v in q) or sorted(set(q)) != q:
-            raise ValueError(f"--chroma-quantiles must be increasing values in (0, 1), got {q}")
-        if q != [0.5] and self.chroma_head != "chroma":
-            raise ValueError("--chroma-quantiles are the chroma head's |ab| channels: use --chroma-head chroma")
-        if q != [0.5] and self.chroma_teacher:
-            raise ValueError("--chroma-quantiles describe the truth's spread; a teacher's |ab| has none")
-        if self.chroma_quantile not in q:
-            raise ValueError(f"--chroma-quantile {self.chroma_quantile} is not among the trained {q}")
-
     def _check_types(self) -> None:
         """A config read from a file (a checkpoint, a YAML) can hold anything: name the field that is wrong."""
         hints = typing.get_type_hints(TrainConfig)
@@ -221,12 +201,13 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         values = dict(values)
-        for key in REMOVED_SCENE_KEYS:
-            if values.pop(key, []) != []:
-                raise ValueError(
-                    f"{key} is set, but the per-scene gain was removed from colorgan (it lost on real photos, "
-                    "docs/experiments.md): use a model without it"
-                )
+        for key, (default, experiment) in REMOVED_FIELDS.items():
+            value = values.pop(key, default)
+            if value != default:
+                raise _removed(key, value, experiment)
+        for (key, value), experiment in REMOVED_VALUES.items():
+            if values.get(key) == value:
+                raise _removed(key, value, experiment)
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -238,6 +219,14 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+
+
+def _removed(key: str, value: Any, experiment: tuple[str, str]) -> ValueError:
+    what, why = experiment
+    return ValueError(
+        f"{key} is set to {value!r}, but {what} was removed from colorgan ({why}, docs/experiments.md): "
+        "use a model without it"
+    )
 
 
 def _matches(value: Any, hint: Any) -> bool:

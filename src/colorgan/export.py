@@ -13,7 +13,7 @@ from .colorize import load_generator
 from .models import input_channels
 
 # Set at export; they change no weight.
-INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "chroma_max_gain", "chroma_quantile", "working_size")
+INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "working_size")
 FORMAT_SUFFIXES = {".onnx": "onnx", ".safetensors": "safetensors"}
 
 
@@ -52,10 +52,6 @@ def export_model(
     cfg = dataclasses.replace(cfg, **knobs).validate()
     if "bin_temperature" in knobs and hasattr(generator, "temperature"):
         generator.temperature = knobs["bin_temperature"]  # baked into an ONNX graph
-    if "chroma_max_gain" in knobs and hasattr(generator, "max_gain"):
-        generator.max_gain = knobs["chroma_max_gain"]
-    if "chroma_quantile" in knobs and hasattr(generator, "use_quantile"):
-        generator.use_quantile(knobs["chroma_quantile"])
     generator.eval()
     config = cfg.to_dict()
     if "mean_ab" not in config["extra"] and model is not None and Path(model).is_dir():

@@ -7,14 +7,13 @@ ReLU up, skips joining mirrored levels). With ngf=64 and depth 8 it has the refe
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels, rescale_to_chroma
+from .colorspace import ab_bin_centers, ab_from_bin_logits, output_channels
 from .efficient_unet import EfficientUNet
 from .layers import ByteDropout, MatmulConvTranspose2d
 
@@ -54,14 +53,7 @@ class UNetGenerator(nn.Module):
     Input and output are in [-1, 1]. The regression head (the recipe) ends in a transposed convolution and
     tanh. The `bins` head predicts a distribution over quantized ab colors instead (Zhang et al. 2016), from
     the half-resolution features with a 1x1 convolution; its output is the annealed mean at `temperature`,
-    upsampled to the input's size. The `chroma` head is the regression head with a third channel, the
-    magnitude |ab|: the output is the regressed ab rescaled to it (`colorspace.rescale_to_chroma`, at most
-    `max_gain` times). All heads give the same (N, 2, H, W) output.
-
-    The chroma head can predict |ab| at several `quantiles` of its distribution, one channel each (trained
-    with the pinball loss); `quantile` picks the one used. With `branch_levels` > 0 those channels come from
-    a branch of their own: copies of the last decoder levels, reading the same skips, so the |ab| can learn
-    features the ab regression does not have while the ab stays untouched.
+    upsampled to the input's size. Both heads give the same (N, 2, H, W) output in Lab mode.
     """
 
     def __init__(
@@ -73,10 +65,6 @@ class UNetGenerator(nn.Module):
         dropout: float = 0.5,
         head: str = "regression",
         temperature: float = 1.0,
-        max_gain: float = 3.0,
-        quantiles: tuple[float, ...] = (0.5,),
-        quantile: float = 0.5,
-        branch_levels: int = 0,
     ):
         super().__init__()
         if depth < 2:
@@ -93,44 +81,20 @@ class UNetGenerator(nn.Module):
             c_in = chans[level] if j == 0 else 2 * chans[level]
             ups.append(up_block(c_in, chans[level - 1], dropout if j < DROPOUT_LEVELS else 0.0))
         self.ups = nn.ModuleList(ups)
-        self.head_kind, self.temperature, self.max_gain = head, temperature, max_gain
-        self.quantiles, self.branch_levels = tuple(quantiles), branch_levels
-        self.use_quantile(quantile)
+        self.head_kind, self.temperature = head, temperature
         if head != "regression" and out_ch != 2:
             raise ValueError(f"the {head} head predicts Lab chroma: use --color-space lab")
-        if not 0 <= branch_levels < depth:
-            raise ValueError(f"the chroma branch can copy 0 to {depth - 1} decoder levels, got {branch_levels}")
         if head == "bins":
             self.head = nn.Sequential(nn.Conv2d(2 * chans[0], len(ab_bin_centers()), 1))
-        elif head == "chroma":
-            trunk_out = 2 if branch_levels else 2 + len(self.quantiles)
-            self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], trunk_out, 4, stride=2, padding=1), nn.Tanh())
-            if branch_levels:
-                self.chroma_ups = nn.ModuleList(copy.deepcopy(up) for up in self.ups[-branch_levels:])
-                self.chroma_out = nn.Sequential(
-                    nn.ConvTranspose2d(2 * chans[0], len(self.quantiles), 4, stride=2, padding=1), nn.Tanh()
-                )
         else:
             self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], out_ch, 4, stride=2, padding=1), nn.Tanh())
-
-    def use_quantile(self, quantile: float) -> None:
-        """Which trained quantile of |ab| the output takes (an inference setting)."""
-        if quantile not in self.quantiles:
-            raise ValueError(f"quantile {quantile} was not trained; this model has {list(self.quantiles)}")
-        self.quantile = quantile
-        self.quantile_channel = 2 + self.quantiles.index(quantile)
 
     @property
     def multiple(self) -> int:
         return 2**self.depth
 
-    def forward(
-        self, x: torch.Tensor, logits_at: tuple[int, int, int] | None = None, raw: bool = False
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, logits_at: tuple[int, int, int] | None = None) -> torch.Tensor:
         """-> the output (N, C, H, W).
-
-        For training the chroma head, `raw=True` returns its channels (ab, then |ab| at each quantile) before
-        the rescaling.
 
         For training the bins head, `logits_at=(stride, dy, dx)` returns its class logits instead, at the
         half-resolution positions [dy::stride, dx::stride]: a loss on every other position costs a quarter
@@ -142,22 +106,8 @@ class UNetGenerator(nn.Module):
         for down in self.downs:
             x = down(x)
             skips.append(x)
-        decoder_skips = skips[-2::-1]
-        branch_at = len(self.ups) - self.branch_levels
-        for i, (up, skip) in enumerate(zip(self.ups, decoder_skips)):
-            if i == branch_at:
-                branch = x
+        for up, skip in zip(self.ups, skips[-2::-1]):
             x = torch.cat([up(x), skip], dim=1)
-        if self.head_kind == "chroma":
-            out = self.head(x)
-            if self.branch_levels:
-                for up, skip in zip(self.chroma_ups, decoder_skips[branch_at:]):
-                    branch = torch.cat([up(branch), skip], dim=1)
-                out = torch.cat([out, self.chroma_out(branch)], dim=1)
-            if raw:
-                return out
-            c = self.quantile_channel
-            return rescale_to_chroma(out[:, :2], out[:, c : c + 1], self.max_gain)
         if self.head_kind != "bins":
             return self.head(x)
         if logits_at is not None:
@@ -233,10 +183,6 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
         cfg.dropout,
         cfg.chroma_head,
         cfg.bin_temperature,
-        cfg.chroma_max_gain,
-        tuple(cfg.chroma_quantiles),
-        cfg.chroma_quantile,
-        cfg.chroma_branch,
     )
 
 
@@ -248,46 +194,21 @@ def build_discriminator(cfg: TrainConfig) -> PatchDiscriminator:
 
 @torch.no_grad()
 def load_widening_inputs(generator: UNetGenerator, state: dict[str, torch.Tensor]) -> None:
-    """Load G weights trained with fewer input planes or output channels (hints in, a chroma channel out):
-    the new ones start with zero weights, so the widened network's ab is exactly what the original's was
-    until training moves them. A chroma branch the weights lack starts as a copy of the decoder levels it
-    duplicates, with its |ab| outputs taken from the source's |ab| channel where it has one, else zero."""
+    """Load G weights trained with fewer input planes (hints in): the new ones start with zero weights, so the
+    widened network's ab is exactly what the original's was until training moves them."""
     targets = generator.state_dict()
     if isinstance(generator, EfficientUNet):  # only a hint path can be grown: its 1x1 convolutions at zero
         grown = {k: torch.zeros_like(v) for k, v in targets.items() if ".hints." in k and k not in state}
         generator.load_state_dict({**state, **grown})
         return
-    widened = dict(state)
-    if generator.branch_levels and not any(k.startswith("chroma_") for k in state):
-        widened.update(_branch_from_trunk(generator, state, targets))
-    # (name, axis): the first convolution's input planes; the head's outputs (ConvTranspose: [in, out, kh, kw])
-    for name, axis in (("downs.0.0.weight", 1), ("head.0.weight", 1), ("head.0.bias", 0)):
-        weight, target = state.get(name), targets.get(name)
-        if weight is None or target is None or weight.dim() != target.dim():
-            continue
-        if weight.shape[axis] < target.shape[axis] and weight.shape[:axis] == target.shape[:axis]:
-            grown = torch.zeros_like(target)
-            grown.narrow(axis, 0, weight.shape[axis]).copy_(weight)
-            widened[name] = grown
-    generator.load_state_dict(widened)
-
-
-def _branch_from_trunk(generator: UNetGenerator, state: dict, targets: dict) -> dict[str, torch.Tensor]:
-    first = len(generator.ups) - generator.branch_levels
-    branch = {}
-    for name in targets:
-        if name.startswith("chroma_ups."):
-            _, j, rest = name.split(".", 2)
-            branch[name] = state[f"ups.{first + int(j)}.{rest}"]
-    head_w, head_b = state["head.0.weight"], state["head.0.bias"]
-    out_w, out_b = targets["chroma_out.0.weight"], targets["chroma_out.0.bias"]
-    if head_w.shape[1] > 2:  # a chroma head's |ab| channel, for every quantile
-        branch["chroma_out.0.weight"] = head_w[:, 2:3].expand_as(out_w).clone()
-        branch["chroma_out.0.bias"] = head_b[2:3].expand_as(out_b).clone()
-    else:
-        branch["chroma_out.0.weight"], branch["chroma_out.0.bias"] = torch.zeros_like(out_w), torch.zeros_like(out_b)
-    branch["head.0.weight"], branch["head.0.bias"] = head_w[:, :2], head_b[:2]  # the trunk keeps the ab
-    return branch
+    first = "downs.0.0.weight"
+    weight = state[first]
+    target = generator.downs[0][0].weight
+    if weight.shape[1] < target.shape[1]:
+        widened = torch.zeros_like(target)
+        widened[:, : weight.shape[1]] = weight
+        state = {**state, first: widened}
+    generator.load_state_dict(state)
 
 
 @torch.no_grad()

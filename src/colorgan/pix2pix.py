@@ -33,7 +33,7 @@ class StepLosses:
 
     values: (6,) float32, the LOSS_NAMES then 1.0 if the step was taken, 0.0 if it was skipped (a loss was not
     finite: nothing was updated). G_gan, D_real and D_fake are nan while there is no discriminator (L1
-    warm-up, or --gan-weight 0); G_bins is the head's own loss (bins cross-entropy, or the chroma L1 on |ab|).
+    warm-up, or --gan-weight 0); G_bins is the bins head's cross-entropy (0 for the regression head).
     """
 
     values: torch.Tensor
@@ -57,43 +57,6 @@ def adversarial_loss(logits: torch.Tensor, real: bool, mode: str, real_label: fl
     return F.binary_cross_entropy_with_logits(logits.float(), target.float())
 
 
-def quantile_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: list[float]) -> torch.Tensor:
-    """Pinball loss of each channel of `pred` (N, Q, H, W) at its quantile against `target` (N, 1, H, W),
-    doubled so that the median's is the L1 loss (which it is, exactly, for quantiles [0.5]).
-
-    Minimizing it puts each channel at that quantile of the target's distribution given the input: a
-    high quantile is vivid only where vivid colors are plausible, where a gain is vivid everywhere.
-    """
-    if pred.shape[1] != len(quantiles):
-        raise ValueError(f"{pred.shape[1]} channels for {len(quantiles)} quantiles")
-    if quantiles == [0.5]:
-        return F.l1_loss(pred, target)
-    q = torch.tensor(quantiles, device=pred.device, dtype=pred.dtype).view(1, -1, 1, 1)
-    error = target - pred
-    return 2 * torch.maximum(q * error, (q - 1) * error).mean()
-
-
-def hue_held_quantile_loss(
-    ab: torch.Tensor, chroma: torch.Tensor, target: torch.Tensor, quantiles: list[float], max_gain: float
-) -> torch.Tensor:
-    """The quantile loss of each |ab| channel of `chroma` (N, Q, H, W), measured on what users get: the ab
-    regression `ab` (N, 2, H, W; no gradient reaches it) rescaled to that channel, against the true ab.
-
-    Per pixel it is ||rescaled - truth|| - (2q - 1) |rescaled|, which on a line through gray is twice the
-    pinball loss (up to a constant). Off the line it knows the hue: where the regression's hue is wrong, a
-    vivid guess is far from the truth whatever the truth's |ab|, so the channel learns to stay gray there.
-    """
-    norm = colorspace.chroma_of(ab)
-    losses = []
-    for channel, q in enumerate(quantiles):
-        wanted = chroma[:, channel : channel + 1]
-        fake = colorspace.rescale_to_chroma(ab, wanted, max_gain)
-        error = (fake - target).square().sum(1, keepdim=True).add(1e-8).sqrt()
-        vividness = wanted.clamp_min(0).minimum(max_gain * norm)  # |fake|, without a square root at gray
-        losses.append((error - (2 * q - 1) * vividness).mean())
-    return torch.stack(losses).mean()
-
-
 class Pix2Pix:
     def __init__(self, cfg: TrainConfig, device: torch.device, dist: Dist | None = None):
         self.cfg, self.device, self.dist = cfg, device, dist or Dist()
@@ -112,8 +75,6 @@ class Pix2Pix:
             self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         self.G.to(device, memory_format=self.memory_format)
         self.D.to(device, memory_format=self.memory_format)
-        if cfg.chroma_only:
-            self._freeze_all_but_chroma()
         # One fused kernel per optimizer instead of a loop over tensors (CPU and CUDA), the same update.
         adam = dict(betas=(cfg.beta1, cfg.beta2), fused=device.type in ("cpu", "cuda") and cfg.fused_adam)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, **adam)
@@ -123,7 +84,6 @@ class Pix2Pix:
         self.class_weights = None  # bins head with --bin-rebalance: rare colors weigh more
         if cfg.bin_rebalance and "ab_prior" in cfg.extra:
             self.class_weights = colorspace.rebalancing_weights(torch.tensor(cfg.extra["ab_prior"]))
-        self.chroma_teacher = self._load_teacher(cfg.chroma_teacher) if cfg.chroma_teacher else None
         self.warmup_steps = cfg.pretrain_steps  # L1 only before this step; the trainer adds --pretrain-epochs
         # What the step calls: G and D, wrapped for DDP and torch.compile where asked.
         self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
@@ -138,14 +98,7 @@ class Pix2Pix:
             k
             for k in ("generator", "ngf", "resolved_depth", "color_space", "chroma_head")
             if getattr(source_cfg, k) != getattr(self.cfg, k)
-            # a regression model can start a chroma head: the |ab| channel is added with zero weights
-            and not (k == "chroma_head" and (source_cfg.chroma_head, self.cfg.chroma_head) == ("regression", "chroma"))
         ]
-        # a branch or more quantiles can be grown from a model without them, not the other way round
-        if source_cfg.chroma_branch not in (0, self.cfg.chroma_branch):
-            mismatch.append("chroma_branch")
-        if source_cfg.chroma_branch and source_cfg.chroma_quantiles != self.cfg.chroma_quantiles:
-            mismatch.append("chroma_quantiles")
         if mismatch:
             raise ValueError(
                 f"--init-from {path}: its {', '.join(mismatch)} differ from this run's; set them to the same values"
@@ -153,40 +106,6 @@ class Pix2Pix:
         load_widening_inputs(self.G, source.state_dict())
         if self.G_ema is not None:
             self.G_ema.load_state_dict(self.G.state_dict())
-
-    def _freeze_all_but_chroma(self) -> None:
-        """--chroma-only: only what makes |ab| learns, so the ab (the hue) stays exactly the starting model's.
-        With a chroma branch that is the branch. Without one it is the head's |ab| output channels: the head's
-        weight is shared with the ab channels, whose gradient is masked to zero. (The step also keeps G in
-        eval mode, so batch-norm statistics do not move either.)"""
-        self.G.requires_grad_(False)
-        if self.G.branch_levels:
-            self.G.chroma_ups.requires_grad_(True)
-            self.G.chroma_out.requires_grad_(True)
-            return
-        head = self.G.head[0]  # ConvTranspose2d: weight [in, out, kh, kw], bias [out]
-        for param, axis in ((head.weight, 1), (head.bias, 0)):
-            param.requires_grad_(True)
-            mask = torch.zeros_like(param)
-            mask.narrow(axis, 2, param.shape[axis] - 2).fill_(1.0)  # 1 on the |ab| channels
-            param.register_hook(lambda grad, mask=mask: grad * mask)
-
-    def _load_teacher(self, path: str) -> nn.Module:
-        """A frozen generator whose |ab| the chroma channel learns (--chroma-teacher). It must see the same
-        input planes (gray, and hints where this run takes them)."""
-        from .colorize import load_generator
-
-        teacher, teacher_cfg, _ = load_generator(path)
-        if (teacher_cfg.hints, teacher_cfg.color_space) != (self.cfg.hints, self.cfg.color_space):
-            raise ValueError(f"--chroma-teacher {path}: its hints and color space must be this run's")
-        return teacher.eval().requires_grad_(False).to(self.device, memory_format=self.memory_format)
-
-    def chroma_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """What the chroma channel learns: the truth's |ab|, or the teacher's |ab| for the same input."""
-        if self.chroma_teacher is None:
-            return colorspace.chroma_of(y)
-        with torch.no_grad(), autocast(self.device, self.amp_dtype):
-            return colorspace.chroma_of(self.chroma_teacher(x))
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if self.dist.enabled:
@@ -225,14 +144,11 @@ class Pix2Pix:
         """
         cfg, mode = self.cfg, self.cfg.gan_mode
         warm_up = index < self.warmup_steps or cfg.gan_weight == 0  # no discriminator (yet)
-        if cfg.chroma_only:  # the frozen trunk runs as at inference: no dropout, no batch-norm updates
-            self.G.eval()
         saved_buffers = [b.clone() for b in self.buffers()]  # batch-norm statistics, restored if skipped
 
         # G: the fake, and the pixel loss against the truth
         fake, g_l1, g_bins = self._generate(x, y, index, warm_up)
-        head_weight = cfg.l1_weight if cfg.chroma_head == "chroma" else cfg.bin_weight
-        g_pixel = cfg.l1_weight * g_l1 + head_weight * g_bins
+        g_pixel = cfg.l1_weight * g_l1 + cfg.bin_weight * g_bins
         nan = torch.full((), math.nan, device=g_l1.device)
         real = y if cfg.real_saturation == 1.0 else (y * cfg.real_saturation).clamp(-1.0, 1.0)  # what D calls real
         if warm_up:
@@ -272,23 +188,6 @@ class Pix2Pix:
 
     def _generate(self, x: torch.Tensor, y: torch.Tensor, index: int, warm_up: bool):
         """-> (what D sees, L1 loss, the head's own loss). The bins head scores at half resolution."""
-        if self.cfg.chroma_head == "chroma":
-            # L1 on ab and on |ab|. D sees the rescaled ab, as users get it, but its gradient reaches only the
-            # |ab| channel: D decides how vivid, never which hue (the hue D taught was what blotched a table
-            # green and violet; docs/quality.md).
-            with autocast(self.device, self.amp_dtype):
-                out = self.G_run(x, raw=True)
-            ab, chroma = out[:, :2].float(), out[:, 2:].float()
-            fake = None  # only D looks at it
-            if not warm_up:
-                c = self.G.quantile_channel  # the channel the output takes, as at inference
-                fake = colorspace.rescale_to_chroma(ab.detach(), out[:, c : c + 1].float(), self.cfg.chroma_max_gain)
-            quantiles = self.cfg.chroma_quantiles
-            if self.cfg.chroma_error == "ab":
-                g_chroma = hue_held_quantile_loss(ab.detach(), chroma, y.float(), quantiles, self.cfg.chroma_max_gain)
-            else:
-                g_chroma = quantile_loss(chroma, self.chroma_target(x, y), quantiles)
-            return fake, F.l1_loss(ab, y.float()), g_chroma
         if self.cfg.chroma_head != "bins":
             with autocast(self.device, self.amp_dtype):
                 fake = self.G_run(x)
@@ -325,7 +224,7 @@ class Pix2Pix:
         if loss_d is not None:
             self.opt_D.zero_grad(set_to_none=True)
             loss_d.backward(inputs=list(self.D.parameters()), retain_graph=retain)
-        loss_g.backward(inputs=[p for p in self.G.parameters() if p.requires_grad])
+        loss_g.backward(inputs=list(self.G.parameters()))
         if loss_d is not None:
             self._optimizer_step(self.opt_D, taken)
         self._optimizer_step(self.opt_G, taken)

@@ -48,9 +48,7 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def plot_losses(
-    log_path: str | os.PathLike, out_path: str | os.PathLike, l1_weight: float = 100.0, head: str = "regression"
-) -> None:
+def plot_losses(log_path: str | os.PathLike, out_path: str | os.PathLike, l1_weight: float = 100.0) -> None:
     """Two panels over iterations: G (adversarial, weighted L1, total) and D (real, fake)."""
     log = read_log(log_path)
     if not log or len(log["step"]) == 0:
@@ -58,22 +56,20 @@ def plot_losses(
     with matplotlib.style.context(PLOT_STYLE):
         fig = Figure(figsize=(12, 4))
         ax_g, ax_d = fig.subplots(1, 2)
-        _draw_losses(log, ax_g, ax_d, l1_weight, head)
+        _draw_losses(log, ax_g, ax_d, l1_weight)
         fig.tight_layout()
     save_figure(fig, out_path)
 
 
-def _draw_losses(log: dict[str, np.ndarray], ax_g, ax_d, l1_weight: float, head: str) -> None:
+def _draw_losses(log: dict[str, np.ndarray], ax_g, ax_d, l1_weight: float) -> None:
     steps = log["step"]
     window = max(1, len(steps) // 100)
     g_l1 = log["G_l1"] * l1_weight
     g_bins = np.nan_to_num(log.get("G_bins", np.zeros_like(g_l1)))
-    if head == "chroma":  # its loss is an L1 too, weighted like the ab one
-        g_bins = g_bins * l1_weight
     g_total = np.nan_to_num(log["G_gan"]) + g_l1 + g_bins
     curves = [(log["G_gan"], "adversarial (BCE)"), (g_l1, f"L1 x {l1_weight:g}")]
-    if g_bins.any():  # the head's own loss: the bins' cross-entropy over ab classes, or the chroma L1
-        curves.append((g_bins, f"|ab| L1 x {l1_weight:g}" if head == "chroma" else "ab classes (CE)"))
+    if g_bins.any():  # the head's own loss: the bins' cross-entropy over ab classes
+        curves.append((g_bins, "ab classes (CE)"))
     for values, label in (*curves, (g_total, "total")):
         ax_g.plot(steps, _smooth(values, window), label=label, lw=1.2)
     for values, label in ((log["D_real"], "real"), (log["D_fake"], "fake")):

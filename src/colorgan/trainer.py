@@ -218,7 +218,7 @@ class Trainer:
                         grid = self.write_samples(epoch + 1)
                         if board is not None:
                             board.add_image("samples (gray | truth | ours)", grid, self.step, dataformats="HWC")
-                    plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight, cfg.chroma_head)
+                    plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight)
                     last_sample_epoch = epoch + 1
                 if save_due:
                     self.save(keep=epoch_done and (epoch + 1) % cfg.keep_every_epochs == 0)
@@ -237,7 +237,7 @@ class Trainer:
             if board is not None:
                 board.close()
         if self.dist.is_main and last_sample_epoch < 0 and self.step > 0:
-            plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight, cfg.chroma_head)
+            plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png", cfg.l1_weight)
         return self.run_dir
 
     def _record(self, pending: list, seconds: float, log, board, bar) -> None:
@@ -266,8 +266,8 @@ class Trainer:
         if log is not None:
             log.flush()
         shown = {"G_l1": f"{losses['G_l1']:.4f}"}
-        if self.cfg.chroma_head != "regression":  # the head's own loss
-            shown["G_bins" if self.cfg.chroma_head == "bins" else "G_chroma"] = f"{losses['G_bins']:.3f}"
+        if self.cfg.chroma_head == "bins":  # the head's own loss
+            shown["G_bins"] = f"{losses['G_bins']:.3f}"
         if not math.isnan(losses["G_gan"]):  # no D yet (warm-up): nothing to show, not "nan"
             shown |= {"G_gan": f"{losses['G_gan']:.3f}", "D": f"{losses['D_real'] + losses['D_fake']:.3f}"}
         bar.set_description(f"epoch {epoch + 1}/{self.cfg.epochs}")
