@@ -1,14 +1,18 @@
-"""Issue #15's measure: how much a few color hints help, on held-out photos, with points from the truth.
+"""How much a few color hints help (issues #15, #31), with points from the truth, on a folder of photos
+(`--data`, e.g. ../shared/data/realval) or on a run's held-out split (`--split`).
 
 For each photo and each number of points N (0, 1, 2, 5, 10, 20, 50), N places are drawn at random (the same
-places for every model, nested: the 5 points include the 2) and each hint is the true color's mean over a 3x3
-patch there, as a user who knows the color would click it. Reported per N, with 95 % bootstrap intervals:
+places for every model, nested: the 5 points include the 2). Each hint is a disk of the network's default
+patch (2 working pixels, in photo pixels at the model's working size) colored with the truth's mean there,
+as a user who knows the color would click it. Reported per N, with 95 % bootstrap intervals:
 - PSNR and CIEDE2000 of the whole photo, and their paired difference to N = 0 (the same model, no hints);
-- "followed": CIEDE2000 between each hint's color and the output within its radius, the output's own
-  lightness kept on both sides (a hint sets chroma, not lightness).
+- the worst photo's PSNR difference to N = 0, and the share of photos more than 0.3 dB worse;
+- "followed": CIEDE2000 between each hint's color and the output within its disk, the output's own
+  lightness kept on both sides (a hint sets chroma, not lightness), and the same for the automatic output
+  (N = 0) at those points: #31 asks for at most 0.6 times it.
 
-    python benchmarks/hints_curve.py --split ~/runs/A_l1 --model ~/runs/H_hints --per-folder 300 \\
-        --json benchmarks/results/hints_curve.json --out docs/img/hints_curve.png
+    python benchmarks/hints_curve.py --data ../shared/data/realval --model MODEL \\
+        --json benchmarks/results/hints_curve_realval.json --out docs/img/hints_curve_realval.png
 """
 
 from __future__ import annotations
@@ -30,20 +34,30 @@ sys.path.insert(0, str(Path(__file__).parent))
 from color_plane import held_out  # noqa: E402
 
 from colorgan.colorize import Colorizer  # noqa: E402
+from colorgan.data import find_samples  # noqa: E402
 from colorgan.evaluation import metrics  # noqa: E402
+from colorgan.evaluation.evaluate import load_eval_images  # noqa: E402
+from colorgan.hints import DEFAULT_RADIUS  # noqa: E402
 
 COUNTS = (0, 1, 2, 5, 10, 20, 50)
-RADIUS = 3  # photo pixels (the default patch at 160 px photos and a 128 px network)
+WORSE_DB = 0.3  # #31: no photo may lose more than this to its hints
 
 
-def draw_points(truth: np.ndarray, rng: np.random.Generator, most: int) -> list[dict]:
+def hint_radius(shape: tuple[int, int], working_size: int) -> float:
+    """The network's default hint patch, in photo pixels, for a photo whose long side is worked at that size."""
+    return max(1.0, DEFAULT_RADIUS * max(shape[:2]) / working_size)
+
+
+def draw_points(truth: np.ndarray, rng: np.random.Generator, most: int, radius: float) -> list[dict]:
     """`most` hints from the truth, in drawing order (take the first N for N points)."""
     h, w = truth.shape[:2]
-    ys, xs = rng.integers(1, h - 1, most), rng.integers(1, w - 1, most)
+    ys, xs = rng.integers(0, h, most), rng.integers(0, w, most)
+    yy, xx = np.mgrid[0:h, 0:w]
     points = []
     for y, x in zip(ys.tolist(), xs.tolist()):
-        color = truth[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(axis=0).round().astype(int)
-        points.append({"x": x, "y": y, "color": "#{:02x}{:02x}{:02x}".format(*color), "radius": RADIUS})
+        disk = (yy - y) ** 2 + (xx - x) ** 2 <= radius**2
+        color = truth[disk].reshape(-1, 3).mean(axis=0).round().astype(int)
+        points.append({"x": x, "y": y, "color": "#{:02x}{:02x}{:02x}".format(*color), "radius": radius})
     return points
 
 
@@ -54,7 +68,7 @@ def followed(output: np.ndarray, points: list[dict]) -> list[float]:
     yy, xx = np.mgrid[0 : output.shape[0], 0 : output.shape[1]]
     errors = []
     for p in points:
-        disk = (yy - p["y"]) ** 2 + (xx - p["x"]) ** 2 <= RADIUS**2
+        disk = (yy - p["y"]) ** 2 + (xx - p["x"]) ** 2 <= p["radius"] ** 2
         rgb = np.array([int(p["color"][i : i + 2], 16) for i in (1, 3, 5)], np.uint8).reshape(1, 1, 3)
         hint_lab = np.repeat(rgb2lab(rgb).reshape(1, 3), disk.sum(), axis=0)
         hint_lab[:, 0] = lab[disk][:, 0]
@@ -64,31 +78,45 @@ def followed(output: np.ndarray, points: list[dict]) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", type=Path, required=True, help="run folder whose split.json gives the held-out set")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data", type=Path, help="a folder of color photos (e.g. ../shared/data/realval)")
+    where.add_argument("--split", type=Path, help="run folder whose split.json gives the held-out set")
     parser.add_argument("--model", required=True, help="a hint-taking model (run folder or weights)")
-    parser.add_argument("--per-folder", type=int, default=300)
+    parser.add_argument("--per-folder", type=int, default=300, help="with --split: photos per data folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--out", type=Path, default=Path("hints_curve.png"))
     args = parser.parse_args()
 
-    images, _ = held_out(args.split, args.per_folder)
+    if args.data:
+        samples, _ = find_samples(args.data)
+        images = load_eval_images(samples, [])
+    else:
+        images, _ = held_out(args.split, args.per_folder)
     colorizer = Colorizer.load(args.model)
+    if not colorizer.config.hints:
+        sys.exit(f"{args.model}: this model takes no hints")
+    working = colorizer.config.working_size or colorizer.config.size
     rng = np.random.default_rng(args.seed)
-    plans = [draw_points(im.truth, rng, max(COUNTS)) for im in images]
-    rows: dict[int, dict[str, list[float]]] = {n: {"psnr": [], "ciede2000": [], "followed": []} for n in COUNTS}
+    plans = [draw_points(im.truth, rng, max(COUNTS), hint_radius(im.truth.shape, working)) for im in images]
+    rows: dict[int, dict[str, list[float]]] = {
+        n: {"psnr": [], "ciede2000": [], "followed": [], "automatic_at_points": []} for n in COUNTS
+    }
     t0 = time.perf_counter()
     for im, plan in zip(images, plans):
+        automatic = None
         for n in COUNTS:
             out = colorizer.colorize_array(im.gray, hints=plan[:n])
+            automatic = out if n == 0 else automatic
             rows[n]["psnr"].append(metrics.psnr(out, im.truth))
             rows[n]["ciede2000"].append(metrics.ciede2000(out, im.truth))
             rows[n]["followed"] += followed(out, plan[:n])
+            rows[n]["automatic_at_points"] += followed(automatic, plan[:n])
     result = {
         "model": str(args.model),
-        "split": str(args.split),
+        "photos": str(args.data or args.split),
         "images": len(images),
-        "radius": RADIUS,
+        "working_size": working,
         "seconds": round(time.perf_counter() - t0, 1),
         "counts": {},
     }
@@ -105,16 +133,23 @@ def main() -> None:
                 "minus_no_hints": d_mean,
                 "minus_no_hints_ci": [d_low, d_high],
             }
+        gain = np.array(rows[n]["psnr"]) - base["psnr"]
+        entry["worst_photo_psnr_minus_no_hints"] = float(gain.min())
+        entry["share_worse_than_no_hints_by_0.3_db"] = float((gain < -WORSE_DB).mean())
         if rows[n]["followed"]:
             mean, low, high = metrics.bootstrap_ci(np.array(rows[n]["followed"]))
             entry["followed_ciede2000"] = {"mean": mean, "ci": [low, high]}
+            mean, low, high = metrics.bootstrap_ci(np.array(rows[n]["automatic_at_points"]))
+            entry["automatic_at_points_ciede2000"] = {"mean": mean, "ci": [low, high]}
         result["counts"][str(n)] = entry
         follow = entry.get("followed_ciede2000", {}).get("mean", float("nan"))
+        auto = entry.get("automatic_at_points_ciede2000", {}).get("mean", float("nan"))
         print(
             f"{n:>3} points: PSNR {entry['psnr']['mean']:.2f} ({entry['psnr']['minus_no_hints']:+.2f} "
             f"[{entry['psnr']['minus_no_hints_ci'][0]:+.2f}, {entry['psnr']['minus_no_hints_ci'][1]:+.2f}])  "
+            f"worst photo {gain.min():+.2f} dB, {100 * (gain < -WORSE_DB).mean():.0f} % lose > {WORSE_DB} dB  "
             f"dE00 {entry['ciede2000']['mean']:.2f} ({entry['ciede2000']['minus_no_hints']:+.2f})  "
-            f"followed dE00 {follow:.2f}",
+            f"at the points dE00 {follow:.2f} (automatic {auto:.2f})",
             flush=True,
         )
     plot(result, args.out)
@@ -138,7 +173,7 @@ def plot(result: dict, out: Path) -> None:
         ax.errorbar(range(len(counts)), means, yerr=[lows, highs], fmt="o-", capsize=3)
         ax.set_xticks(range(len(counts)), [str(n) for n in counts])
         ax.set(xlabel="hint points from the truth", ylabel=label)
-    fig.suptitle(f"held-out photos ({result['images']}), {Path(result['model']).name}")
+    fig.suptitle(f"{Path(result['photos']).name} ({result['images']} photos), {Path(result['model']).name}")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
