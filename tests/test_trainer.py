@@ -268,6 +268,25 @@ def test_sigterm_stops_training_with_a_checkpoint_and_resume_ends_where_an_unsto
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_signal_that_lands_while_a_step_is_logged_still_stops_with_that_steps_checkpoint(
+    photo_dir, tmp_path, monkeypatch
+):
+    from colorgan.trainer import Trainer, TrainingStopped
+
+    record = Trainer._record
+
+    def record_then_signal(self, pending, *args):
+        record(self, pending, *args)
+        if pending[-1][0] == 3:  # the step was already judged "no save due" when the signal comes
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(Trainer, "_record", record_then_signal)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingStopped, match="at step 4 of 10"):
+        train(tiny(photo_dir, run, epochs=2, save_every=1000, samples=0), progress=False)
+    assert load_checkpoint(run).state["step"] == 4 and logged_steps(run)[-1] == 4
+
+
 def test_the_first_signal_asks_to_stop_and_the_second_acts_as_before():
     before = signal.getsignal(signal.SIGINT)
     stop = StopOnSignal()

@@ -208,7 +208,10 @@ class Trainer:
                 self.step += 1
                 pending.append((self.step, epoch, lr, losses.values))
                 epoch_done = self.step % per_epoch == 0 or self.step == self.total_steps
-                save_due = epoch_done or self.step % cfg.save_every == 0 or stop.signum
+                # read once: a signal that lands later in this step (while logging) is handled after the next
+                # step, which saves first; reading it twice could stop without the checkpoint
+                stopping = bool(stop.signum)
+                save_due = epoch_done or self.step % cfg.save_every == 0 or stopping
                 if len(pending) < self.sync_every and not save_due:
                     continue
                 self._record(pending, time.perf_counter() - window_start, log, board, bar)
@@ -222,7 +225,7 @@ class Trainer:
                     last_sample_epoch = epoch + 1
                 if save_due:
                     self.save(keep=epoch_done and (epoch + 1) % cfg.keep_every_epochs == 0)
-                if stop.signum and self.step < self.total_steps:
+                if stopping and self.step < self.total_steps:
                     raise TrainingStopped(
                         f"stopped by {signal.Signals(stop.signum).name} at step {self.step} of {self.total_steps}; "
                         f"checkpoint written: continue with colorgan train --resume {self.run_dir}",
