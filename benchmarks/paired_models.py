@@ -39,8 +39,9 @@ def main() -> None:
     if len(names) < len(a) or len(names) < len(b):
         print(f"warning: {len(a)} and {len(b)} photos, {len(names)} in both: comparing those")
     folders = {"all": names}
-    for name in names:
-        folders.setdefault(name.split("/")[0], []).append(name)
+    for name in names:  # photos at the top of a flat folder (realval) belong to "all" only
+        if "/" in name:
+            folders.setdefault(name.split("/")[0], []).append(name)
     result = {"a": str(args.a), "b": str(args.b), "folders": {}}
     for folder, members in folders.items():
         entry = {"images": len(members)}
