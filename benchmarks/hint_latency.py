@@ -18,7 +18,7 @@ from playwright.sync_api import sync_playwright
 from colorgan import Colorizer
 from colorgan.checkpoint import save_checkpoint
 from colorgan.config import make_config
-from colorgan.models import build_generator, init_weights
+from colorgan.nets.build import build_generator, init_weights
 from colorgan.serve import create_app, serve_in_thread
 
 TINY = dict(size=32, ngf=8, ndf=8)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from colorgan.checkpoint import save_checkpoint
 from colorgan.config import make_config
-from colorgan.models import build_generator, init_weights
+from colorgan.nets.build import build_generator, init_weights
 
 from .helpers import TINY, synthetic_photo
 

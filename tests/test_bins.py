@@ -13,7 +13,7 @@ from colorgan import colorspace
 from colorgan.checkpoint import load_checkpoint
 from colorgan.colorize import Colorizer
 from colorgan.config import make_config
-from colorgan.models import build_generator
+from colorgan.nets.build import build_generator
 from colorgan.trainer import train
 
 from .helpers import TINY, synthetic_photo, tiny_config

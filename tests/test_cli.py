@@ -355,7 +355,7 @@ def test_colorize_chroma_gain_scales_the_colors_and_rejects_nonsense(tmp_path, c
     from colorgan.checkpoint import save_checkpoint
     from colorgan.colorspace import rgb_to_lab
     from colorgan.config import make_config
-    from colorgan.models import build_generator, init_weights
+    from colorgan.nets.build import build_generator, init_weights
 
     from .helpers import TINY
 

@@ -14,8 +14,9 @@ from colorgan.backends import TorchBackend
 from colorgan.colorize import Colorizer, load_generator
 from colorgan.colorspace import ab_bin_centers
 from colorgan.config import make_config
-from colorgan.efficient_unet import EfficientUNet
-from colorgan.efficientnet import (
+from colorgan.nets.build import build_generator
+from colorgan.nets.efficient_unet import EfficientUNet
+from colorgan.nets.efficientnet import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     EfficientNetLite0,
@@ -23,7 +24,6 @@ from colorgan.efficientnet import (
     load_pretrained,
     pretrained_weights_file,
 )
-from colorgan.models import build_generator
 from colorgan.pix2pix import Pix2Pix
 from colorgan.trainer import train
 

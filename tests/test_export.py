@@ -77,7 +77,7 @@ def test_export_stores_the_chosen_inference_knobs(tmp_path):
     from colorgan.checkpoint import load_checkpoint, save_checkpoint
     from colorgan.cli import main
     from colorgan.config import make_config
-    from colorgan.models import build_generator
+    from colorgan.nets.build import build_generator
 
     cfg = make_config("default", size=32, ngf=8, ndf=8, chroma_head="bins")
     source = tmp_path / "bins.safetensors"

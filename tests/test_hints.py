@@ -25,7 +25,7 @@ from colorgan.hints import (
     simulate_hints,
 )
 from colorgan.hints import _draw_points as draw_points
-from colorgan.models import build_generator, init_weights
+from colorgan.nets.build import build_generator, init_weights
 from colorgan.trainer import train
 
 from .helpers import TINY, synthetic_photo, tiny_config

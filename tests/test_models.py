@@ -6,14 +6,9 @@ import pytest
 import torch
 
 from colorgan.config import make_config
-from colorgan.models import (
-    PatchDiscriminator,
-    UNetGenerator,
-    build_discriminator,
-    build_generator,
-    count_parameters,
-    init_weights,
-)
+from colorgan.nets.build import build_discriminator, build_generator, count_parameters, init_weights
+from colorgan.nets.patchgan import PatchDiscriminator
+from colorgan.nets.unet import UNetGenerator
 
 
 def test_parameter_counts_match_the_reference_implementation():
@@ -162,7 +157,7 @@ def test_a_file_from_before_the_chroma_head_went_loads_unless_it_used_it(tmp_pat
 
 @pytest.mark.parametrize("p", [0.5, 0.25])
 def test_byte_dropout_drops_a_share_p_scales_the_rest_and_replays_from_the_seed(p):
-    from colorgan.layers import ByteDropout
+    from colorgan.nets.cpu_kernels import ByteDropout
 
     dropout = ByteDropout(p)
     x = torch.ones(64, 32, 16, 16).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
@@ -186,7 +181,7 @@ def test_byte_dropout_drops_a_share_p_scales_the_rest_and_replays_from_the_seed(
 @pytest.mark.parametrize("side", [1, 2, 4])
 @pytest.mark.parametrize("bias", [False, True])
 def test_matmul_transposed_convolution_computes_what_torchs_does(side, bias):
-    from colorgan.layers import MatmulConvTranspose2d
+    from colorgan.nets.cpu_kernels import MatmulConvTranspose2d
 
     torch.manual_seed(side)
     ours = MatmulConvTranspose2d(24, 16, 4, stride=2, padding=1, bias=bias)
@@ -212,7 +207,7 @@ def test_matmul_transposed_convolution_computes_what_torchs_does(side, bias):
 
 
 def test_matmul_transposed_convolution_leaves_larger_inputs_to_torch():
-    from colorgan.layers import MatmulConvTranspose2d
+    from colorgan.nets.cpu_kernels import MatmulConvTranspose2d
 
     ours = MatmulConvTranspose2d(8, 4, 4, stride=2, padding=1)
     x = torch.randn(2, 8, 8, 8)
@@ -221,7 +216,7 @@ def test_matmul_transposed_convolution_leaves_larger_inputs_to_torch():
 
 @pytest.mark.parametrize("p", [0.001, 0.3, 0.999, 1.0])
 def test_byte_dropout_leaves_other_rates_to_torchs_own_dropout(p):
-    from colorgan.layers import ByteDropout
+    from colorgan.nets.cpu_kernels import ByteDropout
 
     x = torch.ones(16, 8, 4, 4).contiguous(memory_format=torch.channels_last)
     torch.manual_seed(5)
@@ -231,7 +226,7 @@ def test_byte_dropout_leaves_other_rates_to_torchs_own_dropout(p):
 
 
 def test_matmul_transposed_convolution_takes_unbatched_input_as_torch_does():
-    from colorgan.layers import MatmulConvTranspose2d
+    from colorgan.nets.cpu_kernels import MatmulConvTranspose2d
 
     ours = MatmulConvTranspose2d(8, 4, 4, stride=2, padding=1)
     x = torch.randn(8, 2, 2)

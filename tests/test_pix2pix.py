@@ -62,7 +62,7 @@ def test_resumed_adam_moments_keep_the_channels_last_layout_the_fused_kernel_nee
 
 
 def test_a_downsampling_discriminator_judges_the_pooled_pair():
-    from colorgan.models import PatchDiscriminator
+    from colorgan.nets.patchgan import PatchDiscriminator
 
     torch.manual_seed(0)
     full, pooled = PatchDiscriminator(3, 8, 2), PatchDiscriminator(3, 8, 2, downsample=2)

@@ -17,7 +17,7 @@ from torch import nn
 
 from .atomic import atomic_write_bytes
 from .extras import import_extra
-from .models import fold_batch_norm
+from .nets.build import fold_batch_norm
 
 
 class TorchBackend:

@@ -159,7 +159,7 @@ def _with_peak(result: dict, flop_per_s: float, device: torch.device) -> dict:
 def bench_infer(args: argparse.Namespace) -> dict:
     """The generator alone, through the same backend `colorgan colorize` uses."""
     from .backends import TorchBackend
-    from .models import build_generator
+    from .nets.build import build_generator
 
     cfg = make_config(
         "pix2pix", size=args.size, ngf=args.ngf, color_space=args.color_space, chroma_head=args.chroma_head

@@ -41,7 +41,7 @@ from .images import (
     resize_to,
     write_skipped_csv,
 )
-from .models import build_generator
+from .nets.build import build_generator
 from .outputs import FolderReport, existing_output, output_path_for, plan_outputs, save_image, writes_over_input
 from .video import is_video_path, video_output_path
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from .backends import export_onnx
 from .checkpoint import save_checkpoint
 from .colorize import load_generator
-from .models import input_channels
+from .nets.build import input_channels
 
 # Set at export; they change no weight.
 INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "working_size")

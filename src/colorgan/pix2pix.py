@@ -19,9 +19,10 @@ from . import colorspace
 from .config import TrainConfig
 from .devices import autocast, pick_precision
 from .distributed import Dist, all_ranks_agree_on_device
-from .efficient_unet import EfficientUNet
-from .efficientnet import load_pretrained
-from .models import build_discriminator, build_generator, init_weights, load_widening_inputs, upsample2x
+from .nets.build import build_discriminator, build_generator, init_weights, load_widening_inputs
+from .nets.efficient_unet import EfficientUNet
+from .nets.efficientnet import load_pretrained
+from .nets.unet import upsample2x
 
 LOSS_NAMES = ("G_gan", "G_l1", "D_real", "D_fake", "G_bins")
 

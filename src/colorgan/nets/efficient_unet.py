@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .colorspace import ab_bin_centers, ab_from_bin_logits
+from ..colorspace import ab_bin_centers, ab_from_bin_logits
 from .efficientnet import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0
 
 DECODER_CHANNELS = (192, 128, 64, 32)  # at strides 16, 8, 4 and 2

@@ -1,0 +1,9 @@
+"""The networks, and nothing that trains or applies them.
+
+unet.py            the pix2pix U-Net generator (regression or bins head)
+patchgan.py        the 70x70 PatchGAN discriminator
+efficientnet.py    EfficientNet-Lite0, the ImageNet encoder
+efficient_unet.py  the U-Net whose encoder is EfficientNet-Lite0 (the shipped model)
+cpu_kernels.py     ByteDropout and MatmulConvTranspose2d: torch's layers, faster when training on a CPU
+build.py           the networks a TrainConfig describes, their init, widening inputs, folding batch norm
+"""
