@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 
 from colorgan.config import make_config  # noqa: E402
 from colorgan.evaluation.evaluate import evaluate_run  # noqa: E402
-from colorgan.report import read_log  # noqa: E402
-from colorgan.trainer import train  # noqa: E402
+from colorgan.train.report import read_log  # noqa: E402
+from colorgan.train.trainer import train  # noqa: E402
 
 
 def parse_setting(text: str) -> dict:

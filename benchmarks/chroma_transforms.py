@@ -27,8 +27,8 @@ import numpy as np
 from color_plane import folders_line, held_out, score, summarize
 
 from colorgan.colorize import Colorizer, compose
-from colorgan.data import sample_folder
 from colorgan.evaluation.evaluate import gray_baseline
+from colorgan.train.data import sample_folder
 
 HUE_SECTORS = 16
 CHROMA_BANDS = np.array([0, 3, 6, 10, 15, 22, 32, 50, np.inf])

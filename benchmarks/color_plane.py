@@ -30,9 +30,9 @@ import numpy as np  # noqa: E402
 
 from colorgan.colorize import Colorizer  # noqa: E402
 from colorgan.config import TrainConfig  # noqa: E402
-from colorgan.data import data_roots, find_samples, sample_folder  # noqa: E402
 from colorgan.evaluation import metrics  # noqa: E402
 from colorgan.evaluation.evaluate import gray_baseline, load_eval_images  # noqa: E402
+from colorgan.train.data import data_roots, find_samples, sample_folder  # noqa: E402
 
 
 def held_out(split_run: Path, per_folder: int, part: str = "val"):

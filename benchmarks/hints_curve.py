@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from color_plane import held_out  # noqa: E402
 
 from colorgan.colorize import Colorizer  # noqa: E402
-from colorgan.data import find_samples  # noqa: E402
 from colorgan.evaluation import metrics  # noqa: E402
 from colorgan.evaluation.evaluate import load_eval_images  # noqa: E402
 from colorgan.hints import DEFAULT_RADIUS  # noqa: E402
+from colorgan.train.data import find_samples  # noqa: E402
 
 COUNTS = (0, 1, 2, 5, 10, 20, 50)
 WORSE_DB = 0.3  # #31: no photo may lose more than this to its hints

@@ -32,7 +32,7 @@ import numpy as np
 
 def write_cache(folder: Path, count: int, size: int, seed: int = 0) -> None:
     """A synthetic cache of `count` samples in colorgan's format, written in chunks (little RAM used here)."""
-    from colorgan.pixel_cache import CACHE_VERSION
+    from colorgan.train.pixel_cache import CACHE_VERSION
 
     folder.mkdir(parents=True, exist_ok=True)
     color = np.lib.format.open_memmap(folder / "color.npy", mode="w+", dtype=np.uint8, shape=(count, size, size, 3))
@@ -88,9 +88,10 @@ def child(args: argparse.Namespace) -> dict:
     import torch
 
     from colorgan.config import make_config
-    from colorgan.data import BatchStream, make_split, pixels_to_float
-    from colorgan.pixel_cache import _open_cache
-    from colorgan.trainer import Trainer
+    from colorgan.train.batches import BatchStream, pixels_to_float
+    from colorgan.train.data import make_split
+    from colorgan.train.pixel_cache import _open_cache
+    from colorgan.train.trainer import Trainer
 
     torch.set_num_threads(1)
     sampler = PeakSampler()

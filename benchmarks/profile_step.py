@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from colorgan.allocator import keep_freed_memory
 from colorgan.bench import random_batch
 from colorgan.config import make_config
-from colorgan.pix2pix import Pix2Pix
+from colorgan.train.allocator import keep_freed_memory
+from colorgan.train.pix2pix import Pix2Pix
 
 
 def level_timer(generator: torch.nn.Module) -> dict[str, float]:

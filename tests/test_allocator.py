@@ -44,7 +44,7 @@ def test_kept_memory_is_reused_without_page_faults():
 
 
 def test_elsewhere_nothing_changes(monkeypatch):
-    from colorgan import allocator
+    from colorgan.train import allocator
 
     monkeypatch.setattr(allocator.sys, "platform", "darwin")
     assert allocator.keep_freed_memory() is False

@@ -46,7 +46,7 @@ def test_sigterm_during_a_write_leaves_no_temp_file(tmp_path):
     import time
 
     from colorgan.atomic import atomic_output
-    from colorgan.stopping import ExitOnSigterm
+    from colorgan.infer.stopping import ExitOnSigterm
 
     target = tmp_path / "film_color.mp4"
     with pytest.raises(SystemExit) as stop, ExitOnSigterm(), atomic_output(target) as tmp:

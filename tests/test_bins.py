@@ -14,7 +14,7 @@ from colorgan.checkpoint import load_checkpoint
 from colorgan.colorize import Colorizer
 from colorgan.config import make_config
 from colorgan.nets.build import build_generator
-from colorgan.trainer import train
+from colorgan.train.trainer import train
 
 from .helpers import TINY, synthetic_photo, tiny_config
 
@@ -141,7 +141,7 @@ def test_ema_run_ships_the_average_and_resumes_exactly(photo_dir, tmp_path):
 
 def test_the_average_forgets_the_random_start():
     """With a fixed 0.999 the average still held 13 % of the initial weights after 2,000 steps."""
-    from colorgan.pix2pix import Pix2Pix
+    from colorgan.train.pix2pix import Pix2Pix
 
     model = Pix2Pix(make_config("default", **{**TINY, "ema_decay": 0.999}), torch.device("cpu"))
     start = model.G_ema.head[0].weight.clone()

@@ -9,16 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorgan.data import (
-    BatchStream,
-    DataError,
-    find_samples,
-    make_split,
-    sample_folder,
-    split_by_folder,
-)
 from colorgan.images import rgb_to_gray_u8
-from colorgan.pixel_cache import load_cache
+from colorgan.train.batches import BatchStream
+from colorgan.train.data import DataError, find_samples, make_split, sample_folder, split_by_folder
+from colorgan.train.pixel_cache import load_cache
 
 from .helpers import synthetic_photo
 
@@ -193,7 +187,7 @@ def test_a_dangling_symlink_is_skipped_and_an_unwritable_cache_is_one_clear_erro
 
 def test_a_cache_being_built_by_a_live_process_is_left_alone(photo_dir, tmp_path):
     """Dead builds are found by their lock, not by /proc (which macOS and Windows lack)."""
-    from colorgan.pixel_cache import build_lock
+    from colorgan.train.pixel_cache import build_lock
 
     live = tmp_path / "c" / "feedbeef.tmp-12345"
     live.mkdir(parents=True)

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from colorgan.checkpoint import load_checkpoint
-from colorgan.data import BatchStream, DevicePixels
-from colorgan.pixel_cache import load_cache
-from colorgan.run_log import LOG_FIELDS
-from colorgan.trainer import Trainer, TrainingError
+from colorgan.train.batches import BatchStream, DevicePixels
+from colorgan.train.pixel_cache import load_cache
+from colorgan.train.run_log import LOG_FIELDS
+from colorgan.train.trainer import Trainer, TrainingError
 
 from .helpers import tiny_config
 

@@ -30,8 +30,14 @@ import torch
 
 from colorgan.checkpoint import load_checkpoint
 from colorgan.config import make_config
-from colorgan.distributed import Dist, all_ranks_agree_on_device, check_sync_bn, dist_timeout, shutdown_distributed
-from colorgan.trainer import Trainer
+from colorgan.train.distributed import (
+    Dist,
+    all_ranks_agree_on_device,
+    check_sync_bn,
+    dist_timeout,
+    shutdown_distributed,
+)
+from colorgan.train.trainer import Trainer
 
 from .helpers import TINY, as_flags, logged_steps
 

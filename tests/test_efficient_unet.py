@@ -24,8 +24,8 @@ from colorgan.nets.efficientnet import (
     load_pretrained,
     pretrained_weights_file,
 )
-from colorgan.pix2pix import Pix2Pix
-from colorgan.trainer import train
+from colorgan.train.pix2pix import Pix2Pix
+from colorgan.train.trainer import train
 
 from .helpers import tiny_values
 

@@ -26,7 +26,7 @@ from colorgan.hints import (
 )
 from colorgan.hints import _draw_points as draw_points
 from colorgan.nets.build import build_generator, init_weights
-from colorgan.trainer import train
+from colorgan.train.trainer import train
 
 from .helpers import TINY, synthetic_photo, tiny_config
 
@@ -211,7 +211,7 @@ def test_fine_tuning_adds_hint_inputs_with_zero_weights_so_it_starts_as_the_auto
     assert run.exists()
     # before any step the hint weights are zero: the same output as the model it started from, hints or not
     from colorgan.colorize import load_generator
-    from colorgan.pix2pix import Pix2Pix
+    from colorgan.train.pix2pix import Pix2Pix
 
     model = Pix2Pix(tiny_config(photo_dir, tmp_path / "unused", hints=True), torch.device("cpu"))
     model.start_from(str(tiny_model))

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from colorgan.pix2pix import Pix2Pix, adversarial_loss
+from colorgan.train.pix2pix import Pix2Pix, adversarial_loss
 
 from .helpers import tiny_config
 

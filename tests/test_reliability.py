@@ -37,7 +37,7 @@ from colorgan.config import make_config
 from colorgan.images import ImageReadError, load_image
 from colorgan.nets.build import build_generator
 from colorgan.outputs import save_image
-from colorgan.trainer import LOG_FIELDS, Trainer, TrainingError, train
+from colorgan.train.trainer import LOG_FIELDS, Trainer, TrainingError, train
 
 from . import helpers
 from .helpers import as_flags, logged_steps, small_train_argv, synthetic_photo

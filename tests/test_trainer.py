@@ -20,8 +20,8 @@ from PIL import Image
 from colorgan.checkpoint import LATEST, load_checkpoint
 from colorgan.cli import main
 from colorgan.config import PRESETS, make_config
-from colorgan.stopping import StopOnSignal
-from colorgan.trainer import TrainingError, train
+from colorgan.train.stopping import StopOnSignal
+from colorgan.train.trainer import TrainingError, train
 
 from .helpers import TINY, logged_steps, small_train_argv, synthetic_photo, tiny_config
 
@@ -133,7 +133,7 @@ def test_photos_that_change_while_the_cache_is_built_are_skipped_by_name_and_reb
 ):
     """A data folder that changes during training: the cache is decoded once, so a photo deleted under the
     builder is skipped with its name, one rewritten is read as it is then, and the next run sees the change."""
-    import colorgan.pixel_cache as pixel_cache
+    from colorgan.train import pixel_cache
 
     gone, rewritten = photo_dir / "b" / "img04.jpg", photo_dir / "a" / "img05.jpg"
     decode = pixel_cache.decode_sample
@@ -271,7 +271,7 @@ def test_sigterm_stops_training_with_a_checkpoint_and_resume_ends_where_an_unsto
 def test_a_signal_that_lands_while_a_step_is_logged_still_stops_with_that_steps_checkpoint(
     photo_dir, tmp_path, monkeypatch
 ):
-    from colorgan.trainer import Trainer, TrainingStopped
+    from colorgan.train.trainer import Trainer, TrainingStopped
 
     record = Trainer._record
 

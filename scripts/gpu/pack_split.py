@@ -20,7 +20,7 @@ from pathlib import Path
 
 import cv2
 
-from colorgan.data import find_samples
+from colorgan.train.data import find_samples
 
 
 def encode(path: str, size: int = 128, quality: int = 80) -> bytes | None:

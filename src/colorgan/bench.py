@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .allocator import keep_freed_memory
 from .config import make_config
 from .devices import pick_precision
 from .hints import simulate_hints
+from .train.allocator import keep_freed_memory
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", reps: int = 6) -> float:
@@ -77,7 +77,7 @@ def random_batch(model, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def bench_train(args: argparse.Namespace) -> dict:
-    from .pix2pix import Pix2Pix
+    from .train.pix2pix import Pix2Pix
 
     kept = False if args.default_malloc else keep_freed_memory()  # as the trainer does
 
@@ -193,8 +193,9 @@ def bench_infer(args: argparse.Namespace) -> dict:
 def bench_data(args: argparse.Namespace) -> dict:
     import tempfile
 
-    from .data import BatchStream, make_split
-    from .pixel_cache import load_cache
+    from .train.batches import BatchStream
+    from .train.data import make_split
+    from .train.pixel_cache import load_cache
 
     if not args.data:
         raise SystemExit("error: bench data needs --data DIR")

@@ -24,8 +24,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from .data import DataError
-    from .trainer import TrainingError, TrainingStopped, train
+    from .train.data import DataError
+    from .train.trainer import TrainingError, TrainingStopped, train
 
     overrides = config_overrides(args)
     try:
@@ -72,9 +72,9 @@ def _fail(message: str) -> int:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
-    from .data import DataError
     from .evaluation.evaluate import evaluate_model, evaluate_run
     from .evaluation.tensorboard import write_tensorboard
+    from .train.data import DataError
 
     try:
         if args.run:
@@ -159,7 +159,7 @@ def set_chroma_gain(colorizer, gain: float | None) -> None:
 
 
 def colorize_command(args: argparse.Namespace) -> int:
-    from .stopping import ExitOnSigterm
+    from .infer.stopping import ExitOnSigterm
 
     try:
         with ExitOnSigterm():
@@ -175,10 +175,10 @@ def _colorize_inputs(args: argparse.Namespace) -> int:
     from .atomic import read_regular_file, remove_stale_temps_of
     from .checkpoint import CheckpointError
     from .colorize import Colorizer
-    from .data import folder_labels
     from .hints import HintError
     from .images import ImageReadError, write_skipped_csv
     from .outputs import FolderReport, existing_output, output_path_for, plan_outputs, writes_over_input
+    from .train.data import folder_labels
     from .video import VideoError, import_av, is_video_path
 
     inputs = [Path(i) for i in args.inputs]

@@ -17,7 +17,7 @@ from PIL import Image
 from .atomic import atomic_write_text
 from .colorize import Colorizer, default_weights_path
 from .images import load_image, rgb_to_gray_u8
-from .report import jpeg_data_uri, sample_grid, save_png
+from .train.report import jpeg_data_uri, sample_grid, save_png
 
 SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"]
 SKLEARN_PHOTOS = ["china.jpg", "flower.jpg"]
@@ -38,7 +38,7 @@ def package_photos() -> list[Path]:
 def _train_fallback(photos: list[Path], out: Path, seconds: float) -> Path:
     """No shipped model: train a small one on the sample photos for about `seconds`."""
     from .config import make_config
-    from .trainer import train
+    from .train.trainer import train
 
     data = out / "train_photos"
     data.mkdir(parents=True, exist_ok=True)

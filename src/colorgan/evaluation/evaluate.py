@@ -26,8 +26,8 @@ from ..atomic import atomic_write_bytes, atomic_write_text
 from ..colorize import Colorizer, compose
 from ..colorspace import mean_ab
 from ..config import TrainConfig
-from ..data import DataError, Sample, data_roots, find_samples, sample_folder
 from ..images import ImageReadError, gray_channel, load_image
+from ..train.data import DataError, Sample, data_roots, find_samples, sample_folder
 from . import metrics
 
 BASELINES = ("gray", "mean_chroma")

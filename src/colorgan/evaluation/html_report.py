@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..report import data_uri, jpeg_data_uri, sample_grid
+from ..train.report import data_uri, jpeg_data_uri, sample_grid
 
 TILE = 160  # px height of each picture in the grids
 

@@ -15,14 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import colorspace
-from .config import TrainConfig
-from .devices import autocast, pick_precision
+from .. import colorspace
+from ..config import TrainConfig
+from ..devices import autocast, pick_precision
+from ..nets.build import build_discriminator, build_generator, init_weights, load_widening_inputs
+from ..nets.efficient_unet import EfficientUNet
+from ..nets.efficientnet import load_pretrained
+from ..nets.unet import upsample2x
 from .distributed import Dist, all_ranks_agree_on_device
-from .nets.build import build_discriminator, build_generator, init_weights, load_widening_inputs
-from .nets.efficient_unet import EfficientUNet
-from .nets.efficientnet import load_pretrained
-from .nets.unet import upsample2x
 
 LOSS_NAMES = ("G_gan", "G_l1", "D_real", "D_fake", "G_bins")
 
@@ -92,7 +92,7 @@ class Pix2Pix:
     @torch.no_grad()
     def start_from(self, path: str) -> None:
         """Start G (and its average) from trained weights; input planes they lack (hints) start at zero."""
-        from .colorize import load_generator
+        from ..colorize import load_generator
 
         source, source_cfg, _ = load_generator(path)
         mismatch = [

@@ -17,13 +17,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import colorspace
+from .. import colorspace
+from ..atomic import atomic_write_text, remove_stale_temps
+from ..checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
+from ..config import TrainConfig
+from ..devices import autocast, set_threads
+from ..hints import HINT_PLANES, simulate_hints
 from .allocator import keep_freed_memory
-from .atomic import atomic_write_text, remove_stale_temps
-from .checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
-from .config import TrainConfig
-from .data import BatchStream, DevicePixels, data_roots, pixels_to_float, split_by_folder
-from .devices import autocast, set_threads
+from .batches import BatchStream, DevicePixels, pixels_to_float
+from .data import data_roots, split_by_folder
 from .distributed import (
     check_sync_bn,
     collective_failure_message,
@@ -32,7 +34,6 @@ from .distributed import (
     shutdown_distributed,
     wait_for_all_ranks,
 )
-from .hints import HINT_PLANES, simulate_hints
 from .pix2pix import LOSS_NAMES, Pix2Pix
 from .pixel_cache import PixelCache, load_cache
 from .report import plot_losses, sample_grid, save_png

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .devices import pick_device
+from ..devices import pick_device
 
 
 @dataclass(frozen=True)

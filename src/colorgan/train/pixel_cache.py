@@ -18,9 +18,9 @@ import numpy as np
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from .atomic import atomic_write_text
+from ..atomic import atomic_write_text
+from ..images import ImageReadError, Skipped, write_skipped_csv
 from .data import DataError, Sample, decode_sample, find_samples
-from .images import ImageReadError, Skipped, write_skipped_csv
 
 CACHE_VERSION = 1
 
