@@ -1,6 +1,6 @@
 """Does training memory stay flat as the dataset grows? Peak RSS with 1,000 vs 20,000 cached samples.
 
-Writes synthetic pixel caches straight in the on-disk format of `colorgan.data` (color.npy + gray.npy uint8
+Writes synthetic pixel caches straight in the on-disk format of `colorgan.train.pixel_cache` (color.npy + gray.npy uint8
 arrays and index.json; no JPEG is decoded), then, for each size, runs in a fresh subprocess either
 
 - `train`: the real `Trainer.fit()` (tiny networks, fp32, one thread) for the same number of steps, or

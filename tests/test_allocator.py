@@ -11,7 +11,7 @@ import pytest
 
 CHURN = """
 import resource, sys, torch
-from colorgan.allocator import keep_freed_memory
+from colorgan.train.allocator import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def churn():  # like a step's activations: a dozen 4 MiB blocks held together, then all freed; ten times
