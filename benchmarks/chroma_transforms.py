@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 from color_plane import folders_line, held_out, score, summarize
 
-from colorgan.colorize import Colorizer, compose
 from colorgan.evaluation.evaluate import gray_baseline
+from colorgan.infer.colorize import Colorizer, compose
 from colorgan.train.data import sample_folder
 
 HUE_SECTORS = 16

@@ -28,10 +28,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from colorgan.colorize import Colorizer  # noqa: E402
 from colorgan.config import TrainConfig  # noqa: E402
 from colorgan.evaluation import metrics  # noqa: E402
 from colorgan.evaluation.evaluate import gray_baseline, load_eval_images  # noqa: E402
+from colorgan.infer.colorize import Colorizer  # noqa: E402
 from colorgan.train.data import data_roots, find_samples, sample_folder  # noqa: E402
 
 

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from colorgan.colorize import Colorizer, compose
+from colorgan.infer.colorize import Colorizer, compose
 
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket")
 WIDTH = 300

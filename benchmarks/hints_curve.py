@@ -33,10 +33,10 @@ from skimage.color import deltaE_ciede2000, rgb2lab  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from color_plane import held_out  # noqa: E402
 
-from colorgan.colorize import Colorizer  # noqa: E402
 from colorgan.evaluation import metrics  # noqa: E402
 from colorgan.evaluation.evaluate import load_eval_images  # noqa: E402
-from colorgan.hints import DEFAULT_RADIUS  # noqa: E402
+from colorgan.infer.colorize import Colorizer  # noqa: E402
+from colorgan.infer.hints import DEFAULT_RADIUS  # noqa: E402
 from colorgan.train.data import find_samples  # noqa: E402
 
 COUNTS = (0, 1, 2, 5, 10, 20, 50)

@@ -11,8 +11,8 @@ import torch
 
 from colorgan import colorspace
 from colorgan.checkpoint import load_checkpoint
-from colorgan.colorize import Colorizer
 from colorgan.config import make_config
+from colorgan.infer.colorize import Colorizer
 from colorgan.nets.build import build_generator
 from colorgan.train.trainer import train
 

@@ -127,7 +127,7 @@ def test_large_photo_keeps_full_resolution_lightness(tiny_model):
 
 
 def test_the_shipped_default_model_works_offline_with_no_path():
-    from colorgan.colorize import default_weights_path
+    from colorgan.infer.colorize import default_weights_path
 
     path = default_weights_path()
     assert path.stat().st_size < 32 * 2**20
@@ -191,7 +191,7 @@ def test_chroma_gain_scales_the_predicted_chroma(tiny_model):
 
 def test_compose_is_the_same_on_any_number_of_threads_and_follows_the_lab_conversion():
     from colorgan.colorspace import lab_to_rgb
-    from colorgan.compose import BAND_ROWS, L_OF_GRAY, compose
+    from colorgan.infer.compose import BAND_ROWS, L_OF_GRAY, compose
 
     rng = np.random.default_rng(4)
     gray = rng.integers(0, 256, (3 * BAND_ROWS + 5, 211), dtype=np.uint8)  # bands that do not divide the height

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from skimage import data as skdata
 
-from colorgan.backends import TorchBackend
-from colorgan.colorize import Colorizer, load_generator
 from colorgan.colorspace import ab_bin_centers
 from colorgan.config import make_config
+from colorgan.infer.backends import TorchBackend
+from colorgan.infer.colorize import Colorizer, load_generator
 from colorgan.nets.build import build_generator
 from colorgan.nets.efficient_unet import EfficientUNet
 from colorgan.nets.efficientnet import (

@@ -14,7 +14,7 @@ from colorgan.checkpoint import load_checkpoint, save_checkpoint
 from colorgan.cli import main
 from colorgan.colorspace import AB_SCALE, rgb_to_lab
 from colorgan.config import make_config
-from colorgan.hints import (
+from colorgan.infer.hints import (
     Hint,
     HintError,
     gain_near_hints,
@@ -24,7 +24,7 @@ from colorgan.hints import (
     parse_hints,
     simulate_hints,
 )
-from colorgan.hints import _draw_points as draw_points
+from colorgan.infer.hints import _draw_points as draw_points
 from colorgan.nets.build import build_generator, init_weights
 from colorgan.train.trainer import train
 
@@ -210,7 +210,7 @@ def test_fine_tuning_adds_hint_inputs_with_zero_weights_so_it_starts_as_the_auto
     )
     assert run.exists()
     # before any step the hint weights are zero: the same output as the model it started from, hints or not
-    from colorgan.colorize import load_generator
+    from colorgan.infer.colorize import load_generator
     from colorgan.train.pix2pix import Pix2Pix
 
     model = Pix2Pix(tiny_config(photo_dir, tmp_path / "unused", hints=True), torch.device("cpu"))

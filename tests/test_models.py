@@ -83,7 +83,7 @@ def test_a_crafted_model_config_is_one_clear_error(tmp_path):
     import pytest
 
     from colorgan.checkpoint import CheckpointError, save_checkpoint
-    from colorgan.colorize import Colorizer
+    from colorgan.infer.colorize import Colorizer
 
     path = tmp_path / "crafted.safetensors"
     save_checkpoint(path, {}, {}, {"size": 0, "ngf": "x"}, {})
@@ -93,8 +93,8 @@ def test_a_crafted_model_config_is_one_clear_error(tmp_path):
 
 def test_a_file_from_before_the_per_scene_gain_went_loads_unless_it_used_it(tmp_path):
     from colorgan.checkpoint import CheckpointError, save_checkpoint
-    from colorgan.colorize import Colorizer
     from colorgan.config import TrainConfig
+    from colorgan.infer.colorize import Colorizer
 
     cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
     old = {**cfg.to_dict(), "scene_gains": [], "scene_kinds": []}  # what a file written then holds
@@ -125,8 +125,8 @@ CHROMA_HEAD_DEFAULTS = {  # the deleted chroma head's fields as every file writt
 
 def test_a_file_from_before_the_chroma_head_went_loads_unless_it_used_it(tmp_path):
     from colorgan.checkpoint import CheckpointError, save_checkpoint
-    from colorgan.colorize import Colorizer
     from colorgan.config import TrainConfig
+    from colorgan.infer.colorize import Colorizer
 
     cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
     old = {**cfg.to_dict(), **CHROMA_HEAD_DEFAULTS}

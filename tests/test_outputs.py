@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from colorgan.cli import main
-from colorgan.outputs import plan_outputs
+from colorgan.infer.outputs import plan_outputs
 
 from .helpers import synthetic_photo
 

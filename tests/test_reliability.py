@@ -35,8 +35,8 @@ from colorgan.checkpoint import CheckpointError, load_checkpoint, load_module_st
 from colorgan.cli import main as cli_main
 from colorgan.config import make_config
 from colorgan.images import ImageReadError, load_image
+from colorgan.infer.outputs import save_image
 from colorgan.nets.build import build_generator
-from colorgan.outputs import save_image
 from colorgan.train.trainer import LOG_FIELDS, Trainer, TrainingError, train
 
 from . import helpers

@@ -206,7 +206,7 @@ def test_train_colorize_and_the_cache_work_without_fcntl(tmp_path, photo_dir):
     """fcntl is POSIX-only: train and colorize must import (and lock) without it, as on Windows."""
     code = (
         "import sys; sys.modules['fcntl'] = None\n"
-        "import colorgan.train.trainer, colorgan.colorize, colorgan.train.pixel_cache, colorgan.cli\n"
+        "import colorgan.train.trainer, colorgan.infer.colorize, colorgan.train.pixel_cache, colorgan.cli\n"
         "from colorgan.train.trainer import RunLock, TrainingError\n"
         "from pathlib import Path\n"
         f"run = Path({str(tmp_path / 'run')!r}); run.mkdir()\n"

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from colorgan import Colorizer
-from colorgan import video as videomod
 from colorgan.cli import main
-from colorgan.temporal import (
+from colorgan.infer import video as videomod
+from colorgan.infer.temporal import (
     TemporalSettings,
     estimate_flow,
     flow_trust,
@@ -22,7 +22,7 @@ from colorgan.temporal import (
     stabilize,
     warp,
 )
-from colorgan.video import VideoError
+from colorgan.infer.video import VideoError
 
 from .helpers import synthetic_photo
 

@@ -10,7 +10,7 @@ __all__ = ["Colorizer", "TrainConfig", "__version__"]
 def __getattr__(name: str):
     # Lazy, so `import colorgan` stays light for the CLI and workers.
     if name == "Colorizer":
-        from .colorize import Colorizer
+        from .infer.colorize import Colorizer
 
         return Colorizer
     if name == "TrainConfig":

@@ -19,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .config import make_config
 from .devices import pick_precision
-from .hints import simulate_hints
+from .infer.hints import simulate_hints
 from .train.allocator import keep_freed_memory
 
 
@@ -158,7 +158,7 @@ def _with_peak(result: dict, flop_per_s: float, device: torch.device) -> dict:
 
 def bench_infer(args: argparse.Namespace) -> dict:
     """The generator alone, through the same backend `colorgan colorize` uses."""
-    from .backends import TorchBackend
+    from .infer.backends import TorchBackend
     from .nets.build import build_generator
 
     cfg = make_config(
@@ -222,7 +222,7 @@ def bench_data(args: argparse.Namespace) -> dict:
 
 
 def bench_colorize(args: argparse.Namespace) -> dict:
-    from .colorize import Colorizer
+    from .infer.colorize import Colorizer
 
     colorizer = Colorizer.load(args.model, backend=args.backend)
     rng = np.random.default_rng(0)

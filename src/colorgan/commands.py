@@ -174,12 +174,12 @@ def _colorize_inputs(args: argparse.Namespace) -> int:
 
     from .atomic import read_regular_file, remove_stale_temps_of
     from .checkpoint import CheckpointError
-    from .colorize import Colorizer
-    from .hints import HintError
     from .images import ImageReadError, write_skipped_csv
-    from .outputs import FolderReport, existing_output, output_path_for, plan_outputs, writes_over_input
+    from .infer.colorize import Colorizer
+    from .infer.hints import HintError
+    from .infer.outputs import FolderReport, existing_output, output_path_for, plan_outputs, writes_over_input
+    from .infer.video import VideoError, import_av, is_video_path
     from .train.data import folder_labels
-    from .video import VideoError, import_av, is_video_path
 
     inputs = [Path(i) for i in args.inputs]
     hints = None

@@ -7,9 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from .backends import export_onnx
 from .checkpoint import save_checkpoint
-from .colorize import load_generator
+from .infer.backends import export_onnx
+from .infer.colorize import load_generator
 from .nets.build import input_channels
 
 # Set at export; they change no weight.

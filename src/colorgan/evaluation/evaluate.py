@@ -23,10 +23,10 @@ import numpy as np
 from tqdm import tqdm
 
 from ..atomic import atomic_write_bytes, atomic_write_text
-from ..colorize import Colorizer, compose
 from ..colorspace import mean_ab
 from ..config import TrainConfig
 from ..images import ImageReadError, gray_channel, load_image
+from ..infer.colorize import Colorizer, compose
 from ..train.data import DataError, Sample, data_roots, find_samples, sample_folder
 from . import metrics
 

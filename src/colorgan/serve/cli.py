@@ -91,8 +91,8 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"error: `colorgan serve` needs the serve extra: pip install 'colorgan[serve]' ({exc})", file=sys.stderr)
         return 2
     from ..checkpoint import CheckpointError
-    from ..colorize import Colorizer
     from ..commands import set_chroma_gain
+    from ..infer.colorize import Colorizer
     from .server import run_server
 
     try:

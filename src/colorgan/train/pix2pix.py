@@ -92,7 +92,7 @@ class Pix2Pix:
     @torch.no_grad()
     def start_from(self, path: str) -> None:
         """Start G (and its average) from trained weights; input planes they lack (hints) start at zero."""
-        from ..colorize import load_generator
+        from ..infer.colorize import load_generator
 
         source, source_cfg, _ = load_generator(path)
         mismatch = [

@@ -22,7 +22,7 @@ from ..atomic import atomic_write_text, remove_stale_temps
 from ..checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
 from ..config import TrainConfig
 from ..devices import autocast, set_threads
-from ..hints import HINT_PLANES, simulate_hints
+from ..infer.hints import HINT_PLANES, simulate_hints
 from .allocator import keep_freed_memory
 from .batches import BatchStream, DevicePixels, pixels_to_float
 from .data import data_roots, split_by_folder

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from .colorspace import gray_to_lightness
+from ..colorspace import gray_to_lightness
 
 BAND_ROWS = 32  # rows composed at a time: a band's float buffers stay in cache (512 rows ran 1.8x slower)
 PARALLEL_PIXELS = 2**18  # smaller photos are composed on one thread (512 x 512: 4.1 ms on one, 3.2 on two)

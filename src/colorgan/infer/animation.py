@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes
+from ..images import DECODERS, ImageReadError, LoadedImage, gray_channel, load_image
 from .compose import compose
-from .images import DECODERS, ImageReadError, LoadedImage, gray_channel, load_image
 from .temporal import TemporalSettings, stabilize
 
 ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")

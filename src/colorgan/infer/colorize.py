@@ -19,17 +19,13 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from . import colorspace
-from .animation import Animation, colorize_animation, load_animation, save_animation
-from .atomic import remove_stale_temps
-from .backends import OnnxBackend, TorchBackend
-from .checkpoint import CheckpointError, load_checkpoint, load_module_state
-from .compose import compose
-from .config import TrainConfig
-from .devices import pick_device, pick_precision
-from .extras import MissingExtra, import_extra
-from .hints import HINT_PLANES, Hint, HintError, gain_near_hints, hint_planes, hint_reach, parse_hints
-from .images import (
+from .. import colorspace
+from ..atomic import remove_stale_temps
+from ..checkpoint import CheckpointError, load_checkpoint, load_module_state
+from ..config import TrainConfig
+from ..devices import pick_device, pick_precision
+from ..extras import MissingExtra, import_extra
+from ..images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
     LoadedImage,
@@ -41,7 +37,11 @@ from .images import (
     resize_to,
     write_skipped_csv,
 )
-from .nets.build import build_generator
+from ..nets.build import build_generator
+from .animation import Animation, colorize_animation, load_animation, save_animation
+from .backends import OnnxBackend, TorchBackend
+from .compose import compose
+from .hints import HINT_PLANES, Hint, HintError, gain_near_hints, hint_planes, hint_reach, parse_hints
 from .outputs import FolderReport, existing_output, output_path_for, plan_outputs, save_image, writes_over_input
 from .video import is_video_path, video_output_path
 
@@ -273,7 +273,7 @@ class Colorizer:
         crf: int | None = None,
     ) -> Path:
         """Colorize a video file into an MP4 (H.264 at `crf`, default 18; audio copied; atomic); see
-        `colorgan.video`."""
+        `colorgan.infer.video`."""
         from .video import colorize_video
 
         return colorize_video(self, src, dst, temporal=temporal, size=size, progress=progress, crf=crf)

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .atomic import atomic_write_bytes
-from .extras import import_extra
-from .nets.build import fold_batch_norm
+from ..atomic import atomic_write_bytes
+from ..extras import import_extra
+from ..nets.build import fold_batch_norm
 
 
 class TorchBackend:
