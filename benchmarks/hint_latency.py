@@ -16,8 +16,8 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from colorgan import Colorizer
-from colorgan.checkpoint import save_checkpoint
 from colorgan.config import make_config
+from colorgan.io.checkpoint import save_checkpoint
 from colorgan.nets.build import build_generator, init_weights
 from colorgan.serve import create_app, serve_in_thread
 

@@ -34,9 +34,9 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 from colorgan import Colorizer
 from colorgan.evaluation.metrics import ciede2000
-from colorgan.images import load_image, rgb_to_gray_u8
 from colorgan.infer.temporal import TemporalSettings
 from colorgan.infer.video import DEFAULT_CRF, ENCODER_OPTIONS, colorize_video
+from colorgan.io.images import load_image, rgb_to_gray_u8
 
 MARGIN = 16
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from colorgan.images import gray_channel, load_image
 from colorgan.infer.colorize import Colorizer
+from colorgan.io.images import gray_channel, load_image
 
 ROW_HEIGHT = 220
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan.checkpoint import save_checkpoint
 from colorgan.config import make_config
+from colorgan.io.checkpoint import save_checkpoint
 from colorgan.nets.build import build_generator, init_weights
 
 from .helpers import TINY, synthetic_photo

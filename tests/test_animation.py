@@ -8,7 +8,7 @@ from PIL import Image
 
 from colorgan import Colorizer
 from colorgan.cli import main
-from colorgan.images import ImageReadError, rgb_to_gray_u8
+from colorgan.io.images import ImageReadError, rgb_to_gray_u8
 
 from .helpers import synthetic_photo
 

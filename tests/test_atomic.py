@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from colorgan.atomic import read_regular_file
+from colorgan.io.atomic import read_regular_file
 
 
 def test_reads_a_file_whole_below_its_limit(tmp_path):
@@ -33,7 +33,7 @@ def test_a_generous_limit_allocates_only_what_the_file_holds(tmp_path):
     code = (
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
-        "from colorgan.atomic import read_regular_file\n"
+        "from colorgan.io.atomic import read_regular_file\n"
         f"assert len(read_regular_file({str(path)!r}, 8 << 30)) == 5000\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -45,8 +45,8 @@ def test_sigterm_during_a_write_leaves_no_temp_file(tmp_path):
     import signal
     import time
 
-    from colorgan.atomic import atomic_output
     from colorgan.infer.stopping import ExitOnSigterm
+    from colorgan.io.atomic import atomic_output
 
     target = tmp_path / "film_color.mp4"
     with pytest.raises(SystemExit) as stop, ExitOnSigterm(), atomic_output(target) as tmp:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from colorgan import colorspace
-from colorgan.checkpoint import load_checkpoint
 from colorgan.config import make_config
 from colorgan.infer.colorize import Colorizer
+from colorgan.io.checkpoint import load_checkpoint
 from colorgan.nets.build import build_generator
 from colorgan.train.trainer import train
 

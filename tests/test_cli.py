@@ -15,7 +15,7 @@ from PIL import Image
 
 from colorgan.cli import main
 from colorgan.config import TrainConfig, field_docs
-from colorgan.images import rgb_to_gray_u8
+from colorgan.io.images import rgb_to_gray_u8
 
 from .helpers import small_train_argv, synthetic_photo
 
@@ -352,9 +352,9 @@ def test_colorize_chroma_gain_scales_the_colors_and_rejects_nonsense(tmp_path, c
     import numpy as np
     import torch
 
-    from colorgan.checkpoint import save_checkpoint
     from colorgan.colorspace import rgb_to_lab
     from colorgan.config import make_config
+    from colorgan.io.checkpoint import save_checkpoint
     from colorgan.nets.build import build_generator, init_weights
 
     from .helpers import TINY

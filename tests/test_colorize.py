@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from colorgan import Colorizer
-from colorgan.images import rgb_to_gray_u8
+from colorgan.io.images import rgb_to_gray_u8
 
 from .helpers import synthetic_photo
 
@@ -70,7 +70,7 @@ def test_same_colors_at_any_resolution(tiny_model):
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
-    from colorgan.checkpoint import CheckpointError
+    from colorgan.io.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="no such model"):
         Colorizer.load(tmp_path / "nope.safetensors")
@@ -111,7 +111,7 @@ def test_exif_orientation_is_honoured(tiny_model, tmp_path):
 
 
 def test_decompression_bombs_are_refused_at_the_configured_limit(tiny_model, tmp_path):
-    from colorgan.images import ImageReadError
+    from colorgan.io.images import ImageReadError
 
     photo = tmp_path / "big.png"
     Image.fromarray(np.zeros((100, 100), np.uint8)).save(photo)

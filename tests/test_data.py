@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorgan.images import rgb_to_gray_u8
+from colorgan.io.images import rgb_to_gray_u8
 from colorgan.train.batches import BatchStream
 from colorgan.train.data import DataError, find_samples, make_split, sample_folder, split_by_folder
 from colorgan.train.pixel_cache import load_cache

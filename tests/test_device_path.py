@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from colorgan.checkpoint import load_checkpoint
+from colorgan.io.checkpoint import load_checkpoint
 from colorgan.train.batches import BatchStream, DevicePixels
 from colorgan.train.pixel_cache import load_cache
 from colorgan.train.run_log import LOG_FIELDS

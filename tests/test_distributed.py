@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from colorgan.checkpoint import load_checkpoint
 from colorgan.config import make_config
+from colorgan.io.checkpoint import load_checkpoint
 from colorgan.train.distributed import (
     Dist,
     all_ranks_agree_on_device,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from colorgan.evaluation.evaluate import EvalImage, evaluate, evaluate_model
-from colorgan.images import rgb_to_gray_u8
+from colorgan.io.images import rgb_to_gray_u8
 
 from .helpers import synthetic_photo
 

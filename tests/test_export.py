@@ -11,7 +11,7 @@ from PIL import Image
 from colorgan import Colorizer
 from colorgan.cli import main
 from colorgan.export import export_model
-from colorgan.images import rgb_to_gray_u8
+from colorgan.io.images import rgb_to_gray_u8
 
 from .helpers import synthetic_photo
 
@@ -74,9 +74,9 @@ def test_cli_export_and_onnx_colorize(tiny_model, tmp_path, photo_dir):
 
 
 def test_export_stores_the_chosen_inference_knobs(tmp_path):
-    from colorgan.checkpoint import load_checkpoint, save_checkpoint
     from colorgan.cli import main
     from colorgan.config import make_config
+    from colorgan.io.checkpoint import load_checkpoint, save_checkpoint
     from colorgan.nets.build import build_generator
 
     cfg = make_config("default", size=32, ngf=8, ndf=8, chroma_head="bins")
@@ -111,7 +111,7 @@ def test_export_stores_the_chosen_inference_knobs(tmp_path):
 
 
 def test_export_format_follows_the_file_name_and_refuses_a_contradiction(tiny_model, tmp_path, capsys):
-    from colorgan.checkpoint import load_checkpoint
+    from colorgan.io.checkpoint import load_checkpoint
 
     weights = tmp_path / "w.safetensors"
     assert main(["export", "--model", str(tiny_model), "--out", str(weights), "--half"]) == 0

@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from colorgan import images
-from colorgan.images import ImageReadError, LoadedImage, load_image
+from colorgan.io import images
+from colorgan.io.images import ImageReadError, LoadedImage, load_image
 
 from .helpers import synthetic_photo
 
@@ -300,7 +300,7 @@ def test_bombs_stay_within_bounded_memory(tmp_path):
     script = (
         "import resource, sys, pathlib\n"
         "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
-        "from colorgan.images import load_image, ImageReadError\n"
+        "from colorgan.io.images import load_image, ImageReadError\n"
         "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.bin')):\n"
         "    try:\n"
         "        load_image(p)\n"

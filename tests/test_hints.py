@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 
 from colorgan import Colorizer
-from colorgan.checkpoint import load_checkpoint, save_checkpoint
 from colorgan.cli import main
 from colorgan.colorspace import AB_SCALE, rgb_to_lab
 from colorgan.config import make_config
@@ -25,6 +24,7 @@ from colorgan.infer.hints import (
     simulate_hints,
 )
 from colorgan.infer.hints import _draw_points as draw_points
+from colorgan.io.checkpoint import load_checkpoint, save_checkpoint
 from colorgan.nets.build import build_generator, init_weights
 from colorgan.train.trainer import train
 

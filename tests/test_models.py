@@ -82,8 +82,8 @@ def test_config_is_checked_whole_at_start_up_not_hours_in():
 def test_a_crafted_model_config_is_one_clear_error(tmp_path):
     import pytest
 
-    from colorgan.checkpoint import CheckpointError, save_checkpoint
     from colorgan.infer.colorize import Colorizer
+    from colorgan.io.checkpoint import CheckpointError, save_checkpoint
 
     path = tmp_path / "crafted.safetensors"
     save_checkpoint(path, {}, {}, {"size": 0, "ngf": "x"}, {})
@@ -92,9 +92,9 @@ def test_a_crafted_model_config_is_one_clear_error(tmp_path):
 
 
 def test_a_file_from_before_the_per_scene_gain_went_loads_unless_it_used_it(tmp_path):
-    from colorgan.checkpoint import CheckpointError, save_checkpoint
     from colorgan.config import TrainConfig
     from colorgan.infer.colorize import Colorizer
+    from colorgan.io.checkpoint import CheckpointError, save_checkpoint
 
     cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
     old = {**cfg.to_dict(), "scene_gains": [], "scene_kinds": []}  # what a file written then holds
@@ -124,9 +124,9 @@ CHROMA_HEAD_DEFAULTS = {  # the deleted chroma head's fields as every file writt
 
 
 def test_a_file_from_before_the_chroma_head_went_loads_unless_it_used_it(tmp_path):
-    from colorgan.checkpoint import CheckpointError, save_checkpoint
     from colorgan.config import TrainConfig
     from colorgan.infer.colorize import Colorizer
+    from colorgan.io.checkpoint import CheckpointError, save_checkpoint
 
     cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
     old = {**cfg.to_dict(), **CHROMA_HEAD_DEFAULTS}

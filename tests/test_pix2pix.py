@@ -35,7 +35,7 @@ def test_label_smoothing_moves_only_the_real_target(mode):
 
 
 def test_resumed_adam_moments_keep_the_channels_last_layout_the_fused_kernel_needs(tmp_path):
-    from colorgan.checkpoint import load_checkpoint, restore_training, save_checkpoint
+    from colorgan.io.checkpoint import load_checkpoint, restore_training, save_checkpoint
 
     def conv_and_adam():
         torch.manual_seed(0)

@@ -31,11 +31,11 @@ from PIL import Image
 from torch import nn
 
 from colorgan import Colorizer
-from colorgan.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
 from colorgan.cli import main as cli_main
 from colorgan.config import make_config
-from colorgan.images import ImageReadError, load_image
 from colorgan.infer.outputs import save_image
+from colorgan.io.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
+from colorgan.io.images import ImageReadError, load_image
 from colorgan.nets.build import build_generator
 from colorgan.train.trainer import LOG_FIELDS, Trainer, TrainingError, train
 
@@ -547,7 +547,7 @@ def test_damaged_checkpoints_give_checkpoint_errors(small_checkpoint, tmp_path, 
 
 
 def test_atomic_write_keeps_normal_permissions(tmp_path):
-    from colorgan.atomic import atomic_write_bytes
+    from colorgan.io.atomic import atomic_write_bytes
 
     old = os.umask(0o022)
     try:

@@ -19,9 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan.checkpoint import save_checkpoint
 from colorgan.colorspace import rgb_to_lab
 from colorgan.config import make_config
+from colorgan.io.checkpoint import save_checkpoint
 from colorgan.nets.build import build_generator, init_weights
 
 from .conftest import SlowColorizer
@@ -575,7 +575,7 @@ def test_a_request_that_times_out_while_decoding_frees_its_worker_at_once(colori
 
 
 def test_the_decoder_pool_reports_bad_files_and_replaces_a_dead_decoder():
-    from colorgan.images import ImageReadError
+    from colorgan.io.images import ImageReadError
     from colorgan.serve.decoders import DecoderPool
 
     pool = DecoderPool(1, 10_000_000)

@@ -17,9 +17,9 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan.checkpoint import LATEST, load_checkpoint
 from colorgan.cli import main
 from colorgan.config import PRESETS, make_config
+from colorgan.io.checkpoint import LATEST, load_checkpoint
 from colorgan.train.stopping import StopOnSignal
 from colorgan.train.trainer import TrainingError, train
 

@@ -71,9 +71,9 @@ def _fail(message: str) -> int:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
     from .evaluation.evaluate import evaluate_model, evaluate_run
     from .evaluation.tensorboard import write_tensorboard
+    from .io.checkpoint import CheckpointError
     from .train.data import DataError
 
     try:
@@ -172,13 +172,13 @@ def colorize_command(args: argparse.Namespace) -> int:
 def _colorize_inputs(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .atomic import read_regular_file, remove_stale_temps_of
-    from .checkpoint import CheckpointError
-    from .images import ImageReadError, write_skipped_csv
     from .infer.colorize import Colorizer
     from .infer.hints import HintError
     from .infer.outputs import FolderReport, existing_output, output_path_for, plan_outputs, writes_over_input
     from .infer.video import VideoError, import_av, is_video_path
+    from .io.atomic import read_regular_file, remove_stale_temps_of
+    from .io.checkpoint import CheckpointError
+    from .io.images import ImageReadError, write_skipped_csv
     from .train.data import folder_labels
 
     inputs = [Path(i) for i in args.inputs]
@@ -279,7 +279,7 @@ def _colorize_video(
     colorizer, item: Path, target: Path, protected: set[Path], args: argparse.Namespace, report
 ) -> None:
     """One video file to `target` (NAME_color.mp4 beside it or under --out, like a photo)."""
-    from .images import ImageReadError
+    from .io.images import ImageReadError
 
     if target.resolve() in protected:
         report.skipped.append((str(item), f"its output {target} would replace an input; not written"))
@@ -299,8 +299,8 @@ def _colorize_video(
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
     from .export import export_model
+    from .io.checkpoint import CheckpointError
 
     try:
         path = export_model(

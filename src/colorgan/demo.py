@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .atomic import atomic_write_text
-from .images import load_image, rgb_to_gray_u8
 from .infer.colorize import Colorizer, default_weights_path
+from .io.atomic import atomic_write_text
+from .io.images import load_image, rgb_to_gray_u8
 from .train.report import jpeg_data_uri, sample_grid, save_png
 
 SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"]

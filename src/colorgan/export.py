@@ -7,9 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from .checkpoint import save_checkpoint
 from .infer.backends import export_onnx
 from .infer.colorize import load_generator
+from .io.checkpoint import save_checkpoint
 from .nets.build import input_channels
 
 # Set at export; they change no weight.

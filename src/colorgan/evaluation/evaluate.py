@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..atomic import atomic_write_bytes, atomic_write_text
 from ..colorspace import mean_ab
 from ..config import TrainConfig
-from ..images import ImageReadError, gray_channel, load_image
 from ..infer.colorize import Colorizer, compose
+from ..io.atomic import atomic_write_bytes, atomic_write_text
+from ..io.images import ImageReadError, gray_channel, load_image
 from ..train.data import DataError, Sample, data_roots, find_samples, sample_folder
 from . import metrics
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..atomic import atomic_write_text
+from ..io.atomic import atomic_write_text
 from ..train.report import data_uri, jpeg_data_uri, sample_grid
 
 TILE = 160  # px height of each picture in the grids

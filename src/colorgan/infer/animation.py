@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..atomic import atomic_write_bytes
-from ..images import DECODERS, ImageReadError, LoadedImage, gray_channel, load_image
+from ..io.atomic import atomic_write_bytes
+from ..io.images import DECODERS, ImageReadError, LoadedImage, gray_channel, load_image
 from .compose import compose
 from .temporal import TemporalSettings, stabilize
 

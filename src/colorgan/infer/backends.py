@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..atomic import atomic_write_bytes
 from ..extras import import_extra
+from ..io.atomic import atomic_write_bytes
 from ..nets.build import fold_batch_norm
 
 

@@ -20,12 +20,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import colorspace
-from ..atomic import remove_stale_temps
-from ..checkpoint import CheckpointError, load_checkpoint, load_module_state
 from ..config import TrainConfig
 from ..devices import pick_device, pick_precision
 from ..extras import MissingExtra, import_extra
-from ..images import (
+from ..io.atomic import remove_stale_temps
+from ..io.checkpoint import CheckpointError, load_checkpoint, load_module_state
+from ..io.images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
     LoadedImage,

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..colorspace import AB_SCALE, rgb_to_lab
-from ..user_json import load_json
+from ..io.user_json import load_json
 
 HINT_PLANES = 3  # hinted a, hinted b, mask
 MAX_HINTS = 64

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..atomic import atomic_write_bytes
+from ..io.atomic import atomic_write_bytes
 
 WRITABLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 

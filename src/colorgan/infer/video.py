@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..atomic import atomic_output
-from ..images import ImageReadError
+from ..io.atomic import atomic_output
+from ..io.images import ImageReadError
 from .temporal import TemporalSettings, TemporalState, stabilize
 from .ycbcr import chroma_planes, gray_from_luma
 

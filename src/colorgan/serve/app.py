@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..images import ImageReadError
 from ..infer.hints import MAX_HINTS, HintError, parse_hints
+from ..io.images import ImageReadError
 from .decoders import DecoderPool, DecodeTimeout
 from .gate import InferenceGate
 from .limits import CLOSE, FORMATS, MAX_HINTS_BYTES, MAX_SIDE, MIN_SIZE, ApiError, ServeLimits

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..cli import add_model_flags
-from ..images import DEFAULT_MAX_PIXELS
+from ..io.images import DEFAULT_MAX_PIXELS
 from .load import add_bench_flags, bench_serve
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -90,9 +90,9 @@ def serve_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"error: `colorgan serve` needs the serve extra: pip install 'colorgan[serve]' ({exc})", file=sys.stderr)
         return 2
-    from ..checkpoint import CheckpointError
     from ..commands import set_chroma_gain
     from ..infer.colorize import Colorizer
+    from ..io.checkpoint import CheckpointError
     from .server import run_server
 
     try:

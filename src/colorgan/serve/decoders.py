@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from ..images import ImageReadError, LoadedImage, gray_channel, load_image
+from ..io.images import ImageReadError, LoadedImage, gray_channel, load_image
 
 
 class DecodeTimeout(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..images import DEFAULT_MAX_PIXELS
+from ..io.images import DEFAULT_MAX_PIXELS
 
 MB = 1024 * 1024
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}

@@ -10,7 +10,7 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ..images import ImageReadError
+from ..io.images import ImageReadError
 from .limits import (
     DRAIN_BYTES,
     DRAIN_SECONDS,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..images import (
+from ..io.images import (
     IMAGE_SUFFIXES,
     ImageReadError,
     Skipped,

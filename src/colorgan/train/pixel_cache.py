@@ -18,8 +18,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from ..atomic import atomic_write_text
-from ..images import ImageReadError, Skipped, write_skipped_csv
+from ..io.atomic import atomic_write_text
+from ..io.images import ImageReadError, Skipped, write_skipped_csv
 from .data import DataError, Sample, decode_sample, find_samples
 
 CACHE_VERSION = 1

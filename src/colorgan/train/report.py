@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ..atomic import atomic_write_bytes
+from ..io.atomic import atomic_write_bytes
 
 # matplotlib's own copy of seaborn's white-grid look; a Figure made directly (not through pyplot) needs no
 # backend and keeps no global state, so plotting from the trainer or a thread changes nothing else.

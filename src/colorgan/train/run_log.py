@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import TextIO
 
-from ..atomic import atomic_write_text
+from ..io.atomic import atomic_write_text
 
 LOG_FIELDS = ["step", "epoch", "G_gan", "G_l1", "D_real", "D_fake", "lr", "img_s", "nonfinite", "G_bins"]
 

@@ -18,11 +18,11 @@ import torch
 from tqdm import tqdm
 
 from .. import colorspace
-from ..atomic import atomic_write_text, remove_stale_temps
-from ..checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
 from ..config import TrainConfig
 from ..devices import autocast, set_threads
 from ..infer.hints import HINT_PLANES, simulate_hints
+from ..io.atomic import atomic_write_text, remove_stale_temps
+from ..io.checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
 from .allocator import keep_freed_memory
 from .batches import BatchStream, DevicePixels, pixels_to_float
 from .data import data_roots, split_by_folder
