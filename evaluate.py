@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))  # works before `pip install -e .` too
 
-from colorgan.cli import main  # noqa: E402
+from colorgan.cli.main import main  # noqa: E402
 
 if __name__ == "__main__":
     args = sys.argv[1:]

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from colorgan.bench import random_batch
+from colorgan.cli.bench import random_batch
 from colorgan.config import make_config
 from colorgan.train.allocator import keep_freed_memory
 from colorgan.train.pix2pix import Pix2Pix

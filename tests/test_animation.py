@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from colorgan import Colorizer
-from colorgan.cli import main
+from colorgan.cli.main import main
 from colorgan.io.images import ImageReadError, rgb_to_gray_u8
 
 from .helpers import synthetic_photo

@@ -61,7 +61,7 @@ def test_sigterm_during_a_write_leaves_no_temp_file(tmp_path):
 def test_a_rerun_removes_the_temps_its_output_left_and_no_others(tiny_model, tmp_path):
     from PIL import Image
 
-    from colorgan.cli import main
+    from colorgan.cli.main import main
 
     from .helpers import synthetic_photo
 

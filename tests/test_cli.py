@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from colorgan.cli import main
+from colorgan.cli.main import main
 from colorgan.config import TrainConfig, field_docs
 from colorgan.io.images import rgb_to_gray_u8
 
@@ -263,7 +263,7 @@ def test_bench_refuses_settings_the_config_refuses_with_a_message_not_a_tracebac
 
 
 def test_demo_writes_its_page_and_sheet_with_a_given_model(tiny_model, tmp_path):
-    from colorgan.demo import package_photos
+    from colorgan.cli.demo import package_photos
 
     if not package_photos():
         pytest.skip("no package sample photos (scikit-image or scikit-learn) installed")
@@ -321,7 +321,7 @@ def test_serve_command_starts_answers_and_stops(tiny_model, tmp_path):
 
 
 def test_every_flag_of_every_command_says_what_it_does():
-    from colorgan.cli import build_parser
+    from colorgan.cli.main import build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

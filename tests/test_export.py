@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from colorgan import Colorizer
-from colorgan.cli import main
-from colorgan.export import export_model
+from colorgan.cli.export import export_model
+from colorgan.cli.main import main
 from colorgan.io.images import rgb_to_gray_u8
 
 from .helpers import synthetic_photo
@@ -74,7 +74,7 @@ def test_cli_export_and_onnx_colorize(tiny_model, tmp_path, photo_dir):
 
 
 def test_export_stores_the_chosen_inference_knobs(tmp_path):
-    from colorgan.cli import main
+    from colorgan.cli.main import main
     from colorgan.config import make_config
     from colorgan.io.checkpoint import load_checkpoint, save_checkpoint
     from colorgan.nets.build import build_generator
@@ -161,7 +161,7 @@ def test_a_missing_onnx_extra_is_one_line_saying_what_to_install(tmp_path):
 
     code = (
         "import sys; sys.modules['onnx'] = None; sys.modules['onnxruntime'] = None\n"
-        "from colorgan.cli import main\n"
+        "from colorgan.cli.main import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     for argv in (

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from colorgan import Colorizer
-from colorgan.cli import main
+from colorgan.cli.main import main
 from colorgan.colorspace import AB_SCALE, rgb_to_lab
 from colorgan.config import make_config
 from colorgan.infer.hints import (

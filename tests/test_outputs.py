@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorgan.cli import main
+from colorgan.cli.main import main
 from colorgan.infer.outputs import plan_outputs
 
 from .helpers import synthetic_photo

@@ -31,7 +31,7 @@ from PIL import Image
 from torch import nn
 
 from colorgan import Colorizer
-from colorgan.cli import main as cli_main
+from colorgan.cli.main import main as cli_main
 from colorgan.config import make_config
 from colorgan.infer.outputs import save_image
 from colorgan.io.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
@@ -76,7 +76,7 @@ if kill_at:
         return handle
 
     io.open = builtins.open = open_
-from colorgan.cli import main
+from colorgan.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

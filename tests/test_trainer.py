@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan.cli import main
+from colorgan.cli.main import main
 from colorgan.config import PRESETS, make_config
 from colorgan.io.checkpoint import LATEST, load_checkpoint
 from colorgan.train.stopping import StopOnSignal
@@ -176,7 +176,7 @@ def test_lr_decays_linearly_to_zero_over_the_last_fraction_and_resumes_exactly(p
 
 
 def test_presets_are_yaml_files_and_a_run_config_can_start_a_new_run(photo_dir, tmp_path, capsys):
-    from colorgan.cli import main
+    from colorgan.cli.main import main
 
     assert make_config("pix2pix") == make_config("seed")
     run = train(tiny(photo_dir, tmp_path / "run", max_steps=1), progress=False)
@@ -206,7 +206,7 @@ def test_train_colorize_and_the_cache_work_without_fcntl(tmp_path, photo_dir):
     """fcntl is POSIX-only: train and colorize must import (and lock) without it, as on Windows."""
     code = (
         "import sys; sys.modules['fcntl'] = None\n"
-        "import colorgan.train.trainer, colorgan.infer.colorize, colorgan.train.pixel_cache, colorgan.cli\n"
+        "import colorgan.train.trainer, colorgan.infer.colorize, colorgan.train.pixel_cache, colorgan.cli.main\n"
         "from colorgan.train.trainer import RunLock, TrainingError\n"
         "from pathlib import Path\n"
         f"run = Path({str(tmp_path / 'run')!r}); run.mkdir()\n"

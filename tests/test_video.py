@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from colorgan import Colorizer
-from colorgan.cli import main
+from colorgan.cli.main import main
 from colorgan.infer import video as videomod
 from colorgan.infer.temporal import (
     TemporalSettings,

@@ -37,7 +37,7 @@ if [ "${BENCH:-1}" = 1 ]; then
 PYTHONPATH=$NEW timeout 90 python3 - "${data[@]}" --batch-size 64 --max-steps $((60 / S)) --run-dir /tmp/runs/syncs <<'PY' >"$OUT/syncs.log" 2>&1
 import sys, warnings
 import torch
-from colorgan.cli import main
+from colorgan.cli.main import main
 warnings.simplefilter("default")
 torch.cuda.set_sync_debug_mode("warn")
 sys.exit(main(["train", *sys.argv[1:]]))

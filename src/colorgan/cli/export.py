@@ -1,4 +1,5 @@
-"""Export a trained generator: a compact safetensors weights file, or ONNX with dynamic size."""
+"""`colorgan export`: a trained generator as a compact safetensors weights file, or ONNX with dynamic size. It reads
+run folders (a legacy run's training photos, for its mean chroma), so it sits here, not in infer/."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import json
 import os
 from pathlib import Path
 
-from .infer.backends import export_onnx
-from .infer.colorize import load_generator
-from .io.checkpoint import save_checkpoint
-from .nets.build import input_channels
+from ..infer.backends import export_onnx
+from ..infer.colorize import load_generator
+from ..io.checkpoint import save_checkpoint
+from ..nets.build import input_channels
 
 # Set at export; they change no weight.
 INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "working_size")
@@ -56,7 +57,7 @@ def export_model(
     config = cfg.to_dict()
     if "mean_ab" not in config["extra"] and model is not None and Path(model).is_dir():
         # Runs that predate storing it: the mean-chroma baseline needs the training photos' mean ab.
-        from .evaluation.evaluate import train_split_mean_ab
+        from ..evaluation.evaluate import train_split_mean_ab
 
         mean = train_split_mean_ab(Path(model), None)
         if mean is not None:

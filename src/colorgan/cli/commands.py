@@ -1,5 +1,5 @@
-"""What each `colorgan` sub-command does (their flags are in cli.py); each imports its heavy modules only when it
-runs."""
+"""What each `colorgan` sub-command does (their flags are in main.py and flags.py); each imports its heavy modules only
+when it runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import TrainConfig, make_config
+from ..config import TrainConfig, make_config
 
 CLI_SKIPPED_FIELDS = {"extra"}  # TrainConfig fields with no flag
 
@@ -24,8 +24,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from .train.data import DataError
-    from .train.trainer import TrainingError, TrainingStopped, train
+    from ..train.data import DataError
+    from ..train.trainer import TrainingError, TrainingStopped, train
 
     overrides = config_overrides(args)
     try:
@@ -71,10 +71,10 @@ def _fail(message: str) -> int:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    from .evaluation.evaluate import evaluate_model, evaluate_run
-    from .evaluation.tensorboard import write_tensorboard
-    from .io.checkpoint import CheckpointError
-    from .train.data import DataError
+    from ..evaluation.evaluate import evaluate_model, evaluate_run
+    from ..evaluation.tensorboard import write_tensorboard
+    from ..io.checkpoint import CheckpointError
+    from ..train.data import DataError
 
     try:
         if args.run:
@@ -159,7 +159,7 @@ def set_chroma_gain(colorizer, gain: float | None) -> None:
 
 
 def colorize_command(args: argparse.Namespace) -> int:
-    from .infer.stopping import ExitOnSigterm
+    from ..infer.stopping import ExitOnSigterm
 
     try:
         with ExitOnSigterm():
@@ -172,14 +172,14 @@ def colorize_command(args: argparse.Namespace) -> int:
 def _colorize_inputs(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .infer.colorize import Colorizer
-    from .infer.hints import HintError
-    from .infer.outputs import FolderReport, existing_output, output_path_for, plan_outputs, writes_over_input
-    from .infer.video import VideoError, import_av, is_video_path
-    from .io.atomic import read_regular_file, remove_stale_temps_of
-    from .io.checkpoint import CheckpointError
-    from .io.images import ImageReadError, write_skipped_csv
-    from .train.data import folder_labels
+    from ..infer.colorize import Colorizer
+    from ..infer.hints import HintError
+    from ..infer.outputs import FolderReport, existing_output, output_path_for, plan_outputs, writes_over_input
+    from ..infer.video import VideoError, import_av, is_video_path
+    from ..io.atomic import read_regular_file, remove_stale_temps_of
+    from ..io.checkpoint import CheckpointError
+    from ..io.images import ImageReadError, write_skipped_csv
+    from ..train.data import folder_labels
 
     inputs = [Path(i) for i in args.inputs]
     hints = None
@@ -279,7 +279,7 @@ def _colorize_video(
     colorizer, item: Path, target: Path, protected: set[Path], args: argparse.Namespace, report
 ) -> None:
     """One video file to `target` (NAME_color.mp4 beside it or under --out, like a photo)."""
-    from .io.images import ImageReadError
+    from ..io.images import ImageReadError
 
     if target.resolve() in protected:
         report.skipped.append((str(item), f"its output {target} would replace an input; not written"))
@@ -299,8 +299,8 @@ def _colorize_video(
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from ..io.checkpoint import CheckpointError
     from .export import export_model
-    from .io.checkpoint import CheckpointError
 
     try:
         path = export_model(

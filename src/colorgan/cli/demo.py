@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .infer.colorize import Colorizer, default_weights_path
-from .io.atomic import atomic_write_text
-from .io.images import load_image, rgb_to_gray_u8
-from .train.report import jpeg_data_uri, sample_grid, save_png
+from ..infer.colorize import Colorizer, default_weights_path
+from ..io.atomic import atomic_write_text
+from ..io.images import load_image, rgb_to_gray_u8
+from ..train.report import jpeg_data_uri, sample_grid, save_png
 
 SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"]
 SKLEARN_PHOTOS = ["china.jpg", "flower.jpg"]
@@ -37,8 +37,8 @@ def package_photos() -> list[Path]:
 
 def _train_fallback(photos: list[Path], out: Path, seconds: float) -> Path:
     """No shipped model: train a small one on the sample photos for about `seconds`."""
-    from .config import make_config
-    from .train.trainer import train
+    from ..config import make_config
+    from ..train.trainer import train
 
     data = out / "train_photos"
     data.mkdir(parents=True, exist_ok=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_model_flags
 from ..io.images import DEFAULT_MAX_PIXELS
-from .load import add_bench_flags, bench_serve
+from ..serve.load import add_bench_flags, bench_serve
+from .flags import add_model_flags
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -68,7 +68,7 @@ def add_serve_flags(p: argparse.ArgumentParser) -> None:
 
 
 def limits_from_args(args: argparse.Namespace):
-    from .limits import MB, ServeLimits
+    from ..serve.limits import MB, ServeLimits
 
     return ServeLimits(
         max_upload_bytes=int(args.max_upload_mb * MB),
@@ -90,10 +90,10 @@ def serve_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"error: `colorgan serve` needs the serve extra: pip install 'colorgan[serve]' ({exc})", file=sys.stderr)
         return 2
-    from ..commands import set_chroma_gain
     from ..infer.colorize import Colorizer
     from ..io.checkpoint import CheckpointError
-    from .server import run_server
+    from ..serve.server import run_server
+    from .commands import set_chroma_gain
 
     try:
         limits = limits_from_args(args)

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import make_config
-from .devices import pick_precision
-from .infer.hints import simulate_hints
-from .train.allocator import keep_freed_memory
+from ..config import make_config
+from ..devices import pick_precision
+from ..infer.hints import simulate_hints
+from ..train.allocator import keep_freed_memory
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", reps: int = 6) -> float:
@@ -77,7 +77,7 @@ def random_batch(model, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def bench_train(args: argparse.Namespace) -> dict:
-    from .train.pix2pix import Pix2Pix
+    from ..train.pix2pix import Pix2Pix
 
     kept = False if args.default_malloc else keep_freed_memory()  # as the trainer does
 
@@ -158,8 +158,8 @@ def _with_peak(result: dict, flop_per_s: float, device: torch.device) -> dict:
 
 def bench_infer(args: argparse.Namespace) -> dict:
     """The generator alone, through the same backend `colorgan colorize` uses."""
-    from .infer.backends import TorchBackend
-    from .nets.build import build_generator
+    from ..infer.backends import TorchBackend
+    from ..nets.build import build_generator
 
     cfg = make_config(
         "pix2pix", size=args.size, ngf=args.ngf, color_space=args.color_space, chroma_head=args.chroma_head
@@ -193,9 +193,9 @@ def bench_infer(args: argparse.Namespace) -> dict:
 def bench_data(args: argparse.Namespace) -> dict:
     import tempfile
 
-    from .train.batches import BatchStream
-    from .train.data import make_split
-    from .train.pixel_cache import load_cache
+    from ..train.batches import BatchStream
+    from ..train.data import make_split
+    from ..train.pixel_cache import load_cache
 
     if not args.data:
         raise SystemExit("error: bench data needs --data DIR")
@@ -222,7 +222,7 @@ def bench_data(args: argparse.Namespace) -> dict:
 
 
 def bench_colorize(args: argparse.Namespace) -> dict:
-    from .infer.colorize import Colorizer
+    from ..infer.colorize import Colorizer
 
     colorizer = Colorizer.load(args.model, backend=args.backend)
     rng = np.random.default_rng(0)
