@@ -9,9 +9,11 @@ as a user who knows the color would click it. Reported per N, with 95 % bootstra
 - the worst photo's PSNR difference to N = 0, and the share of photos more than 0.3 dB worse;
 - "followed": CIEDE2000 between each hint's color and the output within its disk, the output's own
   lightness kept on both sides (a hint sets chroma, not lightness), and the same for the automatic output
-  (N = 0) at those points: #31 asks for at most 0.6 times it.
+  (N = 0) at those points: #31 asks for at most 0.6 times it;
+- how far one hint reaches: the share of each photo that its first hint alone changes by more than a just
+  noticeable chroma difference.
 
-    python benchmarks/hints_curve.py --data ../shared/data/realval --model MODEL \\
+    python benchmarks/hints_curve.py --data ../shared/data/realval \\
         --json benchmarks/results/hints_curve_realval.json --out docs/img/hints_curve_realval.png
 """
 
@@ -41,6 +43,8 @@ from colorgan.train.data import find_samples  # noqa: E402
 
 COUNTS = (0, 1, 2, 5, 10, 20, 50)
 WORSE_DB = 0.3  # #31: no photo may lose more than this to its hints
+JND = 2.3  # a just noticeable chroma difference (Lab ab), for how far one hint reaches
+QUANTILES = {"median": 0.5, "90th percentile": 0.9, "most": 1.0}
 
 
 def hint_radius(shape: tuple[int, int], working_size: int) -> float:
@@ -76,12 +80,18 @@ def followed(output: np.ndarray, points: list[dict]) -> list[float]:
     return errors
 
 
+def changed_share(output: np.ndarray, automatic: np.ndarray) -> float:
+    """The share of the photo whose chroma differs from the automatic result's by more than JND (Lab ab)."""
+    moved = rgb2lab(output)[..., 1:] - rgb2lab(automatic)[..., 1:]
+    return float((np.hypot(moved[..., 0], moved[..., 1]) > JND).mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--data", type=Path, help="a folder of color photos (e.g. ../shared/data/realval)")
     where.add_argument("--split", type=Path, help="run folder whose split.json gives the held-out set")
-    parser.add_argument("--model", required=True, help="a hint-taking model (run folder or weights)")
+    parser.add_argument("--model", help="run folder or weights (default: the shipped model)")
     parser.add_argument("--per-folder", type=int, default=300, help="with --split: photos per data folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
@@ -94,26 +104,27 @@ def main() -> None:
     else:
         images, _ = held_out(args.split, args.per_folder)
     colorizer = Colorizer.load(args.model)
-    if not colorizer.config.hints:
-        sys.exit(f"{args.model}: this model takes no hints")
     working = colorizer.config.working_size or colorizer.config.size
     rng = np.random.default_rng(args.seed)
     plans = [draw_points(im.truth, rng, max(COUNTS), hint_radius(im.truth.shape, working)) for im in images]
     rows: dict[int, dict[str, list[float]]] = {
         n: {"psnr": [], "ciede2000": [], "followed": [], "automatic_at_points": []} for n in COUNTS
     }
+    reach: list[float] = []  # per photo: the share of it that its first hint alone changes visibly
     t0 = time.perf_counter()
     for im, plan in zip(images, plans):
         automatic = None
         for n in COUNTS:
             out = colorizer.colorize_array(im.gray, hints=plan[:n])
             automatic = out if n == 0 else automatic
+            if n == 1:
+                reach.append(changed_share(out, automatic))
             rows[n]["psnr"].append(metrics.psnr(out, im.truth))
             rows[n]["ciede2000"].append(metrics.ciede2000(out, im.truth))
             rows[n]["followed"] += followed(out, plan[:n])
             rows[n]["automatic_at_points"] += followed(automatic, plan[:n])
     result = {
-        "model": str(args.model),
+        "model": str(args.model or "shipped"),
         "photos": str(args.data or args.split),
         "images": len(images),
         "working_size": working,
@@ -142,6 +153,14 @@ def main() -> None:
             mean, low, high = metrics.bootstrap_ci(np.array(rows[n]["automatic_at_points"]))
             entry["automatic_at_points_ciede2000"] = {"mean": mean, "ci": [low, high]}
         result["counts"][str(n)] = entry
+        if n == 1:
+            share = np.array(reach)
+            entry["one_hint_changes_share"] = {q: float(np.quantile(share, v)) for q, v in QUANTILES.items()}
+            print(
+                "one hint changes "
+                + ", ".join(f"{100 * v:.0f} % ({q})" for q, v in entry["one_hint_changes_share"].items())
+                + f" of the photo by more than {JND} in ab"
+            )
         follow = entry.get("followed_ciede2000", {}).get("mean", float("nan"))
         auto = entry.get("automatic_at_points_ciede2000", {}).get("mean", float("nan"))
         print(

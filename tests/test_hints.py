@@ -180,9 +180,12 @@ def test_the_chroma_gain_spares_a_hinted_spot_and_lifts_the_rest(hint_model):
     assert np.allclose(gained_auto, 2.0 * plain_auto, atol=1e-5)  # no hints: the gain is the same everywhere
 
 
-def test_a_model_without_hint_input_refuses_hints_clearly(tiny_model):
-    with pytest.raises(HintError, match="takes no color hints"):
-        Colorizer.load(tiny_model).colorize_array(np.zeros((8, 8), np.uint8), hints=[{"x": 1, "y": 1, "color": "#fff"}])
+def test_a_model_without_hint_input_follows_hints_too(tiny_model):
+    gray = np.full((32, 32), 120, np.uint8)
+    colorizer = Colorizer.load(tiny_model)
+    hinted = colorizer.colorize_array(gray, hints=[{"x": 16, "y": 16, "color": "#2050c0"}])
+    assert np.abs(hinted.astype(int) - colorizer.colorize_array(gray)).max() > 20  # the whole even photo follows
+    assert hinted[16, 16, 2] > hinted[16, 16, 0] + 40  # blue at the point
 
 
 def test_cli_colorize_with_a_hints_file(hint_model, tmp_path, capsys):

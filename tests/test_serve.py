@@ -266,14 +266,21 @@ def test_the_hints_field_may_be_longer_than_the_other_fields(hint_client):
     )
 
 
-def test_a_model_without_hint_inputs_refuses_hints(client):
-    assert client.get("/api/info").json()["hints"] is False
+def test_every_model_follows_hints_and_a_colorizer_that_takes_none_refuses_them(client, colorizer):
     photo = encode(synthetic_photo(12, (40, 40)))
-    detail = assert_json_error(
-        post_image(client, photo, hints='[{"x": 1, "y": 2, "color": "#fff"}]'), 422, "takes no color hints"
-    )
-    assert "/" not in detail  # the model's path on the server is not shown
-    assert post_image(client, photo, hints="[]").status_code == 200
+    assert client.get("/api/info").json()["hints"] is True  # the tiny model has no hint input: hints are spread
+    plain, hinted = post_image(client, photo), post_image(client, photo, hints='[{"x": 1, "y": 2, "color": "#20f"}]')
+    assert plain.status_code == hinted.status_code == 200 and plain.content != hinted.content
+    with (
+        serve_in_thread(create_app(SlowColorizer(colorizer, 0.0), LIMITS)) as base,
+        httpx.Client(base_url=base, timeout=30) as own,
+    ):
+        assert own.get("/api/info").json()["hints"] is False
+        detail = assert_json_error(
+            post_image(own, photo, hints='[{"x": 1, "y": 2, "color": "#fff"}]'), 422, "takes no color hints"
+        )
+        assert "/" not in detail  # the model's path on the server is not shown
+        assert post_image(own, photo, hints="[]").status_code == 200
 
 
 def test_the_hints_field_is_documented(client):

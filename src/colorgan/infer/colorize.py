@@ -41,6 +41,7 @@ from ..nets.build import build_generator
 from .animation import Animation, colorize_animation, load_animation, save_animation
 from .backends import OnnxBackend, TorchBackend
 from .compose import compose
+from .hint_spread import apply_hints
 from .hints import HINT_PLANES, Hint, HintError, gain_near_hints, hint_planes, hint_reach, parse_hints
 from .outputs import FolderReport, existing_output, output_path_for, plan_outputs, save_image, writes_over_input
 from .video import is_video_path, video_output_path
@@ -152,7 +153,7 @@ class Colorizer:
             "ngf": self.config.ngf,
             "depth": self.config.resolved_depth,
             "max_pixels": self.max_pixels,
-            "hints": bool(self.config.hints),
+            "hints": True,  # any model: hints are spread over their regions (hint_spread)
         }
 
     def working_shape(self, height: int, width: int, size: int | None = None) -> tuple[int, int]:
@@ -187,17 +188,17 @@ class Colorizer:
         self, grays: list[np.ndarray], size: int | None, hints: list[list[Hint]] | None = None
     ) -> list[np.ndarray]:
         """Run same-shaped working inputs as one batch; each photo is then composed at its own size.
-        `hints`: each photo's color hints (hint-taking models)."""
+        `hints`: each photo's color hints, spread over their regions (a model trained with --hints also sees them)."""
         shapes = [self.working_shape(*g.shape[:2], size) for g in grays]
         ab_small: list[np.ndarray | None] = [None] * len(grays)
         for shape in dict.fromkeys(shapes):
             members = [i for i, s in enumerate(shapes) if s == shape]
             planes = None
-            if hints is not None and any(hints[i] for i in members):
+            if self.config.hints and hints is not None and any(hints[i] for i in members):
                 planes = np.stack([hint_planes(hints[i], grays[i].shape[:2], shape) for i in members])
             _, ab = self.predict_chroma([grays[i] for i in members], size, planes)
             for j, i in enumerate(members):
-                ab_small[i] = ab[j]
+                ab_small[i] = apply_hints(grays[i], ab[j], hints[i], shape) if hints is not None else ab[j]
         return [compose(g, ab) for g, ab in zip(grays, ab_small)]
 
     def _chroma(self, gray: torch.Tensor, out: torch.Tensor, hints: torch.Tensor | None = None) -> np.ndarray:
@@ -241,10 +242,6 @@ class Colorizer:
         """Hints as JSON text, a list of dicts or a list of `Hint`, validated against a width x height photo."""
         if not hints:
             return []
-        if not self.config.hints:
-            raise HintError(
-                f"{self.source or 'this model'}: this model takes no color hints (it was trained without --hints)"
-            )
         return parse_hints(hints, width, height)
 
     # ------------------------------------------------------------------ files and folders
