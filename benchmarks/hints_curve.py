@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import matplotlib
 
 matplotlib.use("Agg")
@@ -44,6 +45,7 @@ from colorgan.train.data import find_samples  # noqa: E402
 COUNTS = (0, 1, 2, 5, 10, 20, 50)
 WORSE_DB = 0.3  # #31: no photo may lose more than this to its hints
 JND = 2.3  # a just noticeable chroma difference (Lab ab), for how far one hint reaches
+WORST, SHEET_POINTS = 8, 10  # --sheets: how many photos, at how many points
 QUANTILES = {"median": 0.5, "90th percentile": 0.9, "most": 1.0}
 
 
@@ -80,6 +82,19 @@ def followed(output: np.ndarray, points: list[dict]) -> list[float]:
     return errors
 
 
+def write_worst_sheets(folder: Path, colorizer, images, plans, gains: np.ndarray) -> None:
+    """automatic | hinted (points ringed) | truth, for the photos whose PSNR the hints help least."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for rank, i in enumerate(np.argsort(gains)[:WORST]):
+        im, points = images[i], plans[i][:SHEET_POINTS]
+        hinted = colorizer.colorize_array(im.gray, hints=points).copy()
+        for p in points:
+            cv2.circle(hinted, (int(p["x"]), int(p["y"])), int(p["radius"]) + 2, (255, 255, 255), 1)
+        sheet = np.hstack([colorizer.colorize_array(im.gray), hinted, im.truth])
+        name = f"{rank:02d}_{gains[i]:+.2f}dB_{Path(im.name).stem}.jpg"
+        cv2.imwrite(str(folder / name), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+
+
 def changed_share(output: np.ndarray, automatic: np.ndarray) -> float:
     """The share of the photo whose chroma differs from the automatic result's by more than JND (Lab ab)."""
     moved = rgb2lab(output)[..., 1:] - rgb2lab(automatic)[..., 1:]
@@ -94,6 +109,7 @@ def main() -> None:
     parser.add_argument("--model", help="run folder or weights (default: the shipped model)")
     parser.add_argument("--per-folder", type=int, default=300, help="with --split: photos per data folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sheets", type=Path, help=f"write the {WORST} photos that lose most at {SHEET_POINTS} points")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--out", type=Path, default=Path("hints_curve.png"))
     args = parser.parse_args()
@@ -123,6 +139,10 @@ def main() -> None:
             rows[n]["ciede2000"].append(metrics.ciede2000(out, im.truth))
             rows[n]["followed"] += followed(out, plan[:n])
             rows[n]["automatic_at_points"] += followed(automatic, plan[:n])
+    gains = {n: np.array(rows[n]["psnr"]) - np.array(rows[0]["psnr"]) for n in COUNTS}
+    per_photo = {im.name: {str(n): round(float(gains[n][i]), 3) for n in COUNTS} for i, im in enumerate(images)}
+    if args.sheets:
+        write_worst_sheets(args.sheets, colorizer, images, plans, gains[SHEET_POINTS])
     result = {
         "model": str(args.model or "shipped"),
         "photos": str(args.data or args.split),
@@ -171,6 +191,7 @@ def main() -> None:
             f"at the points dE00 {follow:.2f} (automatic {auto:.2f})",
             flush=True,
         )
+    result["per_photo_psnr_minus_no_hints"] = per_photo
     plot(result, args.out)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
