@@ -1,4 +1,4 @@
-"""`colorgan serve` and `colorgan serve-bench`: their flags and wiring."""
+"""`colorgan serve`: its flags and wiring (the load benchmark is benchmarks/serve_load.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from ..io.images import DEFAULT_MAX_PIXELS
-from ..serve.load import add_bench_flags, bench_serve
 from .flags import add_model_flags
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -124,7 +123,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- wiring
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add `serve` and `serve-bench` to the `colorgan` sub-commands."""
+    """Add `serve` to the `colorgan` sub-commands."""
     p = sub.add_parser(
         "serve",
         help="a web page and HTTP API for colorizing (FastAPI + uvicorn)",
@@ -132,11 +131,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_serve_flags(p)
     p.set_defaults(func=serve_command)
-    b = sub.add_parser(
-        "serve-bench", help="load-benchmark `colorgan serve` on loopback", description=bench_serve.__doc__
-    )
-    add_bench_flags(b)
-    b.set_defaults(func=bench_serve)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,9 @@ Safety under load and bad input:
 
 
 Parts: `limits` (what is accepted), `upload` (reading the multipart body), `decoders` (decoding in killable child
-processes), `gate` (workers and queue), `app` (the routes), `server` (uvicorn glue), `load` (the serve-bench load
-harness). The commands' flags are in `colorgan.cli.serve`: nothing here imports the command line or training.
+processes), `gate` (workers and queue), `app` (the routes), `server` (uvicorn glue). The command's flags are in
+`colorgan.cli.serve` and the load benchmark in benchmarks/serve_load.py: nothing here imports the command line or
+training.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""`colorgan serve-bench`: a load benchmark of `colorgan serve` on loopback (needs httpx)."""
+"""Load benchmark of `colorgan serve` on loopback (needs httpx).
+
+    python benchmarks/serve_load.py --model runs/default-v1/checkpoints/latest.safetensors --clients 16,64
+
+Starts the server as a subprocess, measures the single-image latency, then sends real photos from N concurrent
+clients (a fixed count per level, or --duration seconds); reports throughput, p50/p95/p99 latency, the count of
+each status, and the server's RSS before, during and after, and writes them as JSON (--out).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,6 @@ import time
 from pathlib import Path
 
 
-# ---------------------------------------------------------------------------------------------- serve-bench
 def add_bench_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, metavar="PATH", help="the model to serve (default: the shipped model)")
     p.add_argument("--workers", type=int, default=1, help="the server's --workers (default 1)")
@@ -241,7 +247,7 @@ def bench_serve(args: argparse.Namespace) -> int:
     try:
         import httpx
     except ImportError:
-        print("error: `colorgan serve-bench` needs httpx: pip install 'colorgan[serve]'", file=sys.stderr)
+        print("error: benchmarks/serve_load.py needs httpx: pip install 'colorgan[serve]'", file=sys.stderr)
         return 2
 
     levels = [int(x) for x in str(args.clients).split(",") if x.strip()]
@@ -284,7 +290,7 @@ def bench_serve(args: argparse.Namespace) -> int:
         report["rss_after_warmup_bytes"] = rss_bytes(proc.pid)
         report["levels"] = []
         for clients in levels:
-            print(f"serve-bench: {clients} clients ...", flush=True)
+            print(f"serve_load: {clients} clients ...", flush=True)
             level = asyncio.run(
                 _load_level(
                     base, proc.pid, photo, name, args.format, clients, args.requests, args.duration, args.retry_cap
@@ -307,7 +313,7 @@ def bench_serve(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(format_bench(report))
-    print(f"serve-bench: figures written to {out}")
+    print(f"serve_load: figures written to {out}")
     return 0 if all(t["met"] for t in report["targets"].values()) else 1
 
 
@@ -357,3 +363,15 @@ def format_bench(report: dict) -> str:
     for name, t in report["targets"].items():
         lines.append(f"target {name}: {'met' if t['met'] else 'MISSED'} ({t})")
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="serve_load", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_bench_flags(parser)
+    return bench_serve(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
