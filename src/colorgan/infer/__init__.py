@@ -1,13 +1,14 @@
 """Applying a trained generator: photos, folders, videos and animations, with or without color hints.
 
-colorize.py   `Colorizer`: a trained generator applied to photos of any size, files, folders and videos
-backends.py   the generator in torch (bf16, folded batch norm) or in onnxruntime; the ONNX export
-compose.py    the full-size photo from its gray and the network's small chroma
-hints.py      color hints: the JSON format, the hint planes, simulated users for training
-outputs.py    where outputs go: names and formats, "already done", never over an input
-video.py      video through PyAV (streamed, audio copied, atomic)
-temporal.py   chroma carried along optical flow where it is trusted
-ycbcr.py      Y'CbCr planes of video frames
-animation.py  animated GIF and WebP
-stopping.py   SIGTERM while writing exits through every `finally`
+colorize.py     `Colorizer`: a trained generator applied to photos of any size, files, folders and videos
+backends.py     the generator in torch (bf16, folded batch norm) or in onnxruntime; the ONNX export
+compose.py      the full-size photo from its gray and the network's small chroma
+hints.py        color hints: the JSON format, the hint planes, simulated users for training
+hint_spread.py  each hint's correction spread over its region, edge-aware (Levin et al. 2004)
+outputs.py      where outputs go: names and formats, "already done", never over an input
+video.py        video through PyAV (streamed, audio copied, atomic)
+temporal.py     chroma carried along optical flow where it is trusted
+ycbcr.py        Y'CbCr planes of video frames
+animation.py    animated GIF and WebP
+stopping.py     SIGTERM while writing exits through every `finally`
 """
