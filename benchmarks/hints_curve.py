@@ -91,7 +91,7 @@ def write_worst_sheets(folder: Path, colorizer, images, plans, gains: np.ndarray
         for p in points:
             cv2.circle(hinted, (int(p["x"]), int(p["y"])), int(p["radius"]) + 2, (255, 255, 255), 1)
         sheet = np.hstack([colorizer.colorize_array(im.gray), hinted, im.truth])
-        name = f"{rank:02d}_{gains[i]:+.2f}dB_{Path(im.name).stem}.jpg"
+        name = f"{rank:02d}_{gains[i]:+.2f}dB_{Path(im.name).stem}.png"
         cv2.imwrite(str(folder / name), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 
