@@ -288,6 +288,7 @@ def test_a_signal_that_lands_while_a_step_is_logged_still_stops_with_that_steps_
 
 
 def test_the_first_signal_asks_to_stop_and_the_second_acts_as_before():
+    started_with = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, not an `&` job
     before = signal.getsignal(signal.SIGINT)
     stop = StopOnSignal()
     try:
@@ -302,4 +303,4 @@ def test_the_first_signal_asks_to_stop_and_the_second_acts_as_before():
         assert signal.SIGINT not in ignoring.previous and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         ignoring.restore()
     finally:
-        signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGINT, started_with)
