@@ -26,8 +26,8 @@ from ..io.user_json import load_json
 
 HINT_PLANES = 3  # hinted a, hinted b, mask
 MAX_HINTS = 64
-DEFAULT_RADIUS = 2.0  # in network (working-size) pixels: a 5x5 patch, as in training
-MAX_RADIUS = 8.0  # in network pixels: a hint is a point, the network spreads it
+DEFAULT_RADIUS = 2.0  # in the planes' pixels (working or guide size): a 5x5 patch, as in training
+MAX_RADIUS = 8.0  # in the planes' pixels: a hint is a point; hint_spread carries it over its region
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
 
 
