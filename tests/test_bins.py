@@ -109,6 +109,40 @@ def test_bins_training_logs_its_loss_resumes_exactly_and_colorizes(photo_dir, tm
     assert out.shape == (70, 90, 3) and out.dtype == np.uint8
 
 
+@pytest.mark.parametrize("generator", ["unet", "efficientnet-lite0"])
+def test_a_bins_run_starts_from_a_regression_model_with_its_trunk_and_a_fresh_head(photo_dir, tmp_path, generator):
+    from colorgan.io.checkpoint import save_checkpoint
+    from colorgan.train.pix2pix import Pix2Pix
+
+    extra = {"generator": "efficientnet-lite0", "size": 32} if generator != "unet" else {}
+    regression_cfg = tiny_config(photo_dir, tmp_path / "r", **extra)
+    torch.manual_seed(1)
+    regression = build_generator(regression_cfg)
+    for p in regression.parameters():  # weights no fresh init would give
+        torch.nn.init.uniform_(p, -0.1, 0.1)
+    source = tmp_path / "regression.safetensors"
+    save_checkpoint(source, {"G": regression}, {}, regression_cfg.to_dict(), {"step": 0})
+
+    model = Pix2Pix(tiny_bins(photo_dir, tmp_path / "b", **extra), torch.device("cpu"))
+    fresh_head = {k: v.clone() for k, v in model.G.state_dict().items() if k.startswith(model.G.head_name + ".")}
+    model.start_from(str(source))
+    loaded, given = model.G.state_dict(), regression.state_dict()
+    trunk = [k for k in given if not k.startswith(regression.head_name + ".")]
+    assert trunk and all(torch.equal(loaded[k], given[k]) for k in trunk)
+    assert fresh_head and all(torch.equal(loaded[k], v) for k, v in fresh_head.items())
+    assert loaded[f"{model.G.head_name}.{'0.' if generator == 'unet' else ''}weight"].shape[0] == len(
+        colorspace.ab_bin_centers()
+    )
+    # what the head does not explain still has to match
+    other = tiny_bins(
+        photo_dir,
+        tmp_path / "x",
+        **({"generator": "unet"} if generator != "unet" else {"generator": "efficientnet-lite0", "size": 32}),
+    )
+    with pytest.raises(ValueError, match="generator"):
+        Pix2Pix(other, torch.device("cpu")).start_from(str(source))
+
+
 def test_rebalancing_weights_rare_colors_up_and_averages_one_under_the_prior():
     q = len(colorspace.ab_bin_centers())
     prior = torch.full((q,), 1e-5)

@@ -63,10 +63,18 @@ def build_discriminator(cfg: TrainConfig) -> PatchDiscriminator:
 
 
 @torch.no_grad()
-def load_widening_inputs(generator: UNetGenerator, state: dict[str, torch.Tensor]) -> None:
+def load_widening_inputs(generator: UNetGenerator, state: dict[str, torch.Tensor], new_head: bool = False) -> None:
     """Load G weights trained with fewer input planes (hints in): the new ones start with zero weights, so the
-    widened network's ab is exactly what the original's was until training moves them."""
+    widened network's ab is exactly what the original's was until training moves them.
+
+    `new_head`: the weights come from a generator with another chroma head (regression -> bins): everything but
+    the head is loaded, and the head keeps the generator's own initial weights.
+    """
     targets = generator.state_dict()
+    if new_head:
+        head = generator.head_name + "."
+        state = {k: v for k, v in state.items() if not k.startswith(head)}
+        state |= {k: v for k, v in targets.items() if k.startswith(head)}
     if isinstance(generator, EfficientUNet):  # only a hint path can be grown: its 1x1 convolutions at zero
         grown = {k: torch.zeros_like(v) for k, v in targets.items() if ".hints." in k and k not in state}
         generator.load_state_dict({**state, **grown})

@@ -58,6 +58,7 @@ class EfficientUNet(nn.Module):
     """
 
     multiple = 32
+    head_name = "out"  # the module that turns the last decoder level into ab (or ab classes)
 
     def __init__(self, in_ch: int = 1, out_ch: int = 2, head: str = "regression", temperature: float = 1.0):
         super().__init__()

@@ -82,6 +82,8 @@ class UNetGenerator(nn.Module):
         else:
             self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], out_ch, 4, stride=2, padding=1), nn.Tanh())
 
+    head_name = "head"  # the module that turns the last decoder level into the output (or ab classes)
+
     @property
     def multiple(self) -> int:
         return 2**self.depth

@@ -91,20 +91,21 @@ class Pix2Pix:
 
     @torch.no_grad()
     def start_from(self, path: str) -> None:
-        """Start G (and its average) from trained weights; input planes they lack (hints) start at zero."""
+        """Start G (and its average) from trained weights; input planes they lack (hints) start at zero. From a
+        model with the other chroma head (a regression model to start a bins run) the head starts fresh."""
         from ..infer.colorize import load_generator
 
         source, source_cfg, _ = load_generator(path)
         mismatch = [
             k
-            for k in ("generator", "ngf", "resolved_depth", "color_space", "chroma_head")
+            for k in ("generator", "ngf", "resolved_depth", "color_space")
             if getattr(source_cfg, k) != getattr(self.cfg, k)
         ]
         if mismatch:
             raise ValueError(
                 f"--init-from {path}: its {', '.join(mismatch)} differ from this run's; set them to the same values"
             )
-        load_widening_inputs(self.G, source.state_dict())
+        load_widening_inputs(self.G, source.state_dict(), new_head=source_cfg.chroma_head != self.cfg.chroma_head)
         if self.G_ema is not None:
             self.G_ema.load_state_dict(self.G.state_dict())
 
