@@ -49,6 +49,8 @@ class UNetGenerator(nn.Module):
     upsampled to the input's size. Both heads give the same (N, 2, H, W) output in Lab mode.
     """
 
+    head_name = "head"  # the module that turns the last decoder level into the output (or ab classes)
+
     def __init__(
         self,
         in_ch: int = 1,
@@ -81,8 +83,6 @@ class UNetGenerator(nn.Module):
             self.head = nn.Sequential(nn.Conv2d(2 * chans[0], len(ab_bin_centers()), 1))
         else:
             self.head = nn.Sequential(nn.ConvTranspose2d(2 * chans[0], out_ch, 4, stride=2, padding=1), nn.Tanh())
-
-    head_name = "head"  # the module that turns the last decoder level into the output (or ab classes)
 
     @property
     def multiple(self) -> int:
