@@ -23,18 +23,28 @@ from ..infer.hints import simulate_hints
 from ..train.allocator import keep_freed_memory
 
 
-def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", reps: int = 6) -> float:
-    """Sustained GFLOP/s of an n x n matmul in `dtype` on `device` (the machine's practical ceiling)."""
+def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", reps: int = 6, budget_s: float = 0.05) -> float:
+    """Sustained GFLOP/s of an n x n matmul in `dtype` on `device` (the machine's practical ceiling).
+
+    n grows from 256 until one product takes `budget_s`: a fixed large n would take minutes where `dtype` is
+    emulated (bf16 on a CPU without AVX-512 BF16 is about 100x slower than fp32).
+    """
     device = torch.device(device)
-    n = 8192 if device.type == "cuda" else 2048  # a GPU needs a bigger product to reach its peak
-    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+    largest = 8192 if device.type == "cuda" else 2048  # a GPU needs a bigger product to reach its peak
+    n = 256
+    while True:
+        a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
 
-    def product():
-        a @ b
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        def product(a=a, b=b):
+            a @ b
+            if device.type == "cuda":
+                torch.cuda.synchronize()
 
-    return 2 * n**3 / _median_time(product, 1, reps) / 1e9
+        seconds = _median_time(product, 1, 1)
+        if seconds >= budget_s or n >= largest:
+            break
+        n *= 2
+    return 2 * n**3 / _median_time(product, 0, reps) / 1e9
 
 
 def _median_time(fn, warmup: int, steps: int) -> float:
