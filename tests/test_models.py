@@ -71,8 +71,6 @@ def test_config_is_checked_whole_at_start_up_not_hours_in():
         (dict(lr=-1.0), "--lr"),
         (dict(d_lr_scale=0.0), "--d-lr-scale"),
         (dict(real_label=0.4), "--real-label"),
-        (dict(d_downsample=3), "--d-downsample"),
-        (dict(size=64, d_downsample=4, gan_weight=0.2), "d-downsample 4"),
     ):
         with pytest.raises(ValueError, match=message):
             make_config("default", **bad)
@@ -152,6 +150,32 @@ def test_a_file_from_before_the_chroma_head_went_loads_unless_it_used_it(tmp_pat
         assert str(err.value).count("\n") == 0
     save_checkpoint(path, {"G": build_generator(cfg)}, {}, {**old, "chroma_head": "chroma"}, {})
     with pytest.raises(CheckpointError, match=r"old\.safetensors: unusable model config .*chroma head was removed"):
+        Colorizer.load(path)
+
+
+DISCRIMINATOR_DEFAULTS = {"d_downsample": 1}  # the deleted discriminator knobs, as files written before hold them
+DISCRIMINATOR_USED = {"d_downsample": 2}
+
+
+def test_a_file_from_before_the_discriminator_knobs_went_loads_unless_it_used_one(tmp_path):
+    from colorgan.config import TrainConfig
+    from colorgan.infer.colorize import Colorizer
+    from colorgan.io.checkpoint import CheckpointError, save_checkpoint
+
+    cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
+    old = {**cfg.to_dict(), **DISCRIMINATOR_DEFAULTS}
+    assert TrainConfig.from_dict(old) == cfg
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, {"G": build_generator(cfg)}, {}, old, {})
+    gray = torch.zeros(40, 60, dtype=torch.uint8).numpy()
+    assert Colorizer.load(path, device="cpu").colorize_array(gray).shape == (40, 60, 3)
+
+    for key, value in DISCRIMINATOR_USED.items():
+        with pytest.raises(ValueError, match=rf"^{key} is set to {value!r}, but .* was removed") as err:
+            TrainConfig.from_dict({**old, key: value})
+        assert str(err.value).count("\n") == 0
+    save_checkpoint(path, {"G": build_generator(cfg)}, {}, {**old, "d_downsample": 2}, {})
+    with pytest.raises(CheckpointError, match=r"old\.safetensors: unusable model config .*d_downsample is set to 2"):
         Colorizer.load(path)
 
 

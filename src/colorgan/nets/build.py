@@ -59,7 +59,7 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
 def build_discriminator(cfg: TrainConfig) -> PatchDiscriminator:
     """The PatchGAN a TrainConfig describes: it sees G's input beside the (real or generated) output."""
     channels = input_channels(cfg) + output_channels(cfg.color_space)
-    return PatchDiscriminator(channels, cfg.ndf, cfg.d_layers, cfg.d_downsample)
+    return PatchDiscriminator(channels, cfg.ndf, cfg.d_layers)
 
 
 @torch.no_grad()

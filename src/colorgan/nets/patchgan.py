@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
 class PatchDiscriminator(nn.Module):
     """PatchGAN: with n_layers=3 each output logit sees a 70x70 patch of the (input, output) pair."""
 
-    def __init__(self, in_ch: int = 4, ndf: int = 64, n_layers: int = 3, downsample: int = 1):
+    def __init__(self, in_ch: int = 4, ndf: int = 64, n_layers: int = 3):
         super().__init__()
-        self.downsample = downsample  # > 1: judge the pair average-pooled (color of regions, not of texture)
         layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         ch = ndf
         for i in range(1, n_layers + 1):
@@ -28,7 +26,4 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        pair = torch.cat([condition, image], dim=1)
-        if self.downsample > 1:
-            pair = F.avg_pool2d(pair, self.downsample)
-        return self.net(pair)
+        return self.net(torch.cat([condition, image], dim=1))
