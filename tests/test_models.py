@@ -69,8 +69,6 @@ def test_config_is_checked_whole_at_start_up_not_hours_in():
         (dict(size=0), "--size"),
         (dict(ngf=10**6), "--ngf"),
         (dict(lr=-1.0), "--lr"),
-        (dict(d_lr_scale=0.0), "--d-lr-scale"),
-        (dict(real_label=0.4), "--real-label"),
     ):
         with pytest.raises(ValueError, match=message):
             make_config("default", **bad)
@@ -153,8 +151,8 @@ def test_a_file_from_before_the_chroma_head_went_loads_unless_it_used_it(tmp_pat
         Colorizer.load(path)
 
 
-DISCRIMINATOR_DEFAULTS = {"d_downsample": 1}  # the deleted discriminator knobs, as files written before hold them
-DISCRIMINATOR_USED = {"d_downsample": 2}
+DISCRIMINATOR_DEFAULTS = {"d_downsample": 1, "d_lr_scale": 1.0, "real_label": 1.0}  # as files written before hold them
+DISCRIMINATOR_USED = {"d_downsample": 2, "d_lr_scale": 0.5, "real_label": 0.9}
 
 
 def test_a_file_from_before_the_discriminator_knobs_went_loads_unless_it_used_one(tmp_path):

@@ -49,10 +49,9 @@ class StepLosses:
         return bool(self.values[len(LOSS_NAMES)])
 
 
-def adversarial_loss(logits: torch.Tensor, real: bool, mode: str, real_label: float = 1.0) -> torch.Tensor:
-    """BCE on D's patch logits (the recipe), or least squares (`lsgan`). `real_label` < 1 smooths D's
-    target on real pairs only; G's target stays 1."""
-    target = torch.full_like(logits, real_label) if real else torch.zeros_like(logits)
+def adversarial_loss(logits: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
+    """BCE on D's patch logits (the recipe), or least squares (`lsgan`)."""
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
     if mode == "lsgan":
         return F.mse_loss(logits.float(), target.float())
     return F.binary_cross_entropy_with_logits(logits.float(), target.float())
@@ -79,7 +78,7 @@ class Pix2Pix:
         # One fused kernel per optimizer instead of a loop over tensors (CPU and CUDA), the same update.
         adam = dict(betas=(cfg.beta1, cfg.beta2), fused=device.type in ("cpu", "cuda") and cfg.fused_adam)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, **adam)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr * cfg.d_lr_scale, **adam)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, **adam)
         # A moving average of G's weights, for samples and export (--ema-decay).
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema_decay > 0 else None
         self.class_weights = None  # bins head with --bin-rebalance: rare colors weigh more
@@ -129,9 +128,9 @@ class Pix2Pix:
         return self.G_ema if self.G_ema is not None else self.G
 
     def set_lr(self, lr: float) -> None:
-        for optimizer, scale in ((self.opt_G, 1.0), (self.opt_D, self.cfg.d_lr_scale)):
+        for optimizer in (self.opt_G, self.opt_D):
             for group in optimizer.param_groups:
-                group["lr"] = lr * scale
+                group["lr"] = lr
 
     def buffers(self) -> list[torch.Tensor]:
         return [*self.G.buffers(), *self.D.buffers()]
@@ -161,7 +160,7 @@ class Pix2Pix:
             # as if D had been frozen for it (the TF recipe).
             with autocast(self.device, self.amp_dtype):
                 d_real, d_fake = self.D_run(x, real), self.D_run(x, fake)
-            d_loss_real = adversarial_loss(d_real, True, mode, cfg.real_label)
+            d_loss_real = adversarial_loss(d_real, True, mode)
             d_loss_fake = adversarial_loss(d_fake, False, mode)
             g_gan = adversarial_loss(d_fake, True, mode)
             taken = self._backward_and_step(d_loss_real + d_loss_fake, cfg.gan_weight * g_gan + g_pixel, True)
@@ -170,7 +169,7 @@ class Pix2Pix:
             # The reference PyTorch order: update D on a detached fake, then a fresh D(fake) for G's loss.
             with autocast(self.device, self.amp_dtype):
                 d_real, d_fake = self.D_run(x, real), self.D_run(x, fake.detach())
-            d_loss_real = adversarial_loss(d_real, True, mode, cfg.real_label)
+            d_loss_real = adversarial_loss(d_real, True, mode)
             d_loss_fake = adversarial_loss(d_fake, False, mode)
             loss_d = d_loss_real + d_loss_fake
             d_taken = all_ranks_agree_on_device(torch.isfinite(loss_d), self.dist)
