@@ -10,41 +10,35 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from .. import colorspace
 from ..config import TrainConfig
 from ..devices import pick_device, pick_precision
 from ..extras import MissingExtra, import_extra
-from ..io.atomic import remove_stale_temps
 from ..io.checkpoint import CheckpointError, load_checkpoint, load_module_state
 from ..io.images import (
     DEFAULT_MAX_PIXELS,
     ImageReadError,
     LoadedImage,
     Source,
-    find_image_files,
     gray_channel,
-    is_image_path,
     load_image,
     resize_to,
-    write_skipped_csv,
 )
 from ..nets.build import build_generator
 from .animation import Animation, colorize_animation, load_animation, save_animation
 from .backends import OnnxBackend, TorchBackend
 from .compose import compose
+from .folders import colorize_folder
 from .hint_spread import apply_hints
 from .hints import HINT_PLANES, Hint, HintError, gain_near_hints, hint_planes, hint_reach, parse_hints
-from .outputs import FolderReport, existing_output, output_path_for, plan_outputs, save_image, writes_over_input
-from .video import is_video_path, video_output_path
+from .outputs import FolderReport, output_path_for, save_image
 
 HintSource = str | bytes | list | None  # JSON text, parsed JSON, or a list of hints.Hint
 DEFAULT_WEIGHTS = "default.safetensors"
@@ -291,95 +285,4 @@ class Colorizer:
         Existing outputs are kept unless `overwrite`, so a killed run continues where it stopped. Files that
         cannot be read are skipped and reported, never fatal. Skips are written to `dst/skipped.csv`.
         """
-        src, dst = Path(src), Path(dst)
-        dst_resolved = dst.resolve()
-        if dst_resolved == src.resolve():
-            raise ValueError(
-                f"{dst}: the output folder is the input folder, so the outputs would replace the "
-                "photos; choose another --out"
-            )
-        report = FolderReport()
-        if dst.is_dir():  # temp files of a run that was killed mid-write
-            remove_stale_temps(dst, recursive=True)
-        # An output folder inside the input folder holds outputs, not inputs: a rerun must not colorize them.
-        resolved = {p: p.resolve() for p in find_image_files(src, accept=_photo_or_video)}
-        inputs = [p for p, real in resolved.items() if dst_resolved not in real.parents]
-        protected = {resolved[p] for p in inputs}
-        jobs, videos = [], []
-        wanted = []
-        for path in inputs:
-            target, video = dst / path.relative_to(src), is_video_path(path)
-            wanted.append((path, video_output_path(target) if video else target, video))
-        for plan in plan_outputs(wanted):
-            path, target = plan.source, plan.target
-            if plan.video:  # videos go one by one after the photos, each with its own bar
-                if target.resolve() in protected:
-                    report.skipped.append((str(path), f"its output {target} would replace an input; not written"))
-                elif target.is_file() and target.stat().st_size > 0 and not overwrite:
-                    report.existing.append(target)
-                else:
-                    videos.append((path, target))
-                continue
-            if writes_over_input(target, protected):
-                report.skipped.append((str(path), f"its output {target} would replace an input photo; not written"))
-                continue
-            existing = existing_output(target)
-            if existing is not None and not overwrite:
-                report.existing.append(existing)
-            else:
-                jobs.append((path, target))
-        bar = tqdm(total=len(jobs) + len(videos), unit="img", desc="colorizing", disable=not progress)
-        for chunk in _chunks(jobs, batch):
-            loaded = []
-            for path, target in chunk:
-                try:
-                    if path.is_dir():
-                        raise ImageReadError(str(path), "is a directory")
-                    animation = load_animation(path, self.max_pixels)
-                    if animation is None:
-                        loaded.append((load_image(path, self.max_pixels), target))
-                        continue
-                    report.done.append(self._save_animation(animation, target, size))
-                except ImageReadError as err:
-                    report.skipped.append((str(path), err.reason))
-                except OSError as exc:
-                    report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
-                bar.update(1)
-            if loaded:
-                try:
-                    outputs = self._colorize_loaded([im for im, _ in loaded], size)
-                except ImageReadError as err:  # the model failed on this batch: skip it by name, go on
-                    report.skipped += [(str(target), err.reason) for _, target in loaded]
-                    bar.update(len(loaded))
-                    continue
-                for (image, target), rgb in zip(loaded, outputs):
-                    pil = self._to_pil(rgb, image)
-                    try:
-                        report.done.append(save_image(pil, output_path_for(target, pil.mode == "RGBA")))
-                    except OSError as exc:
-                        report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
-                    bar.update(1)
-        for path, target in videos:
-            try:
-                report.done.append(self.colorize_video(path, target, temporal, size, progress, crf))
-            except ImageReadError as err:
-                report.skipped.append((str(path), err.reason))
-            except OSError as exc:
-                report.skipped.append((str(target), f"cannot write ({exc.strerror or exc})"))
-            bar.update(1)
-        bar.close()
-        if report.skipped:
-            try:
-                write_skipped_csv(dst / "skipped.csv", report.skipped)
-            except OSError as exc:  # the outputs are done; losing the list must not lose them
-                report.skipped.append((str(dst / "skipped.csv"), f"cannot write ({exc.strerror or exc})"))
-        return report
-
-
-def _chunks(items: list, n: int) -> Iterator[list]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
-def _photo_or_video(path: Path) -> bool:
-    return is_image_path(path) or is_video_path(path)
+        return colorize_folder(self, Path(src), Path(dst), size, overwrite, progress, temporal, crf, batch)
