@@ -19,6 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from colorgan.cli.bench import random_batch
 from colorgan.config import make_config
+from colorgan.nets.cpu_kernels import optimize_for_cpu
 from colorgan.train.allocator import keep_freed_memory
 from colorgan.train.pix2pix import Pix2Pix
 
@@ -61,6 +62,7 @@ def main() -> None:
     )
     keep_freed_memory()  # as training runs
     model = Pix2Pix(cfg, torch.device("cpu"))
+    optimize_for_cpu(model.G)  # as the trainer does on a CPU
     x, y = random_batch(model, args.batch_size)
     for i in range(2):  # warm-up: oneDNN picks its kernels on the first calls
         model.step(x, y, i)

@@ -4,6 +4,6 @@ unet.py            the pix2pix U-Net generator (regression or bins head)
 patchgan.py        the 70x70 PatchGAN discriminator
 efficientnet.py    EfficientNet-Lite0, the ImageNet encoder
 efficient_unet.py  the U-Net whose encoder is EfficientNet-Lite0 (the shipped model)
-cpu_kernels.py     ByteDropout and MatmulConvTranspose2d: torch's layers, faster when training on a CPU
+cpu_kernels.py     optimize_for_cpu: dropout and transposed convolutions swapped in place for faster CPU kernels
 build.py           the networks a TrainConfig describes, their init, widening inputs, folding batch norm
 """

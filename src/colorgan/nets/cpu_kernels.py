@@ -1,7 +1,9 @@
 """Two of torch's layers, faster where training runs on a CPU; the same parameters, so checkpoints do not change.
 
-Each falls back to torch's own layer in evaluation, on GPUs and under torch.compile, which have fast kernels
-of their own; exported and folded models see plain torch layers.
+The networks are built of plain torch layers; `optimize_for_cpu` turns a built one's layers into these, in place,
+where each is exact (the trainer does so for a generator trained on a CPU). Each falls back to torch's own layer
+in evaluation, on GPUs and under torch.compile, which have fast kernels of their own; exported and folded models
+see plain torch layers.
 """
 
 from __future__ import annotations
@@ -59,3 +61,43 @@ class MatmulConvTranspose2d(nn.ConvTranspose2d):
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1)
         return out.to(dtype).contiguous(memory_format=torch.channels_last)
+
+
+def byte_dropout_is_exact(module: nn.Dropout) -> bool:
+    """Whether ByteDropout draws `module`'s mask with its own `p`: a multiple of 1/256 strictly between 0 and 1,
+    which a byte compares to exactly (any other `p` would fall back to nn.Dropout's draws anyway). In-place
+    dropout is left alone: ByteDropout returns a new tensor."""
+    keep_below = (1 - module.p) * 256
+    return 0 < keep_below < 256 and keep_below == int(keep_below) and not module.inplace
+
+
+def matmul_conv_transpose_is_exact(module: nn.ConvTranspose2d) -> bool:
+    """Whether MatmulConvTranspose2d computes `module`'s transposed convolution: one group, no dilation, no
+    output padding, zero padding. Its matrix product and fold give torch's result to fp32 summation order (to
+    bf16 rounding under bf16 autocast), and only for inputs of at most MAX_PIXELS pixels; larger ones are torch's."""
+    plain = module.groups == 1 and module.dilation == (1, 1) and module.output_padding == (0, 0)
+    return plain and module.padding_mode == "zeros"
+
+
+def optimize_for_cpu(model: nn.Module) -> nn.Module:
+    """Turn, in place, `model`'s nn.Dropout and nn.ConvTranspose2d layers into ByteDropout and MatmulConvTranspose2d
+    where those are exact; -> `model`.
+
+    Why: training on a CPU, torch's dropout draws a number per element and its transposed convolution is slow on
+    tiny inputs; these compute the same layers faster, and the network itself stays plain torch.
+
+    "Exact": the transposed convolution gives torch's result to fp32 summation order; dropout keeps the share
+    1 - p and scales by 1 / (1 - p), but draws its mask from torch's generator differently from nn.Dropout (so the
+    same seed gives another mask, and a seeded run and its resume replay the same masks).
+
+    Only a layer's class changes (the CPU classes add no state): its Parameter objects, buffers, hooks and its
+    place in the model stay, so the state dict's keys and tensors, checkpoints either way, and optimizers built
+    before or after are unchanged. Layers already converted, other subclasses and inexact settings are left as
+    they are, so applying it twice is applying it once.
+    """
+    for module in model.modules():
+        if type(module) is nn.Dropout and byte_dropout_is_exact(module):
+            module.__class__ = ByteDropout
+        elif type(module) is nn.ConvTranspose2d and matmul_conv_transpose_is_exact(module):
+            module.__class__ = MatmulConvTranspose2d
+    return model

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from ..colorspace import ab_bin_centers, ab_from_bin_logits
-from .cpu_kernels import ByteDropout, MatmulConvTranspose2d
 
 DROPOUT_LEVELS = 3  # the recipe drops out in the three innermost decoder blocks
 
@@ -31,11 +30,11 @@ def down_block(in_ch: int, out_ch: int, batch_norm: bool) -> nn.Sequential:
 
 def up_block(in_ch: int, out_ch: int, dropout: float) -> nn.Sequential:
     layers: list[nn.Module] = [
-        MatmulConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False),
+        nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False),
         nn.BatchNorm2d(out_ch),
     ]
     if dropout > 0:
-        layers.append(ByteDropout(dropout))
+        layers.append(nn.Dropout(dropout))
     layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
