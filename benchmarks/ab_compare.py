@@ -1,6 +1,7 @@
 """Train the same steps from the same seed under two settings; compare loss curves and validation metrics.
 
-Used for "bf16 does not hurt training" and "one shared D(fake) forward keeps the dynamics":
+Used for "bf16 does not hurt training" and "one shared D(fake) forward keeps the dynamics" (the reference
+3-forward step it was compared with was deleted in issue #33):
 
     python benchmarks/ab_compare.py --data ../shared/data/landscapes --a precision=fp32 --b precision=bf16 \\
         --steps 300 --size 64 --out docs/img/precision.png --json benchmarks/results/precision.json

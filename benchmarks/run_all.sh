@@ -18,7 +18,6 @@ $CG bench infer --size 256 --batch-size 16 --steps 6 --json $R/infer_256_bs16.js
 # What each choice is worth (256, batch 16)
 $CG bench train --size 256 --batch-size 16 --steps 4 --precision fp32 --json $R/train_256_bs16_fp32.json
 $CG bench train --size 256 --batch-size 16 --steps 4 --no-channels-last --json $R/train_256_bs16_nchw.json
-$CG bench train --size 256 --batch-size 16 --steps 4 --no-shared-d-forward --json $R/train_256_bs16_3fwd.json
 $CG bench data --data "$DATA" --size 256 --batch-size 16 --json $R/data_256.json
 $CG bench colorize --steps 6 --json $R/colorize_torch.json
 $CG export --format onnx --out /tmp/colorgan_default.onnx

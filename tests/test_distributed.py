@@ -75,19 +75,16 @@ def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
 def worker(spec: dict, out: Path) -> None:
     results: dict = {}
     try:
-        for shared in (True, False):  # the shared D(fake) forward and the reference 3-forward step
-            cfg = make_config(
-                "default", **spec["eval_config"], shared_d_forward=shared, run_dir=str(out / f"eval_{shared}")
-            )
-            trainer = Trainer(cfg, progress=False)
-            rank = trainer.dist.rank
+        cfg = make_config("default", **spec["eval_config"], run_dir=str(out / "eval"))
+        trainer = Trainer(cfg, progress=False)
+        rank = trainer.dist.rank
 
-            def poison(step, x, rank=rank):
-                return torch.full_like(x, float("nan")) if rank == 1 and step == NAN_STEP else x
+        def poison(step, x, rank=rank):
+            return torch.full_like(x, float("nan")) if rank == 1 and step == NAN_STEP else x
 
-            finite = eval_mode_steps(trainer, spec["steps"], poison)
-            results[f"eval_{shared}"] = {"finite": finite, "weights": weights(trainer)}
-            trainer.close()
+        finite = eval_mode_steps(trainer, spec["steps"], poison)
+        results["eval"] = {"finite": finite, "weights": weights(trainer)}
+        trainer.close()
         cfg = make_config("default", **spec["fit_config"])
         trainer = Trainer(cfg, progress=False)
         trainer.fit()
@@ -171,23 +168,22 @@ def test_two_ranks_agree_with_each_other_with_one_process_and_resume_exactly(pho
         x[x.shape[0] // 2 :] = float("nan")
         return x
 
-    for shared in (True, False):
-        cfg = make_config("default", **spec["eval_config"], shared_d_forward=shared, run_dir=str(tmp_path / "one"))
-        single = Trainer(cfg, progress=False)
-        init = weights(single)
-        finite = eval_mode_steps(single, steps, poison)
-        single.close()
-        expected = weights(single)
-        assert finite == [step != NAN_STEP for step in range(1, steps + 1)]
-        for r in ranks:
-            assert r[f"eval_{shared}"]["finite"] == finite  # every rank skipped the step rank 1 spoiled
-        a, b = (r[f"eval_{shared}"]["weights"] for r in ranks)
-        assert a.keys() == expected.keys()
-        assert all(torch.equal(a[k], b[k]) for k in a), "the ranks' weights differ"
-        worst = max((a[k] - expected[k]).abs().max().item() for k in a)
-        moved = max((expected[k] - init[k]).abs().max().item() for k in a)
-        # fp32, two updates of Adam at lr 2e-4 (about 2e-4 per weight each): only summation order differs.
-        assert worst < 1e-5 < moved / 10, (shared, worst, moved)
+    cfg = make_config("default", **spec["eval_config"], run_dir=str(tmp_path / "one"))
+    single = Trainer(cfg, progress=False)
+    init = weights(single)
+    finite = eval_mode_steps(single, steps, poison)
+    single.close()
+    expected = weights(single)
+    assert finite == [step != NAN_STEP for step in range(1, steps + 1)]
+    for r in ranks:
+        assert r["eval"]["finite"] == finite  # every rank skipped the step rank 1 spoiled
+    a, b = (r["eval"]["weights"] for r in ranks)
+    assert a.keys() == expected.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "the ranks' weights differ"
+    worst = max((a[k] - expected[k]).abs().max().item() for k in a)
+    moved = max((expected[k] - init[k]).abs().max().item() for k in a)
+    # fp32, two updates of Adam at lr 2e-4 (about 2e-4 per weight each): only summation order differs.
+    assert worst < 1e-5 < moved / 10, (worst, moved)
 
     # Training mode: per-rank BN statistics and dropout, yet DDP keeps the parameters identical. BN running
     # statistics are not parameters: each rank's reflect its own last batch (DDP re-broadcasts rank 0's at

@@ -151,8 +151,9 @@ def test_a_file_from_before_the_chroma_head_went_loads_unless_it_used_it(tmp_pat
         Colorizer.load(path)
 
 
-DISCRIMINATOR_DEFAULTS = {"d_downsample": 1, "d_lr_scale": 1.0, "real_label": 1.0}  # as files written before hold them
-DISCRIMINATOR_USED = {"d_downsample": 2, "d_lr_scale": 0.5, "real_label": 0.9}
+# the deleted discriminator knobs, as files written before hold them, and a value of each that was used
+DISCRIMINATOR_DEFAULTS = {"d_downsample": 1, "d_lr_scale": 1.0, "real_label": 1.0, "shared_d_forward": True}
+DISCRIMINATOR_USED = {"d_downsample": 2, "d_lr_scale": 0.5, "real_label": 0.9, "shared_d_forward": False}
 
 
 def test_a_file_from_before_the_discriminator_knobs_went_loads_unless_it_used_one(tmp_path):

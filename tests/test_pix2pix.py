@@ -37,9 +37,8 @@ def test_resumed_adam_moments_keep_the_channels_last_layout_the_fused_kernel_nee
     assert torch.equal(resumed.weight, straight.weight)
 
 
-@pytest.mark.parametrize("shared", [True, False])
-def test_the_discriminator_sees_real_photos_saturated_and_the_fakes_as_they_are(tmp_path, shared):
-    cfg = tiny_config(tmp_path, tmp_path / "run", gan_weight=1.0, real_saturation=1.2, shared_d_forward=shared)
+def test_the_discriminator_sees_real_photos_saturated_and_the_fakes_as_they_are(tmp_path):
+    cfg = tiny_config(tmp_path, tmp_path / "run", gan_weight=1.0, real_saturation=1.2)
     model = Pix2Pix(cfg, torch.device("cpu"))
     seen = []
     model.D_run = lambda gray, ab: (seen.append(ab.detach().float()), model.D(gray, ab))[1]

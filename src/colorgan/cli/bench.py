@@ -102,7 +102,6 @@ def bench_train(args: argparse.Namespace) -> dict:
         channels_last=not args.no_channels_last,
         compile=args.compile,
         fused_adam=not args.no_fused_adam,
-        shared_d_forward=not args.no_shared_d_forward,
         chroma_head=args.chroma_head,
         pretrain_steps=10**9 if args.no_gan else 0,
         ema_decay=args.ema_decay,

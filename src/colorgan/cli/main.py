@@ -145,7 +145,6 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
         help="auto (default): bf16 where the hardware has it",
     )
     p.add_argument("--no-channels-last", action="store_true", help="keep PyTorch's default memory layout")
-    p.add_argument("--no-shared-d-forward", action="store_true", help="train: the reference 3-forward step")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks first")
     p.add_argument("--no-fused-adam", action="store_true", help="train: Adam's per-tensor loop, not its fused kernel")
     p.add_argument(

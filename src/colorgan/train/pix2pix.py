@@ -155,7 +155,7 @@ class Pix2Pix:
         if warm_up:
             taken = self._backward_and_step(None, g_pixel, retain=False)
             losses = (nan, g_l1, nan, nan, g_bins)
-        elif cfg.shared_d_forward:
+        else:
             # D on real and fake pairs, once: D's loss reaches only D's weights, G's loss only G's,
             # as if D had been frozen for it (the TF recipe).
             with autocast(self.device, self.amp_dtype):
@@ -164,22 +164,6 @@ class Pix2Pix:
             d_loss_fake = adversarial_loss(d_fake, False, mode)
             g_gan = adversarial_loss(d_fake, True, mode)
             taken = self._backward_and_step(d_loss_real + d_loss_fake, cfg.gan_weight * g_gan + g_pixel, True)
-            losses = (g_gan, g_l1, d_loss_real, d_loss_fake, g_bins)
-        else:
-            # The reference PyTorch order: update D on a detached fake, then a fresh D(fake) for G's loss.
-            with autocast(self.device, self.amp_dtype):
-                d_real, d_fake = self.D_run(x, real), self.D_run(x, fake.detach())
-            d_loss_real = adversarial_loss(d_real, True, mode)
-            d_loss_fake = adversarial_loss(d_fake, False, mode)
-            loss_d = d_loss_real + d_loss_fake
-            d_taken = all_ranks_agree_on_device(torch.isfinite(loss_d), self.dist)
-            if not self._skip_on_host(d_taken):
-                self.opt_D.zero_grad(set_to_none=True)
-                loss_d.backward()
-                self._optimizer_step(self.opt_D, d_taken)
-            with autocast(self.device, self.amp_dtype):
-                g_gan = adversarial_loss(self.D_run(x, fake), True, mode)
-            taken = self._backward_and_step(None, cfg.gan_weight * g_gan + g_pixel, False, also=d_taken)
             losses = (g_gan, g_l1, d_loss_real, d_loss_fake, g_bins)
         with torch.no_grad():
             for buffer, saved in zip(self.buffers(), saved_buffers):
@@ -207,16 +191,12 @@ class Pix2Pix:
         fake = None if warm_up else upsample2x(colorspace.ab_from_bin_logits(logits, self.cfg.bin_temperature))
         return fake, g_l1, g_bins
 
-    def _backward_and_step(
-        self, loss_d: torch.Tensor | None, loss_g: torch.Tensor, retain: bool, also: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Backward and step both optimizers, unless a loss is not finite (or `also` is false): then skip the
-        step. -> whether it was taken (a bool tensor on the device, the same on every rank)."""
+    def _backward_and_step(self, loss_d: torch.Tensor | None, loss_g: torch.Tensor, retain: bool) -> torch.Tensor:
+        """Backward and step both optimizers, unless a loss is not finite: then skip the step. -> whether it was
+        taken (a bool tensor on the device, the same on every rank)."""
         finite = torch.isfinite(loss_g)
         if loss_d is not None:
             finite = finite & torch.isfinite(loss_d)
-        if also is not None:
-            finite = finite & also
         taken = all_ranks_agree_on_device(finite, self.dist)  # under DDP all ranks skip, or none does
         if self._skip_on_host(taken):
             return taken
