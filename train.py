@@ -21,7 +21,8 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if not _has("--preset", args) and not _has("--resume", args):
         args = ["--preset", "seed", *args]
-    if not _has("--data", args) and not _has("--resume", args):
+    asks_help = any(arg in ("-h", "--help") for arg in args)
+    if not _has("--data", args) and not _has("--resume", args) and not asks_help:
         if not DEFAULT_DATA.is_dir():
             sys.exit(
                 f"error: no --data given and no '{DEFAULT_DATA}/' folder here.\n"

@@ -58,6 +58,13 @@ def test_root_train_script_says_where_to_get_data(tmp_path):
     assert result.returncode != 0 and "landscape Images" in result.stderr and "--data" in result.stderr
 
 
+def test_root_train_script_gives_its_help_without_the_data_folder(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "--batch-size" in result.stdout and "landscape Images" not in result.stderr
+
+
 def test_train_takes_several_data_folders_and_evaluate_reports_each(tmp_path, capsys):
     roots = []
     for name, offset in (("people", 0), ("scenes", 50)):
