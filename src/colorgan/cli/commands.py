@@ -163,10 +163,51 @@ def colorize_command(args: argparse.Namespace) -> int:
 
     try:
         with ExitOnSigterm():
+            if args.cluster or args.limit is not None:
+                return _colorize_on_cluster(args)
             return _colorize_inputs(args)
     except KeyboardInterrupt:
         print("interrupted: what was finished is kept; run the same command again to do the rest", file=sys.stderr)
         return 130
+
+
+def _colorize_on_cluster(args: argparse.Namespace) -> int:
+    from ..extras import MissingExtra
+    from ..infer.cluster import ClusterError, ClusterSettings, colorize_on_cluster
+
+    if not args.cluster:
+        return _fail("--limit is for a trial run on a cluster: add --cluster ADDRESS (or --cluster local)")
+    if len(args.inputs) != 1 or not args.out:
+        return _fail("--cluster takes one folder, file list or CSV manifest, and --out FOLDER")
+    if args.hints or args.backend != "torch" or args.chroma_gain is not None:
+        return _fail("--cluster colorizes with the model as it is: no --hints, --backend or --chroma-gain")
+    for name in ("workers", "worker_threads", "limit"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            return _fail(f"--{name.replace('_', '-')} must be at least 1")
+    settings = ClusterSettings(
+        address=args.cluster,
+        workers=args.workers,
+        threads=args.worker_threads,
+        gpus=args.worker_gpus,
+        model=str(Path(args.model).resolve()) if args.model else None,
+        max_pixels=args.max_pixels,
+    )
+    try:
+        report = colorize_on_cluster(
+            args.inputs[0],
+            args.out,
+            settings,
+            size=args.size,
+            overwrite=args.overwrite,
+            temporal=not args.no_temporal,
+            crf=args.crf,
+            limit=args.limit,
+            progress=not args.quiet,
+        )
+    except (ClusterError, MissingExtra, ValueError) as exc:
+        return _fail(str(exc))
+    print(report.summary())
+    return 0 if (report.done or report.existing) else 1
 
 
 def _colorize_inputs(args: argparse.Namespace) -> int:

@@ -106,6 +106,19 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
         metavar="0-51",
         help="videos: H.264 quality, 0 lossless to 51 worst (default 18, visually lossless; lower = larger file)",
     )
+    cluster = p.add_argument_group(
+        "on a Ray cluster (pip install 'colorgan[cluster]'; inputs, --out and --model on storage every node sees)"
+    )
+    cluster.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="colorize one folder, file list (.txt) or CSV manifest (a 'path' column) on the Ray cluster at "
+        "ADDRESS: 'auto' (the running one), HOST:PORT, or 'local' (start one here for a trial)",
+    )
+    cluster.add_argument("--workers", type=int, help="actors, each holding a model (default: the cluster's CPUs)")
+    cluster.add_argument("--worker-threads", type=int, default=1, help="CPU threads per actor (default 1)")
+    cluster.add_argument("--worker-gpus", type=float, default=0.0, help="GPUs per actor (default 0)")
+    cluster.add_argument("--limit", type=int, help="only the first N photos and videos still to do (a trial run)")
     p.set_defaults(func=commands.colorize_command)
 
     p = sub.add_parser("export", help="export the generator to ONNX or a compact safetensors file")
