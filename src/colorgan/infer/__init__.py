@@ -6,6 +6,8 @@ compose.py      the full-size photo from its gray and the network's small chroma
 hints.py        color hints: the JSON format, the hint planes, simulated users for training
 hint_spread.py  each hint's correction spread over its region, edge-aware (Levin et al. 2004)
 outputs.py      where outputs go: names and formats, "already done", never over an input
+folders.py      a folder run: its plan (what to do, where, what is done or skipped) and its chunks of work
+cluster.py      the same plan and chunks on a Ray cluster (`colorize --cluster`; Ray imported only there)
 video.py        video through PyAV (streamed, audio copied, atomic)
 temporal.py     chroma carried along optical flow where it is trusted
 ycbcr.py        Y'CbCr planes of video frames
