@@ -87,6 +87,7 @@ def random_batch(model, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def bench_train(args: argparse.Namespace) -> dict:
+    from ..nets.cpu_kernels import optimize_for_cpu
     from ..train.pix2pix import Pix2Pix
 
     kept = False if args.default_malloc else keep_freed_memory()  # as the trainer does
@@ -109,6 +110,8 @@ def bench_train(args: argparse.Namespace) -> dict:
     )
     device = bench_device()
     model = Pix2Pix(cfg.validate(), device)
+    if device.type == "cpu":  # the step training runs: the trainer swaps in the same kernels
+        optimize_for_cpu(model.G)
     x, y = random_batch(model, args.batch_size)
     index = 0
 
