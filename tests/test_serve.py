@@ -324,6 +324,18 @@ def test_text_named_jpg_is_415(client):
     assert_json_error(post_image(client, b"<svg xmlns='http://www.w3.org/2000/svg'/>", "x.png"), 415, "not an image")
 
 
+def test_an_animation_is_refused_by_name_not_cut_to_its_first_frame(client):
+    frames = [Image.fromarray(synthetic_photo(i, (40, 48))) for i in range(3)]
+    for fmt in ("GIF", "PNG", "WEBP"):
+        buffer = io.BytesIO()
+        frames[0].save(buffer, format=fmt, save_all=True, append_images=frames[1:], duration=80)
+        response = post_image(client, buffer.getvalue(), f"clip.{fmt.lower()}")
+        assert_json_error(response, 422, "an animation of 3 frames")
+    still = io.BytesIO()
+    frames[0].save(still, format="GIF")
+    assert post_image(client, still.getvalue(), "still.gif").status_code == 200
+
+
 def test_damaged_and_empty_images_are_422(client):
     whole = encode(synthetic_photo(6, (64, 64)), "PNG")
     assert_json_error(post_image(client, whole[: len(whole) // 2], "cut.png"), 422)

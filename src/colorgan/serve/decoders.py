@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from ..infer.animation import animated_frames
 from ..io.images import ImageReadError, LoadedImage, gray_channel, load_image
 
 
@@ -32,6 +33,12 @@ def _decode_loop(conn: Connection, max_pixels: int) -> None:
         except (EOFError, OSError):  # the parent is gone
             return
         try:
+            if frames := animated_frames(raw):  # one frame answered for many would change it without a word
+                raise ImageReadError(
+                    label,
+                    f"an animation of {frames} frames; the API answers one still photo "
+                    "(`colorgan colorize FILE` keeps every frame)",
+                )
             loaded = load_image(raw, max_pixels, name=label)
             answer = ("ok", np.ascontiguousarray(gray_channel(loaded)), loaded.alpha)
         except ImageReadError as err:
