@@ -128,19 +128,11 @@ class ChunkWorker:
         return {"result": np.array(results, dtype=object)}
 
 
-def _worker_class(settings: ClusterSettings, size: int | None, temporal: bool, crf: int | None) -> type:
-    """ChunkWorker with its arguments bound in the class, which Ray ships with the code: constructor arguments
-    would live in the object store, where a restarted actor may no longer find them (ray#53727)."""
-
-    class BoundChunkWorker(ChunkWorker):
-        def __init__(self):
-            super().__init__(settings, size, temporal, crf)
-
-    return BoundChunkWorker
-
-
 def _connect(ray, address: str, settings: ClusterSettings) -> None:
     logging.getLogger("ray").setLevel(logging.ERROR)  # Ray Data's INFO lines would bury our summary
+    # Ray's C++ core logs an error line for every actor pool whose actors may restart (ray#53727): the driver
+    # holds the arguments for the whole run, so it is noise here. RAY_BACKEND_LOG_LEVEL set by the user wins.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     kwargs = dict(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, logging_level="ERROR")
     try:
         if address == "local":
@@ -190,7 +182,8 @@ def _run(ray, units, settings, size, temporal, crf, progress, report) -> list[Pa
     with warnings.catch_warnings():  # the retry bounds are "remote args", deprecated in name only until 2.64
         warnings.simplefilter("ignore")
         results = dataset.map_batches(
-            _worker_class(settings, size, temporal, crf),
+            ChunkWorker,
+            fn_constructor_kwargs={"settings": settings, "size": size, "temporal": temporal, "crf": crf},
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=min(workers, len(units))),
             num_cpus=settings.threads,
