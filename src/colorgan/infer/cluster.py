@@ -129,10 +129,6 @@ class ChunkWorker:
 
 
 def _connect(ray, address: str, settings: ClusterSettings) -> None:
-    logging.getLogger("ray").setLevel(logging.ERROR)  # Ray Data's INFO lines would bury our summary
-    # Ray's C++ core logs an error line for every actor pool whose actors may restart (ray#53727): the driver
-    # holds the arguments for the whole run, so it is noise here. RAY_BACKEND_LOG_LEVEL set by the user wins.
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     kwargs = dict(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, logging_level="ERROR")
     try:
         if address == "local":
@@ -171,6 +167,12 @@ def colorize_on_cluster(
 
 
 def _run(ray, units, settings, size, temporal, crf, progress, report) -> list[Path]:
+    # Ray Data's INFO lines would bury our summary (read when ray.data is first imported). Ray's C++ core logs
+    # an error line for every actor pool whose actors may restart (ray#53727): the driver holds the arguments
+    # for the whole run, so it is noise here. Either variable set by the user wins.
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    logging.getLogger("ray").setLevel(logging.ERROR)
     import ray.data
 
     _connect(ray, settings.address, settings)
