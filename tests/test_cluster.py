@@ -152,6 +152,9 @@ def test_cluster_flags_that_do_not_fit_are_one_line(tmp_path, capsys):
     assert "--out FOLDER" in capsys.readouterr().err
     assert main(["colorize", str(tmp_path / "nope"), "--cluster", "local", "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
+    Image.fromarray(synthetic_photo(1)).save(tmp_path / "a" / "p.png")
+    assert main(["colorize", str(tmp_path / "a"), "--cluster", "127.0.0.1:1", "--out", str(tmp_path / "o")]) == 2
+    assert "cannot reach the Ray cluster at '127.0.0.1:1'" in capsys.readouterr().err
 
 
 def test_the_single_machine_path_never_imports_ray(tiny_model, tmp_path):

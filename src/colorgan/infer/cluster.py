@@ -17,6 +17,7 @@ import csv
 import json
 import logging
 import os
+import socket
 import time
 import warnings
 from dataclasses import dataclass
@@ -128,14 +129,28 @@ class ChunkWorker:
         return {"result": np.array(results, dtype=object)}
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT that answers no TCP connection fails here at once: ray.init would retry it for minutes."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and other forms are Ray's to resolve
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc})") from None
+
+
 def _connect(ray, address: str, settings: ClusterSettings) -> None:
     kwargs = dict(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, logging_level="ERROR")
     try:
-        if address == "local":
-            ray.init(num_cpus=max(1, (settings.workers or 1) * settings.threads), **kwargs)
+        if address == "local":  # every core here unless --workers says how many actors
+            ray.init(num_cpus=settings.workers * settings.threads if settings.workers else None, **kwargs)
         else:
+            _check_reachable(address)
             ray.init(address=address, **kwargs)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
+    except ClusterError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Ray raises bare Exception too (a node that timed out starting)
         raise ClusterError(f"cannot reach the Ray cluster at {address!r} ({str(exc).splitlines()[0][:200]})") from None
 
 
