@@ -15,7 +15,6 @@ from PIL import Image
 
 from .conftest import SlowColorizer
 from .helpers import synthetic_photo
-from .test_serve import save_hint_model
 
 pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -47,11 +46,10 @@ def server(tiny_model):
 
 
 @pytest.fixture(scope="module")
-def hint_server(tmp_path_factory):
-    """A server whose (tiny, untrained) model takes color hints, and visibly follows them."""
-    model = save_hint_model(tmp_path_factory.mktemp("hints") / "hints.safetensors")
+def model_server(tiny_model):
+    """A server of the tiny untrained model itself, with no stand-in in front: it takes hints, as every model does."""
     with serve_in_thread(
-        create_app(Colorizer.load(model, device="cpu"), ServeLimits(max_upload_bytes=UPLOAD_LIMIT))
+        create_app(Colorizer.load(tiny_model, device="cpu"), ServeLimits(max_upload_bytes=UPLOAD_LIMIT))
     ) as base:
         yield base
 
@@ -198,8 +196,8 @@ def stored_points(page) -> list[dict]:
     ]
 
 
-def test_place_color_drag_and_delete_a_hint(hint_server, browser, photo_files):
-    context, page, errors = open_page(browser, hint_server, viewport={"width": 1000, "height": 900})
+def test_place_color_drag_and_delete_a_hint(model_server, browser, photo_files):
+    context, page, errors = open_page(browser, model_server, viewport={"width": 1000, "height": 900})
     try:
         page.set_input_files("#file", str(photo_files["landscape"]))  # 200 x 150
         sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)

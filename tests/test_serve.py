@@ -20,12 +20,9 @@ import torch
 from PIL import Image
 
 from colorgan.colorspace import rgb_to_lab
-from colorgan.config import make_config
-from colorgan.io.checkpoint import save_checkpoint
-from colorgan.nets.build import build_generator, init_weights
 
 from .conftest import SlowColorizer
-from .helpers import TINY, synthetic_photo
+from .helpers import synthetic_photo
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -116,19 +113,6 @@ def post_image(client, data: bytes, name: str = "photo.png", **fields):
     return client.post("/api/colorize", files={"image": (name, data)}, data={k: str(v) for k, v in fields.items()})
 
 
-def save_hint_model(path, hint_weight: float = 0.5, **config):
-    """An untrained hint-taking generator (tiny unless `config` says otherwise), as tests/test_hints.py makes it:
-    its first conv's hint weights are set to `hint_weight`, so hints visibly change the output."""
-    cfg = make_config("default", **{**TINY, **config}, hints=True)
-    torch.manual_seed(0)
-    generator = build_generator(cfg)
-    init_weights(generator)
-    with torch.no_grad():
-        generator.downs[0][0].weight[:, 1:] = hint_weight
-    save_checkpoint(path, {"G": generator}, {}, cfg.to_dict(), {"step": 0})
-    return path
-
-
 # ---------------------------------------------------------------------------------------------- success
 def test_health_and_info(client):
     health = client.get("/healthz")
@@ -192,37 +176,26 @@ def test_size_field(client):
 
 
 # ---------------------------------------------------------------------------------------------- color hints
-@pytest.fixture(scope="module")
-def hint_colorizer(tmp_path_factory):
-    return Colorizer.load(save_hint_model(tmp_path_factory.mktemp("hints") / "hints.safetensors"), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def hint_client(hint_colorizer, server_tmp):
-    with serve_in_thread(create_app(hint_colorizer, LIMITS)) as base, httpx.Client(base_url=base, timeout=30) as http:
-        yield http
-
-
 def lightness(rgb: np.ndarray) -> np.ndarray:
     return rgb_to_lab(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255)[0, 0].numpy()
 
 
-def test_hints_change_the_colors_and_keep_the_lightness(hint_client, hint_colorizer):
-    assert hint_client.get("/api/info").json()["hints"] is True
+def test_hints_change_the_colors_and_keep_the_lightness(client, colorizer):
+    assert client.get("/api/info").json()["hints"] is True
     photo = encode(synthetic_photo(9, (60, 80)), "PNG", "L")
-    plain = post_image(hint_client, photo)
+    plain = post_image(client, photo)
     assert plain.status_code == 200, plain.text
     hints = json.dumps([{"x": 20, "y": 30, "color": "#1040d0", "radius": 6}, {"x": 70.5, "y": 10, "color": "#e04010"}])
-    hinted = post_image(hint_client, photo, hints=hints)
+    hinted = post_image(client, photo, hints=hints)
     assert hinted.status_code == 200, hinted.text
     plain_rgb, hinted_rgb = np.asarray(decode(plain.content)), np.asarray(decode(hinted.content))
     assert hinted_rgb.shape == plain_rgb.shape == (60, 80, 3)
     assert np.abs(hinted_rgb.astype(int) - plain_rgb).sum(axis=2)[30, 20] > 0  # the photo changed at the hint
     assert float(np.abs(lightness(hinted_rgb) - lightness(plain_rgb)).mean()) < 1.5  # but kept its lightness
     # The very same path as the library, and empty hints are no hints.
-    assert np.array_equal(hinted_rgb, np.asarray(hint_colorizer.colorize(photo, hints=hints)))
+    assert np.array_equal(hinted_rgb, np.asarray(colorizer.colorize(photo, hints=hints)))
     for empty in ("[]", " "):
-        assert post_image(hint_client, photo, hints=empty).content == plain.content
+        assert post_image(client, photo, hints=empty).content == plain.content
 
 
 @pytest.mark.parametrize(
@@ -244,25 +217,25 @@ def test_hints_change_the_colors_and_keep_the_lightness(hint_client, hint_colori
         ("[" * 10000, ["nested too deeply"]),
     ],
 )
-def test_bad_hints_are_422_naming_the_entry(hint_client, hints, words):
+def test_bad_hints_are_422_naming_the_entry(client, hints, words):
     detail = assert_json_error(
-        post_image(hint_client, encode(synthetic_photo(10, (60, 80))), "p.png", hints=hints), 422, *words
+        post_image(client, encode(synthetic_photo(10, (60, 80))), "p.png", hints=hints), 422, *words
     )
     assert detail.startswith("p.png: ")
 
 
-def test_the_hints_field_may_be_longer_than_the_other_fields(hint_client):
+def test_the_hints_field_may_be_longer_than_the_other_fields(client):
     many = json.dumps([{"x": i, "y": i % 40, "color": "#20a040", "radius": 3} for i in range(64)])
     assert 2048 < len(many) < 16 * 1024
-    assert post_image(hint_client, encode(synthetic_photo(11, (40, 64))), hints=many).status_code == 200
+    assert post_image(client, encode(synthetic_photo(11, (40, 64))), hints=many).status_code == 200
     assert_json_error(
-        post_image(hint_client, encode(synthetic_photo(11, (40, 64))), hints="[" + " " * 17_000 + "]"),
+        post_image(client, encode(synthetic_photo(11, (40, 64))), hints="[" + " " * 17_000 + "]"),
         422,
         "form field 'hints' is too long",
         "16384",
     )
     assert_json_error(
-        post_image(hint_client, encode(synthetic_photo(11, (40, 64))), format="p" * 1100), 422, "too long", "1024"
+        post_image(client, encode(synthetic_photo(11, (40, 64))), format="p" * 1100), 422, "too long", "1024"
     )
 
 
