@@ -73,15 +73,6 @@ def load_animation(path: Path, max_pixels: int) -> Animation | None:
     return Animation(frames, durations, loop)
 
 
-def animated_frames(raw: bytes) -> int:
-    """How many frames the GIF, PNG or WebP in `raw` animates (0 for a still image or anything else)."""
-    try:
-        with Image.open(io.BytesIO(raw), formats=ANIMATED_FORMATS) as image:
-            return image.n_frames if getattr(image, "is_animated", False) else 0
-    except (OSError, ValueError, EOFError, SyntaxError):
-        return 0  # not an animation we can read: the photo decoder says what it is
-
-
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
 

@@ -224,6 +224,15 @@ class Skipped(NamedTuple):
     reason: str
 
 
+def animated_frames(raw: bytes) -> int:
+    """How many frames the GIF, PNG or WebP in `raw` animates (0 for a still image or anything else)."""
+    try:
+        with Image.open(io.BytesIO(raw), formats=("GIF", "PNG", "WEBP")) as image:
+            return image.n_frames if getattr(image, "is_animated", False) else 0
+    except Exception:  # noqa: BLE001 - a probe: a bomb, a bad header, anything; the photo decoder says what
+        return 0
+
+
 def write_skipped_csv(path: str | os.PathLike, skipped: Iterable[tuple[str, str]]) -> None:
     """path,reason rows, atomically; file names are written as the bytes they are, even if not UTF-8."""
     buffer = io.StringIO()

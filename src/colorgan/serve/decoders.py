@@ -17,8 +17,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from ..infer.animation import animated_frames
-from ..io.images import ImageReadError, LoadedImage, gray_channel, load_image
+from ..io.images import ImageReadError, LoadedImage, animated_frames, gray_channel, load_image
 
 
 class DecodeTimeout(Exception):
