@@ -119,18 +119,29 @@ CHROMA_HEAD_DEFAULTS = {  # the deleted chroma head's fields as every file writt
 }
 
 
-def test_a_file_from_before_the_chroma_head_went_loads_unless_it_used_it(tmp_path):
+def _an_old_file_that_loads(tmp_path, removed_defaults: dict):
+    """A model file written before some fields were removed, holding them at their defaults: it must load and
+    colorize. -> (its config now, the config dict as written, the file)."""
     from colorgan.config import TrainConfig
     from colorgan.infer.colorize import Colorizer
-    from colorgan.io.checkpoint import CheckpointError, save_checkpoint
+    from colorgan.io.checkpoint import save_checkpoint
 
     cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
-    old = {**cfg.to_dict(), **CHROMA_HEAD_DEFAULTS}
+    old = {**cfg.to_dict(), **removed_defaults}
     assert TrainConfig.from_dict(old) == cfg
     path = tmp_path / "old.safetensors"
     save_checkpoint(path, {"G": build_generator(cfg)}, {}, old, {})
     gray = torch.zeros(40, 60, dtype=torch.uint8).numpy()
     assert Colorizer.load(path, device="cpu").colorize_array(gray).shape == (40, 60, 3)
+    return cfg, old, path
+
+
+def test_a_file_from_before_the_chroma_head_went_loads_unless_it_used_it(tmp_path):
+    from colorgan.config import TrainConfig
+    from colorgan.infer.colorize import Colorizer
+    from colorgan.io.checkpoint import CheckpointError, save_checkpoint
+
+    cfg, old, path = _an_old_file_that_loads(tmp_path, CHROMA_HEAD_DEFAULTS)
 
     used = {
         "chroma_only": True,
@@ -161,13 +172,7 @@ def test_a_file_from_before_the_discriminator_knobs_went_loads_unless_it_used_on
     from colorgan.infer.colorize import Colorizer
     from colorgan.io.checkpoint import CheckpointError, save_checkpoint
 
-    cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
-    old = {**cfg.to_dict(), **DISCRIMINATOR_DEFAULTS}
-    assert TrainConfig.from_dict(old) == cfg
-    path = tmp_path / "old.safetensors"
-    save_checkpoint(path, {"G": build_generator(cfg)}, {}, old, {})
-    gray = torch.zeros(40, 60, dtype=torch.uint8).numpy()
-    assert Colorizer.load(path, device="cpu").colorize_array(gray).shape == (40, 60, 3)
+    cfg, old, path = _an_old_file_that_loads(tmp_path, DISCRIMINATOR_DEFAULTS)
 
     for key, value in DISCRIMINATOR_USED.items():
         with pytest.raises(ValueError, match=rf"^{key} is set to {value!r}, but .* was removed") as err:
