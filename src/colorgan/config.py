@@ -78,7 +78,8 @@ class TrainConfig:
     gan_weight: float = 1.0  # the adversarial loss's weight (0: no discriminator at all, pixel losses only)
     gan_mode: GanMode = "vanilla"  # vanilla: BCE, as the recipe; lsgan: least squares
     bin_weight: float = 1.0  # bins head: weight of the cross-entropy over ab classes
-    bin_rebalance: bool = False  # bins head: weight rare colors up (Zhang et al. 2016, prior mixed 1:1 with uniform)
+    bin_rebalance: bool = False  # bins head: weight rare colors up (Zhang et al. 2016)
+    bin_prior_mix: float = 0.5  # --bin-rebalance: the uniform share mixed into the color prior (0.5: Zhang's; 1: none)
     real_saturation: float = 1.0  # D's real pairs with their ab times this (1.2: DDColor, BigColor): dull loses to D
     # -- optimizer
     lr: float = 2e-4  # Adam's learning rate, G's and D's
@@ -175,6 +176,8 @@ class TrainConfig:
             raise ValueError("--real-saturation scales the real photos' ab: use it with --color-space lab")
         if self.bin_rebalance and self.chroma_head != "bins":
             raise ValueError("--bin-rebalance weights the bins head's classes: use it with --chroma-head bins")
+        if not 0.0 < self.bin_prior_mix <= 1.0:
+            raise ValueError(f"--bin-prior-mix must be in (0, 1], got {self.bin_prior_mix}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         return self

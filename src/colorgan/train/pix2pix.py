@@ -83,7 +83,9 @@ class Pix2Pix:
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema_decay > 0 else None
         self.class_weights = None  # bins head with --bin-rebalance: rare colors weigh more
         if cfg.bin_rebalance and "ab_prior" in cfg.extra:
-            self.class_weights = colorspace.rebalancing_weights(torch.tensor(cfg.extra["ab_prior"]))
+            self.class_weights = colorspace.rebalancing_weights(
+                torch.tensor(cfg.extra["ab_prior"]), mix=cfg.bin_prior_mix
+            )
         self.warmup_steps = cfg.pretrain_steps  # L1 only before this step; the trainer adds --pretrain-epochs
         # What the step calls: G and D, wrapped for DDP and torch.compile where asked.
         self.G_run, self.D_run = self._wrap(self.G), self._wrap(self.D)
