@@ -250,23 +250,9 @@ def test_bench_train_and_infer_print_figures_and_write_json(tmp_path, capsys):
         assert "fraction_of_bf16_matmul" in capsys.readouterr().out
 
 
-def test_bench_train_times_the_hint_taking_step_with_its_extra_input_planes(tmp_path):
-    """The shipped model trains with hints: its step (4 input planes, points drawn per step) can be timed."""
-    small = ["--size", "32", "--ngf", "8", "--batch-size", "2", "--steps", "2", "--warmup", "1"]
-    flops = {}
-    for extra in ([], ["--hints"]):
-        out = tmp_path / f"train{len(extra)}.json"
-        args = ["bench", "train", *small, "--color-space", "lab", "--no-gan", *extra, "--json", str(out)]
-        assert main(args) == 0
-        result = json.loads(out.read_text())
-        assert result["hints"] is bool(extra) and result["img_per_s"] > 0
-        flops[bool(extra)] = result["gflop_per_img"]
-    assert flops[True] > flops[False]  # the first convolution reads three more planes
-
-
 def test_bench_refuses_settings_the_config_refuses_with_a_message_not_a_traceback(capsys):
-    assert main(["bench", "train", "--size", "32", "--ngf", "8", "--hints", "--steps", "1"]) == 2
-    assert "--hints needs --color-space lab" in capsys.readouterr().err
+    assert main(["bench", "train", "--size", "32", "--ngf", "8", "--chroma-head", "bins", "--steps", "1"]) == 2
+    assert "--chroma-head bins predicts Lab chroma" in capsys.readouterr().err
 
 
 def test_demo_writes_its_page_and_sheet_with_a_given_model(tiny_model, tmp_path):

@@ -74,7 +74,7 @@ def test_device_pixels_give_the_host_batches_bit_for_bit(photo_dir, tmp_path):
 
 
 def test_losses_read_every_few_steps_give_the_same_run_and_log(photo_dir, tmp_path):
-    values = dict(epochs=2, ema_decay=0.99, pretrain_steps=2, hints=True, color_space="lab", save_every=3)
+    values = dict(epochs=2, ema_decay=0.99, pretrain_steps=2, color_space="lab", save_every=3)
     every_step = run(tiny_config(photo_dir, tmp_path / "a", **values))
     every_four = run(tiny_config(photo_dir, tmp_path / "b", **values), sync_every=4, device_pixels=True)
     assert len(every_step[0]) == 10

@@ -183,6 +183,28 @@ def test_a_file_from_before_the_discriminator_knobs_went_loads_unless_it_used_on
         Colorizer.load(path)
 
 
+def test_a_file_from_before_the_learned_hint_input_went_loads_unless_it_used_it(tmp_path):
+    from colorgan.config import TrainConfig
+    from colorgan.infer.colorize import Colorizer
+    from colorgan.io.checkpoint import CheckpointError, save_checkpoint
+
+    cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
+    old = {**cfg.to_dict(), "hints": False}  # as every file written before issue #33 holds it, the shipped one too
+    assert TrainConfig.from_dict(old) == cfg
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, {"G": build_generator(cfg)}, {}, old, {})
+    gray = torch.zeros(40, 60, dtype=torch.uint8).numpy()
+    hinted = Colorizer.load(path, device="cpu").colorize_array(gray, hints=[{"x": 5, "y": 5, "color": "#c02020"}])
+    assert hinted.shape == (40, 60, 3)
+
+    with pytest.raises(ValueError, match=r"^hints is set to True, but the learned hint input was removed") as err:
+        TrainConfig.from_dict({**old, "hints": True})
+    assert str(err.value).count("\n") == 0
+    save_checkpoint(path, {"G": build_generator(cfg)}, {}, {**old, "hints": True}, {})
+    with pytest.raises(CheckpointError, match=r"old\.safetensors: unusable model config .*learned hint input"):
+        Colorizer.load(path)
+
+
 @pytest.mark.parametrize("p", [0.5, 0.25])
 def test_byte_dropout_drops_a_share_p_scales_the_rest_and_replays_from_the_seed(p):
     from colorgan.nets.cpu_kernels import ByteDropout

@@ -1,4 +1,5 @@
-"""What the discriminator sees (real photos saturated) and the fused optimizer's exact resume."""
+"""What the discriminator sees (real photos saturated), the fused optimizer's exact resume, and a run started from
+a trained model (--init-from)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,17 @@ def test_saturating_real_photos_needs_lab_and_a_sane_factor(tmp_path):
     for values, flag in cases:
         with pytest.raises(ValueError, match=flag):
             tiny_config(tmp_path, tmp_path / "run", **values).validate()
+
+
+def test_a_run_started_from_a_trained_model_holds_its_weights_in_g_and_the_average(photo_dir, tmp_path, tiny_model):
+    from colorgan.infer.colorize import load_generator
+    from colorgan.train.trainer import train
+
+    model = Pix2Pix(tiny_config(photo_dir, tmp_path / "unused", ema_decay=0.99), torch.device("cpu"))
+    model.start_from(str(tiny_model))
+    source = load_generator(tiny_model)[0].state_dict()
+    for generator in (model.G, model.G_ema):
+        state = generator.state_dict()
+        assert state.keys() == source.keys() and all(torch.equal(state[k], v) for k, v in source.items())
+    run = tiny_config(photo_dir, tmp_path / "run", init_from=str(tiny_model), max_steps=2, gan_weight=0.0)
+    assert (train(run, progress=False) / "checkpoints" / "latest.safetensors").exists()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train issue #12's GPU candidates side by side on one GPU (one is left), then export each one's moving-average generator.
-# The default recipe (preset default, hints) at the recipe's batch 64. One candidate is left:
+# The default recipe (preset default) at the recipe's batch 64. One candidate is left:
 #   G1  L1 alone (the shipped lineage's trunk)
 # G2 (the chroma head with a branch) went with that head in session 16, G3 (L1 plus a weak discriminator: D at
 # half the learning rate, real label 0.9) with --d-lr-scale and --real-label in issue #33 (docs/experiments.md).
@@ -9,7 +9,7 @@
 set -euo pipefail
 data=$1 runs=$2 epochs=$3 max_steps=${4:-}
 mkdir -p "$runs"
-common=(--data "$data/broad" "$data/landscapes" --preset default --hints --batch-size 64 --epochs "$epochs"
+common=(--data "$data/broad" "$data/landscapes" --preset default --batch-size 64 --epochs "$epochs"
   --val-fraction 0.02 --threads 4 --save-every 1000 --keep-every-epochs 100000 --samples 4)
 [ -n "$max_steps" ] && common+=(--max-steps "$max_steps")
 declare -A extra=(

@@ -1,6 +1,6 @@
 # One device call (issue #18): `colorgan train` on CUDA before and after the trainer stopped waiting for the GPU
 # (losses read every 25 steps, skipped steps decided on the device, batches gathered from a copy of the pixel
-# cache on the GPU, hints painted there), each run alone on the GPU, then the bare steps of `colorgan bench`.
+# cache on the GPU, simulated hints painted there until #33), each run alone on the GPU, then the bare steps of `colorgan bench`.
 # Carries gpupack/speed.tar.gz (6,000 training photos of ~/runs/A_l1's split, packed as in pack_split.py) and
 # gpupack/old_src (the package at the commit before, for the baseline in the same call):
 #   run(command="bash scripts/gpu/trainer_speed.sh", carry=["gpupack/speed.tar.gz", "gpupack/old_src"])
@@ -16,7 +16,7 @@ python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())
 rm -rf /tmp/data /tmp/runs && mkdir -p /tmp/data /tmp/runs
 tar -xzf gpupack/speed.tar.gz -C /tmp/data && echo "unpacked $(find /tmp/data -type f | wc -l) photos"
 NEW=$PWD/src OLD=$PWD/gpupack/old_src
-data=(--data /tmp/data/broad /tmp/data/landscapes --preset default --hints --threads 8 --epochs 1000 --samples 0
+data=(--data /tmp/data/broad /tmp/data/landscapes --preset default --threads 8 --epochs 1000 --samples 0
   --save-every 100000)
 train() {  # name, package folder, batch, steps
   local t0=$(date +%s%N)
@@ -43,7 +43,7 @@ torch.cuda.set_sync_debug_mode("warn")
 sys.exit(main(["train", *sys.argv[1:]]))
 PY
 echo "syncs rc=$?"
-bench=(bench train --size 128 --ngf 32 --ndf 32 --color-space lab --no-gan --ema-decay 0.999 --steps $((30 / S + 2)) --warmup $((8 / S + 1)) --hints)
+bench=(bench train --size 128 --ngf 32 --ndf 32 --color-space lab --no-gan --ema-decay 0.999 --steps $((30 / S + 2)) --warmup $((8 / S + 1)))
 for bs in 64 256; do
   for which in OLD NEW; do
     PYTHONPATH=${!which} timeout 90 python3 -m colorgan "${bench[@]}" --batch-size $bs --json "$OUT/bench_${which}_$bs.json" \

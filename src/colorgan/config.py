@@ -32,6 +32,7 @@ _CHROMA_HEAD = ("the chroma head", "its |ab| channels lost to the plain regressi
 _POOLED_D = ("the discriminator on the pooled pair", "it changed nothing measured and the blotches stayed")
 _WEAKER_D = ("the weaker discriminator", "it bought no more color than a gain and blotched")
 _THREE_FORWARD = ("the reference 3-forward discriminator step", "it trained as the shared forward does, 5 % slower")
+_LEARNED_HINTS = ("the learned hint input", "hints spread over any model's output follow the user far better")
 REMOVED_FIELDS: dict[str, tuple[Any, tuple[str, str]]] = {
     "scene_gains": ([], _SCENE_GAIN),
     "scene_kinds": ([], _SCENE_GAIN),
@@ -46,6 +47,7 @@ REMOVED_FIELDS: dict[str, tuple[Any, tuple[str, str]]] = {
     "d_lr_scale": (1.0, _WEAKER_D),
     "real_label": (1.0, _WEAKER_D),
     "shared_d_forward": (True, _THREE_FORWARD),
+    "hints": (False, _LEARNED_HINTS),
 }
 REMOVED_VALUES = {("chroma_head", "chroma"): _CHROMA_HEAD}  # a value of a field that stays
 
@@ -71,8 +73,7 @@ class TrainConfig:
     d_layers: int = 3  # the PatchGAN's stride-2 layers (3: the 70x70 receptive field)
     dropout: float = 0.5  # in the U-Net's innermost decoder levels, as pix2pix
     chroma_head: ChromaHead = "regression"  # bins: ab as classes (Zhang et al. 2016); lab only
-    hints: bool = False  # G also takes color hints: hinted ab and a mask, 3 more input planes (Zhang et al. 2017)
-    init_from: str | None = None  # start G from these weights (a new run; hint inputs added with zero weights)
+    init_from: str | None = None  # start G from these weights (a new run; from the other chroma head, its trunk)
     # -- loss
     l1_weight: float = 100.0  # lambda: the weight of L1 against the adversarial loss
     gan_weight: float = 1.0  # the adversarial loss's weight (0: no discriminator at all, pixel losses only)
@@ -127,8 +128,6 @@ class TrainConfig:
         self._check_types()
         if self.generator == "efficientnet-lite0" and self.color_space != "lab":
             raise ValueError("--generator efficientnet-lite0 predicts Lab ab by regression or bins: --color-space lab")
-        if self.hints and self.color_space != "lab":
-            raise ValueError("--hints needs --color-space lab (a hint is a chroma)")
         if self.pretrain_epochs < 0 or self.pretrain_steps < 0:
             raise ValueError("--pretrain-epochs and --pretrain-steps must be >= 0")
         if not 8 <= self.size <= 4096:

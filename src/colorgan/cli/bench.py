@@ -19,7 +19,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..config import make_config
 from ..devices import pick_precision
-from ..infer.hints import simulate_hints
 from ..train.allocator import keep_freed_memory
 
 
@@ -106,7 +105,6 @@ def bench_train(args: argparse.Namespace) -> dict:
         chroma_head=args.chroma_head,
         pretrain_steps=10**9 if args.no_gan else 0,
         ema_decay=args.ema_decay,
-        hints=args.hints,
     )
     device = bench_device()
     model = Pix2Pix(cfg.validate(), device)
@@ -115,16 +113,9 @@ def bench_train(args: argparse.Namespace) -> dict:
     x, y = random_batch(model, args.batch_size)
     index = 0
 
-    def with_hints(x: torch.Tensor) -> torch.Tensor:
-        """The trainer's input for a hint-taking run: simulated users' points drawn for every step."""
-        if not cfg.hints:
-            return x
-        planes = simulate_hints(y[: len(x)], torch.Generator().manual_seed(index))
-        return torch.cat([x, planes.to(x.device)], dim=1).contiguous(memory_format=model.memory_format)
-
     def step():
         nonlocal index
-        model.step(with_hints(x), y, index)
+        model.step(x, y, index)
         if model.G_ema is not None:
             model.update_ema(index)
         index += 1
@@ -132,7 +123,7 @@ def bench_train(args: argparse.Namespace) -> dict:
             torch.cuda.synchronize()
 
     seconds = _median_time(step, args.warmup, args.steps)
-    flops = _count_flops(lambda: model.step(with_hints(x[:1]), y[:1], index))
+    flops = _count_flops(lambda: model.step(x[:1], y[:1], index))
     return _with_peak(
         {
             "what": "train",
@@ -141,7 +132,6 @@ def bench_train(args: argparse.Namespace) -> dict:
             "precision": str(model.amp_dtype or "fp32"),
             "chroma_head": args.chroma_head,
             "gan": not args.no_gan,
-            "hints": cfg.hints,
             "keeps_freed_memory": kept,
         },
         flops * args.batch_size / seconds,

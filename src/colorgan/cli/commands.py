@@ -367,7 +367,7 @@ def bench_command(args: argparse.Namespace) -> int:
 
     try:
         result = run_bench(args)
-    except ValueError as exc:  # a setting the config refuses, e.g. --hints with RGB
+    except ValueError as exc:  # a setting the config refuses, e.g. bins with RGB
         return _fail(str(exc))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -11,7 +11,6 @@ from pathlib import Path
 from ..infer.backends import export_onnx
 from ..infer.colorize import load_generator
 from ..io.checkpoint import save_checkpoint
-from ..nets.build import input_channels
 
 # Set at export; they change no weight.
 INFERENCE_KNOBS = ("chroma_gain", "bin_temperature", "working_size")
@@ -65,7 +64,7 @@ def export_model(
     out = Path(out)
     if fmt == "onnx":
         meta = {"colorgan_config": json.dumps(config)}
-        return export_onnx(generator, out, 2**cfg.resolved_depth, input_channels(cfg), meta)
+        return export_onnx(generator, out, 2**cfg.resolved_depth, meta)
     if fmt == "safetensors":
         if half:
             generator = generator.half()

@@ -91,8 +91,8 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--hints",
         metavar="FILE.json",
-        help='color hints for one photo: [{"x": 120, "y": 340, "color": "#b03020"}] in its pixels '
-        "(a model trained with --hints, such as the shipped one)",
+        help='color hints for one photo: [{"x": 120, "y": 340, "color": "#b03020"}] in its pixels; any model '
+        "follows them (each hint's color is set at its point and spread over its region)",
     )
     p.add_argument(
         "--no-temporal",
@@ -171,7 +171,6 @@ def _add_other_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-gan", action="store_true", help="train: the step without D (the default recipe)")
     p.add_argument("--ema-decay", type=float, default=0.0, help="train: also update a moving average of G")
-    p.add_argument("--hints", action="store_true", help="train: the hint-taking step (simulated points each step)")
     p.add_argument("--data", help="data: the folder to read")
     p.add_argument("--model", help="colorize: model to time")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="colorize: torch or onnxruntime")

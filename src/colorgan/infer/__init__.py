@@ -3,7 +3,7 @@
 colorize.py     `Colorizer`: a trained generator applied to photos of any size, files, folders and videos
 backends.py     the generator in torch (bf16, folded batch norm) or in onnxruntime; the ONNX export
 compose.py      the full-size photo from its gray and the network's small chroma
-hints.py        color hints: the JSON format, the hint planes, simulated users for training
+hints.py        color hints: the JSON format and the hint planes
 hint_spread.py  each hint's correction spread over its region, edge-aware (Levin et al. 2004)
 outputs.py      where outputs go: names and formats, "already done", never over an input
 folders.py      a folder run: its plan (what to do, where, what is done or skipped) and its chunks of work

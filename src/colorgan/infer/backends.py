@@ -67,15 +67,13 @@ class OnnxBackend:
         return torch.from_numpy(out)
 
 
-def export_onnx(
-    generator: nn.Module, out_path: str | os.PathLike, multiple: int, planes: int, metadata: dict[str, str]
-) -> Path:
-    """Export the generator with dynamic batch, height and width (sides must stay multiples of `multiple`);
-    `planes`: its input planes (gray, and hint planes for a hint-taking model)."""
+def export_onnx(generator: nn.Module, out_path: str | os.PathLike, multiple: int, metadata: dict[str, str]) -> Path:
+    """Export the generator (gray in) with dynamic batch, height and width (sides must stay multiples of
+    `multiple`)."""
     onnx = import_extra("onnx", "onnx", "ONNX export")
 
     generator = generator.eval().float()
-    example = torch.zeros(1, planes, multiple, multiple)
+    example = torch.zeros(1, 1, multiple, multiple)
     out_path = Path(out_path)
     graph = io.BytesIO()  # built in memory, then written atomically: never a torn model under the final name
     axes = {0: "batch", 2: "height", 3: "width"}

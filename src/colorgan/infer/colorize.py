@@ -37,7 +37,7 @@ from .backends import OnnxBackend, TorchBackend
 from .compose import compose
 from .folders import colorize_folder
 from .hint_spread import apply_hints
-from .hints import HINT_PLANES, Hint, HintError, gain_near_hints, hint_planes, hint_reach, parse_hints
+from .hints import Hint, HintError, parse_hints
 from .outputs import FolderReport, output_path_for, save_image
 
 HintSource = str | bytes | list | None  # JSON text, parsed JSON, or a list of hints.Hint
@@ -182,22 +182,19 @@ class Colorizer:
         self, grays: list[np.ndarray], size: int | None, hints: list[list[Hint]] | None = None
     ) -> list[np.ndarray]:
         """Run same-shaped working inputs as one batch; each photo is then composed at its own size.
-        `hints`: each photo's color hints, spread over their regions (a model trained with --hints also sees them)."""
+        `hints`: each photo's color hints, spread over their regions after the network (`hint_spread`)."""
         shapes = [self.working_shape(*g.shape[:2], size) for g in grays]
         ab_small: list[np.ndarray | None] = [None] * len(grays)
         for shape in dict.fromkeys(shapes):
             members = [i for i, s in enumerate(shapes) if s == shape]
-            planes = None
-            if self.config.hints and hints is not None and any(hints[i] for i in members):
-                planes = np.stack([hint_planes(hints[i], grays[i].shape[:2], shape) for i in members])
-            _, ab = self.predict_chroma([grays[i] for i in members], size, planes)
+            _, ab = self.predict_chroma([grays[i] for i in members], size)
             for j, i in enumerate(members):
                 ab_small[i] = apply_hints(grays[i], ab[j], hints[i], shape) if hints is not None else ab[j]
         return [compose(g, ab) for g, ab in zip(grays, ab_small)]
 
-    def _chroma(self, gray: torch.Tensor, out: torch.Tensor, hints: torch.Tensor | None = None) -> np.ndarray:
-        """Network output -> (N, h, w, 2) Lab ab; an RGB-mode model's chroma is taken the same way.
-        `hints`: the hint planes the network saw; the chroma gain spares the hinted spots."""
+    def _chroma(self, gray: torch.Tensor, out: torch.Tensor) -> np.ndarray:
+        """Network output -> (N, h, w, 2) Lab ab, times the model's chroma gain; an RGB-mode model's chroma is
+        taken the same way."""
         if not torch.isfinite(out).all():
             raise ImageReadError(self.source or "model", "the model produced NaN or Inf colors; nothing written")
         if self.config.color_space == "lab":
@@ -205,10 +202,7 @@ class Colorizer:
         else:
             ab = colorspace.rgb_to_lab(colorspace.decode_output(gray, out, "rgb"))[:, 1:]
         if self.config.chroma_gain != 1.0:
-            gain = self.config.chroma_gain
-            if hints is not None:
-                gain = gain_near_hints(hints[:, 2:3].float(), gain, reach=hint_reach(self.config.size))
-            ab = ab * gain
+            ab = ab * self.config.chroma_gain
         return ab.permute(0, 2, 3, 1).contiguous().numpy()
 
     @staticmethod
@@ -217,20 +211,14 @@ class Colorizer:
             return Image.fromarray(np.dstack([rgb, loaded.alpha]), "RGBA")
         return Image.fromarray(rgb, "RGB")
 
-    def predict_chroma(
-        self, grays: list[np.ndarray], size: int | None = None, hints: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def predict_chroma(self, grays: list[np.ndarray], size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Same-shaped (H, W) uint8 grays -> their working-size grays (N, h, w) uint8 and the predicted Lab ab
-        (N, h, w, 2) float32, in one network call (video frames compose their own). `hints`: (N, 3, h, w)
-        hint planes for a hint-taking model (`hints.hint_planes`); None means no hints."""
+        (N, h, w, 2) float32, in one network call (video frames compose their own)."""
         shape = self.working_shape(*grays[0].shape[:2], size)
         small = np.stack([resize_to(g, shape) for g in grays])
         gray = torch.from_numpy(small).float().div_(255.0).unsqueeze(1)
         x = colorspace.encode_input(gray, self.config.color_space)
-        if self.config.hints:  # the extra planes are zero without hints: the automatic colorizer
-            planes = torch.zeros(len(grays), HINT_PLANES, *shape) if hints is None else torch.from_numpy(hints)
-            x = torch.cat([x, planes.to(x.dtype)], dim=1)
-        return small, self._chroma(gray, self.backend(x), None if hints is None else torch.from_numpy(hints))
+        return small, self._chroma(gray, self.backend(x))
 
     def parse_hints(self, hints: HintSource, width: int, height: int) -> list[Hint]:
         """Hints as JSON text, a list of dicts or a list of `Hint`, validated against a width x height photo."""

@@ -1,5 +1,6 @@
 """The networks a TrainConfig describes (the U-Net or the EfficientUNet generator, the PatchGAN), their init,
-loading weights trained with fewer input planes, and batch norm folded for inference."""
+loading a trained generator's weights to start from (its trunk alone for another head), and batch norm folded
+for inference."""
 
 from __future__ import annotations
 
@@ -33,20 +34,13 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def input_channels(cfg: TrainConfig) -> int:
-    """Gray, plus hinted ab and its mask for a hint-taking generator."""
-    return 4 if getattr(cfg, "hints", False) else 1
-
-
 def build_generator(cfg: TrainConfig) -> nn.Module:
-    """The generator a TrainConfig describes: gray (and hints) in, RGB or ab out. An EfficientUNet's encoder
-    starts random here: training loads its ImageNet weights (`Pix2Pix`), a trained model its own."""
+    """The generator a TrainConfig describes: gray in, RGB or ab out. An EfficientUNet's encoder starts random
+    here: training loads its ImageNet weights (`Pix2Pix`), a trained model its own."""
     if cfg.generator == "efficientnet-lite0":
-        return EfficientUNet(
-            input_channels(cfg), output_channels(cfg.color_space), cfg.chroma_head, cfg.bin_temperature
-        )
+        return EfficientUNet(output_channels(cfg.color_space), cfg.chroma_head, cfg.bin_temperature)
     return UNetGenerator(
-        input_channels(cfg),
+        1,
         output_channels(cfg.color_space),
         cfg.ngf,
         cfg.resolved_depth,
@@ -58,34 +52,21 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
 
 def build_discriminator(cfg: TrainConfig) -> PatchDiscriminator:
     """The PatchGAN a TrainConfig describes: it sees G's input beside the (real or generated) output."""
-    channels = input_channels(cfg) + output_channels(cfg.color_space)
+    channels = 1 + output_channels(cfg.color_space)
     return PatchDiscriminator(channels, cfg.ndf, cfg.d_layers)
 
 
 @torch.no_grad()
-def load_widening_inputs(generator: UNetGenerator, state: dict[str, torch.Tensor], new_head: bool = False) -> None:
-    """Load G weights trained with fewer input planes (hints in): the new ones start with zero weights, so the
-    widened network's ab is exactly what the original's was until training moves them.
+def load_start_weights(generator: nn.Module, state: dict[str, torch.Tensor], new_head: bool = False) -> None:
+    """Load a trained generator's weights into `generator`, to start a run from (--init-from).
 
     `new_head`: the weights come from a generator with another chroma head (regression -> bins): everything but
     the head is loaded, and the head keeps the generator's own initial weights.
     """
-    targets = generator.state_dict()
     if new_head:
         head = generator.head_name + "."
         state = {k: v for k, v in state.items() if not k.startswith(head)}
-        state |= {k: v for k, v in targets.items() if k.startswith(head)}
-    if isinstance(generator, EfficientUNet):  # only a hint path can be grown: its 1x1 convolutions at zero
-        grown = {k: torch.zeros_like(v) for k, v in targets.items() if ".hints." in k and k not in state}
-        generator.load_state_dict({**state, **grown})
-        return
-    first = "downs.0.0.weight"
-    weight = state[first]
-    target = generator.downs[0][0].weight
-    if weight.shape[1] < target.shape[1]:
-        widened = torch.zeros_like(target)
-        widened[:, : weight.shape[1]] = weight
-        state = {**state, first: widened}
+        state |= {k: v for k, v in generator.state_dict().items() if k.startswith(head)}
     generator.load_state_dict(state)
 
 

@@ -4,10 +4,9 @@ follow from what a recognition network knows a thing is).
 The gray input goes to the encoder as the RGB photo it was trained on (the lightness repeated over the three
 channels, normalized as ImageNet's). The decoder climbs from the encoder's stride-32 features back to the
 input's size: at each level it upsamples x2, joins the encoder's map of that stride, and applies two 3x3
-convolutions with batch norm and ReLU. Color hints (hinted ab and their mask) join every decoder level,
-average-pooled to its size, so a hint can steer both the region and the pixel; without hints they are zero.
-The output is Lab ab in [-1, 1]: by regression (tanh), or, with the `bins` head, as the annealed mean of a
-distribution over quantized ab colors (Zhang et al. 2016), as the plain U-Net's heads.
+convolutions with batch norm and ReLU. The output is Lab ab in [-1, 1]: by regression (tanh), or, with the
+`bins` head, as the annealed mean of a distribution over quantized ab colors (Zhang et al. 2016), as the plain
+U-Net's heads.
 """
 
 from __future__ import annotations
@@ -28,30 +27,19 @@ def conv_bn_relu(in_ch: int, out_ch: int) -> list[nn.Module]:
 
 
 class DecoderLevel(nn.Module):
-    """x2 upsampling, the encoder's map of that stride joined, two 3x3 convolutions; hints added after."""
+    """x2 upsampling, the encoder's map of that stride joined, two 3x3 convolutions."""
 
-    def __init__(self, in_ch: int, skip_ch: int, out_ch: int, hint_planes: int):
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int):
         super().__init__()
         self.convs = nn.Sequential(*conv_bn_relu(in_ch + skip_ch, out_ch), *conv_bn_relu(out_ch, out_ch))
-        self.hints = nn.Conv2d(hint_planes, out_ch, 1) if hint_planes else None
-        self.zero_hint_path()
 
-    def zero_hint_path(self) -> None:
-        """Zero at the start: a hint-taking model colors exactly as the automatic one until it learns to listen."""
-        if self.hints is not None:
-            nn.init.zeros_(self.hints.weight)
-            nn.init.zeros_(self.hints.bias)
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
-        x = self.convs(torch.cat([x, skip], dim=1))
-        if self.hints is not None:
-            x = x + self.hints(F.adaptive_avg_pool2d(hints, skip.shape[-2:]))
-        return x
+        return self.convs(torch.cat([x, skip], dim=1))
 
 
 class EfficientUNet(nn.Module):
-    """Gray (and hint planes) in [-1, 1] -> ab in [-1, 1]; input sides must be multiples of 32.
+    """Gray (N, 1, H, W) in [-1, 1] -> ab in [-1, 1]; input sides must be multiples of 32.
 
     The decoder ends at half the input's size: its ab is upsampled bilinearly (as the full-size photo's ab is
     upsampled from the working size in any case), which halves the cost of a step.
@@ -60,7 +48,7 @@ class EfficientUNet(nn.Module):
     multiple = 32
     head_name = "out"  # the module that turns the last decoder level into ab (or ab classes)
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 2, head: str = "regression", temperature: float = 1.0):
+    def __init__(self, out_ch: int = 2, head: str = "regression", temperature: float = 1.0):
         super().__init__()
         if head not in ("regression", "bins"):
             raise ValueError(f"the EfficientNet U-Net has the regression and bins heads, not {head!r}")
@@ -73,7 +61,7 @@ class EfficientUNet(nn.Module):
         self.bottleneck = nn.Sequential(*conv_bn_relu(deepest, BOTTLENECK_CHANNELS))
         levels, ch = [], BOTTLENECK_CHANNELS
         for skip_ch, out in zip(reversed(skip_chs), DECODER_CHANNELS):
-            levels.append(DecoderLevel(ch, skip_ch, out, in_ch - 1))
+            levels.append(DecoderLevel(ch, skip_ch, out))
             ch = out
         self.decoder = nn.ModuleList(levels)
         if head == "bins":
@@ -89,9 +77,9 @@ class EfficientUNet(nn.Module):
         gray = (x[:, :1] + 1) / 2  # the lightness in [0, 1], as the encoder's RGB
         rgb = (gray.expand(-1, 3, -1, -1) - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         *skips, deepest = self.encoder.features(rgb)
-        h, hints = self.bottleneck(deepest), x[:, 1:]
+        h = self.bottleneck(deepest)
         for level, skip in zip(self.decoder, reversed(skips)):
-            h = level(h, skip, hints)
+            h = level(h, skip)
         if self.head_kind == "bins":
             if logits_at is not None:
                 stride, dy, dx = logits_at

@@ -1,7 +1,7 @@
 """The web service: a page at `/` and an HTTP API that colorizes uploads with a `Colorizer`.
 
     POST /api/colorize   multipart: image (file), size (int, optional), format (png|jpeg|webp, optional),
-                         hints (JSON color hints, optional; models that take them)
+                         hints (JSON color hints, optional; every colorgan model takes them)
     GET  /api/info       the model, its training size and the limits
     GET  /healthz        liveness, with the queue's state
     GET  /docs           OpenAPI docs (FastAPI's Swagger UI)

@@ -55,7 +55,7 @@ class Info(BaseModel):
     backend: str
     train_size: int
     color_space: str
-    hints: bool = False  # whether the model takes color hints (the `hints` field of /api/colorize)
+    hints: bool = False  # whether the colorizer takes color hints (every colorgan model does; a stand-in may not)
     limits: Limits
 
 
@@ -109,7 +109,7 @@ class _SecurityHeaders:
 HINTS_FIELD_HELP = (
     "color hints, a JSON list of points in the photo's own pixels: x from the left, y from the top, an sRGB color "
     "(only its chroma is used; the photo keeps its lightness) and an optional radius in photo pixels; at most "
-    f"{MAX_HINTS} points. Only for models that take hints (/api/info says `hints: true`); a bad point is a 422 "
+    f"{MAX_HINTS} points. Every colorgan model takes them (/api/info says `hints: true`); a bad point is a 422 "
     "naming it"
 )
 

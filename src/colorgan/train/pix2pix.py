@@ -18,7 +18,7 @@ from torch import nn
 from .. import colorspace
 from ..config import TrainConfig
 from ..devices import autocast, pick_precision
-from ..nets.build import build_discriminator, build_generator, init_weights, load_widening_inputs
+from ..nets.build import build_discriminator, build_generator, init_weights, load_start_weights
 from ..nets.efficient_unet import EfficientUNet
 from ..nets.efficientnet import load_pretrained
 from ..nets.unet import upsample2x
@@ -68,8 +68,6 @@ class Pix2Pix:
         init_weights(self.D)
         if isinstance(self.G, EfficientUNet):  # the point of this generator: an encoder that knows things
             load_pretrained(self.G.encoder)
-            for level in self.G.decoder:  # the pix2pix init drew them at random
-                level.zero_hint_path()
         if cfg.sync_bn and self.dist.enabled:
             self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
             self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
@@ -92,8 +90,8 @@ class Pix2Pix:
 
     @torch.no_grad()
     def start_from(self, path: str) -> None:
-        """Start G (and its average) from trained weights; input planes they lack (hints) start at zero. From a
-        model with the other chroma head (a regression model to start a bins run) the head starts fresh."""
+        """Start G (and its average) from trained weights. From a model with the other chroma head (a regression
+        model to start a bins run) the trunk is loaded and the head starts fresh."""
         from ..infer.colorize import load_generator
 
         source, source_cfg, _ = load_generator(path)
@@ -106,7 +104,7 @@ class Pix2Pix:
             raise ValueError(
                 f"--init-from {path}: its {', '.join(mismatch)} differ from this run's; set them to the same values"
             )
-        load_widening_inputs(self.G, source.state_dict(), new_head=source_cfg.chroma_head != self.cfg.chroma_head)
+        load_start_weights(self.G, source.state_dict(), new_head=source_cfg.chroma_head != self.cfg.chroma_head)
         if self.G_ema is not None:
             self.G_ema.load_state_dict(self.G.state_dict())
 

@@ -20,7 +20,6 @@ from tqdm import tqdm
 from .. import colorspace
 from ..config import TrainConfig
 from ..devices import autocast, set_threads
-from ..infer.hints import HINT_PLANES, simulate_hints
 from ..io.atomic import atomic_write_text, remove_stale_temps
 from ..io.checkpoint import LATEST, load_checkpoint, load_module_state, restore_training, save_checkpoint
 from ..nets.cpu_kernels import optimize_for_cpu
@@ -172,12 +171,7 @@ class Trainer:
             gray_u8, color_u8 = (t.to(self.device, non_blocking=True) for t in self.stream.batch(epoch, index))
         x, y = colorspace.encode_pixels(gray_u8, color_u8, self.cfg.color_space)
         layout = self.model.memory_format
-        x, y = x.contiguous(memory_format=layout), y.contiguous(memory_format=layout)
-        if self.cfg.hints:  # simulated users' points, the same on every replay of this step
-            seed = ((self.cfg.seed * 1_000_003 + epoch) * 1_000_003 + index) * 64 + self.dist.rank
-            planes = simulate_hints(y, torch.Generator().manual_seed(seed))
-            x = torch.cat([x, planes], dim=1).contiguous(memory_format=layout)
-        return x, y
+        return x.contiguous(memory_format=layout), y.contiguous(memory_format=layout)
 
     # ----------------------------------------------------------------- loop
     def fit(self) -> Path:
@@ -366,8 +360,6 @@ class Trainer:
         generator.eval()
         with autocast(self.device, self.model.amp_dtype):
             x = colorspace.encode_input(gray, self.cfg.color_space)
-            if self.cfg.hints:  # samples show the automatic colorizer: no hints
-                x = torch.cat([x, x.new_zeros(x.shape[0], HINT_PLANES, *x.shape[2:])], dim=1)
             out = generator(x.contiguous(memory_format=self.model.memory_format))
         rgb = colorspace.decode_output(gray, out, self.cfg.color_space)
         generated = (rgb.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
