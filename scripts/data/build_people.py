@@ -15,6 +15,7 @@ Sources are pinned by commit. Everything runs in one process (no pool), numpy wi
 
 **The photos this script writes must never be committed to the project.**
 """
+
 import argparse
 import csv
 import glob
@@ -45,7 +46,7 @@ SOURCES = [
         prefix="crop_part1/",
         license="UTKFace: non-commercial research use only (dataset terms); repository has no LICENSE",
         about="UTKFace `crop_part1` (in-the-wild face crops, 200x200, ages 0-116, many ethnicities); "
-              "the repository holds all 9,780 files of part 1 as plain JPEGs",
+        "the repository holds all 9,780 files of part 1 as plain JPEGs",
     ),
     dict(
         short="human_faces",
@@ -53,9 +54,9 @@ SOURCES = [
         commit="5f6ff72faec3faa90f4c25a2a9716148f9b4e571",
         prefix="Humans/",
         license="unknown: web-collected portraits (apparently the Kaggle 'Human Faces' set); "
-                "repository has no LICENSE; treat as research use only",
+        "repository has no LICENSE; treat as research use only",
         about="`Humans/` folder (portrait and head-and-shoulders photos, 160x160; the folder was removed in "
-              "later commits, so the commit is pinned); many stock photos, a few carry watermarks",
+        "later commits, so the commit is pinned); many stock photos, a few carry watermarks",
     ),
 ]
 
@@ -63,23 +64,38 @@ SOURCES = [
 # Photos that must not leak into training: compared only, never copied.
 # --------------------------------------------------------------------------------------------
 EVAL_SETS = [
-    dict(repo="cszn/FFDNet", commit="e787f46df2f374ff3591186706229cb9a0591fea",
-         prefixes=["testsets/"], what="Kodak24, CBSD68/BSD68, McMaster, RNI6, RNI15, Set12"),
-    dict(repo="cszn/IRCNN", commit="d9dcd537bdac3ae5b753296cd675db8a303c8f72",
-         prefixes=["testsets/"],
-         what="CBSD68/BSD68, Set5, Set14, Set12, Set18, Set24, Set3C, deblur/SISR/inpaint sets"),
-    dict(repo="JingyunLiang/SwinIR", commit="6545850fbf8df298df73d81f3e8cba638787c8bd",
-         prefixes=["testsets/"], what="McMaster, Set5, Set12, classic5, RealSRSet+5images"),
-    dict(repo="majedelhelou/denoising_datasets", commit="58234876fef6f1b56306705c78dfd40cdb837b86",
-         prefixes=[""], what="BSD68/CBSD68, Set5/CSet5, Set14/CSet14, Urban100/CUrban100, Manga109, Sun_Hays80"),
+    dict(
+        repo="cszn/FFDNet",
+        commit="e787f46df2f374ff3591186706229cb9a0591fea",
+        prefixes=["testsets/"],
+        what="Kodak24, CBSD68/BSD68, McMaster, RNI6, RNI15, Set12",
+    ),
+    dict(
+        repo="cszn/IRCNN",
+        commit="d9dcd537bdac3ae5b753296cd675db8a303c8f72",
+        prefixes=["testsets/"],
+        what="CBSD68/BSD68, Set5, Set14, Set12, Set18, Set24, Set3C, deblur/SISR/inpaint sets",
+    ),
+    dict(
+        repo="JingyunLiang/SwinIR",
+        commit="6545850fbf8df298df73d81f3e8cba638787c8bd",
+        prefixes=["testsets/"],
+        what="McMaster, Set5, Set12, classic5, RealSRSet+5images",
+    ),
+    dict(
+        repo="majedelhelou/denoising_datasets",
+        commit="58234876fef6f1b56306705c78dfd40cdb837b86",
+        prefixes=[""],
+        what="BSD68/CBSD68, Set5/CSet5, Set14/CSet14, Urban100/CUrban100, Manga109, Sun_Hays80",
+    ),
 ]
 REALVAL_GLOB = "/work/shared/data/realval/*.webp"
 
 IMG_EXT = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-MIN_SHORT = 160          # drop photos whose short side is below this
-TARGET = 256             # short side is resized to min(TARGET, own)
-MIN_SPREAD = 8.0         # mean per-pixel max(R,G,B)-min(R,G,B), 0-255; below -> gray/sepia, dropped
-DUP_CORR = 0.985         # 16x16 grayscale thumbnail Pearson correlation
+MIN_SHORT = 160  # drop photos whose short side is below this
+TARGET = 256  # short side is resized to min(TARGET, own)
+MIN_SPREAD = 8.0  # mean per-pixel max(R,G,B)-min(R,G,B), 0-255; below -> gray/sepia, dropped
+DUP_CORR = 0.985  # 16x16 grayscale thumbnail Pearson correlation
 WEBP_Q = 90
 
 
@@ -95,8 +111,9 @@ class Repo:
         r = subprocess.run(["git", "--git-dir", self.gd, "cat-file", "-t", commit], capture_output=True, text=True)
         if r.stdout.strip() != "commit":
             raise SystemExit(f"{repo}: commit {commit} not in mirror {self.gd}")
-        self.proc = subprocess.Popen(["git", "--git-dir", self.gd, "cat-file", "--batch"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            ["git", "--git-dir", self.gd, "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
 
     def list(self, prefix):
         args = ["git", "--git-dir", self.gd, "ls-tree", "-r", "-z", self.commit]
@@ -288,8 +305,9 @@ def main():
     seen_blobs = set()
     dup_log = []
     for src in SOURCES:
-        st = dict(candidates=0, exact_dup=0, undecodable=0, small=0, gray=0, dup_set=0, dup_realval=0,
-                  dup_eval=0, kept=0)
+        st = dict(
+            candidates=0, exact_dup=0, undecodable=0, small=0, gray=0, dup_set=0, dup_realval=0, dup_eval=0, kept=0
+        )
         r = Repo(args.mirrors, src["repo"], src["commit"])
         ents = r.list(src["prefix"])
         if args.limit:
@@ -339,8 +357,10 @@ def main():
             rows.append((rel, src["repo"], src["commit"], path, src["license"]))
             st["kept"] += 1
             if (i + 1) % 1000 == 0:
-                print(f"  {src['short']}: {i + 1}/{len(ents)} seen, {st['kept']} kept "
-                      f"({time.time() - t0:.0f}s)", flush=True)
+                print(
+                    f"  {src['short']}: {i + 1}/{len(ents)} seen, {st['kept']} kept ({time.time() - t0:.0f}s)",
+                    flush=True,
+                )
         r.close()
         stats.append(st)
         print(f"{src['short']}: {st}", flush=True)
@@ -361,38 +381,53 @@ def main():
 def write_source_md(out, stats, eval_counts, n_realval, total):
     L = []
     L.append(f"# People set: {total:,} real colour photos of faces and people\n")
-    L.append("For training colorization on portraits and people "
-             "(the project's other training sets have almost none).\n")
+    L.append(
+        "For training colorization on portraits and people (the project's other training sets have almost none).\n"
+    )
     L.append("**Never commit these photos, or anything derived from them except trained weights, into the project.**\n")
     L.append("Rebuild (no network; the mirrors must already be fetched):\n")
     L.append("```\npython scripts/data/build_people.py --mirrors /work/.mirror --out ../data/people\n```\n")
     L.append("| folder | photos kept | origin (public GitHub repository @ pinned commit) | license | how it was made |")
     L.append("|---|---|---|---|---|")
     for src, st in zip(SOURCES, stats):
-        how = (f"{src['about']}. {st['candidates']:,} files read; dropped: {st['exact_dup']} identical blobs, "
-               f"{st['undecodable']} undecodable/LFS, {st['small']} short side < {MIN_SHORT} px, "
-               f"{st['gray']} gray/sepia, {st['dup_set']} near-duplicates within the set, "
-               f"{st['dup_realval']} near-duplicates of realval, {st['dup_eval']} near-duplicates of evaluation sets")
-        L.append(f"| `{src['short']}/` | {st['kept']:,} | `{src['repo']}` @ `{src['commit'][:8]}` "
-                 f"(path `{src['prefix']}`) | {src['license']} | {how} |")
+        how = (
+            f"{src['about']}. {st['candidates']:,} files read; dropped: {st['exact_dup']} identical blobs, "
+            f"{st['undecodable']} undecodable/LFS, {st['small']} short side < {MIN_SHORT} px, "
+            f"{st['gray']} gray/sepia, {st['dup_set']} near-duplicates within the set, "
+            f"{st['dup_realval']} near-duplicates of realval, {st['dup_eval']} near-duplicates of evaluation sets"
+        )
+        L.append(
+            f"| `{src['short']}/` | {st['kept']:,} | `{src['repo']}` @ `{src['commit'][:8]}` "
+            f"(path `{src['prefix']}`) | {src['license']} | {how} |"
+        )
     L.append("")
-    L.append("`manifest.csv` gives, for every file, its source repository, full commit, original path and license. "
-             "`dropped_duplicates.csv` lists every photo dropped as a near-duplicate of realval "
-             "or an evaluation set.\n")
+    L.append(
+        "`manifest.csv` gives, for every file, its source repository, full commit, original path and license. "
+        "`dropped_duplicates.csv` lists every photo dropped as a near-duplicate of realval "
+        "or an evaluation set.\n"
+    )
     L.append("## How it was made\n")
-    L.append("- blobs are read with `git cat-file` from the pinned commit of each mirror; Git LFS pointers and "
-             "undecodable files are skipped; identical blobs are taken once;")
+    L.append(
+        "- blobs are read with `git cat-file` from the pinned commit of each mirror; Git LFS pointers and "
+        "undecodable files are skipped; identical blobs are taken once;"
+    )
     L.append("- decoded with Pillow, EXIF orientation applied, converted to RGB (transparent PNGs over white);")
     L.append(f"- photos whose short side is under {MIN_SHORT} px are dropped;")
-    L.append(f"- the short side is resized to min({TARGET}, own) px (Lanczos), then a centre square is cropped "
-             f"and saved as WebP quality {WEBP_Q};")
-    L.append(f"- near-gray and sepia photos are dropped: mean per-pixel channel spread max(R,G,B)-min(R,G,B) "
-             f"under {MIN_SPREAD:g} levels (0-255), measured on the crop;")
-    L.append(f"- near-duplicates are dropped: 16x16 grayscale thumbnail Pearson correlation >= {DUP_CORR}, "
-             "the candidate also compared mirrored; (a) within this set, in source order; "
-             f"(b) against the {n_realval} validation photos in `/work/shared/data/realval/` (whole frame and "
-             "square crops at 100/80/60 % of the short side, centre and four edges, mirrored too); "
-             "(c) against the standard evaluation sets below, the same way.")
+    L.append(
+        f"- the short side is resized to min({TARGET}, own) px (Lanczos), then a centre square is cropped "
+        f"and saved as WebP quality {WEBP_Q};"
+    )
+    L.append(
+        f"- near-gray and sepia photos are dropped: mean per-pixel channel spread max(R,G,B)-min(R,G,B) "
+        f"under {MIN_SPREAD:g} levels (0-255), measured on the crop;"
+    )
+    L.append(
+        f"- near-duplicates are dropped: 16x16 grayscale thumbnail Pearson correlation >= {DUP_CORR}, "
+        "the candidate also compared mirrored; (a) within this set, in source order; "
+        f"(b) against the {n_realval} validation photos in `/work/shared/data/realval/` (whole frame and "
+        "square crops at 100/80/60 % of the short side, centre and four edges, mirrored too); "
+        "(c) against the standard evaluation sets below, the same way."
+    )
     L.append("")
     L.append("## Evaluation sets compared against (their photos are never used for training)\n")
     L.append("| repository @ commit | photos | sets |")
@@ -400,19 +435,25 @@ def write_source_md(out, stats, eval_counts, n_realval, total):
     for es, n in zip(EVAL_SETS, eval_counts):
         L.append(f"| `{es['repo']}` @ `{es['commit'][:8]}` | {n} | {es['what']} |")
     L.append("")
-    L.append("Covered: Kodak24, CBSD68/BSD68, McMaster, Set5, Set14, Set12, RNI6, RNI15, Urban100. "
-             "Not covered: the full BSDS300/BSDS500 (only their 68-photo test subset, BSD68), and the test "
-             "photos of DDColor, DeOldify, Bringing-Old-Photos-Back-to-Life (none of those repositories was read; "
-             "none of their photos is a source here). The sources are face datasets, which makes overlap with "
-             "these scene/benchmark sets very unlikely.\n")
+    L.append(
+        "Covered: Kodak24, CBSD68/BSD68, McMaster, Set5, Set14, Set12, RNI6, RNI15, Urban100. "
+        "Not covered: the full BSDS300/BSDS500 (only their 68-photo test subset, BSD68), and the test "
+        "photos of DDColor, DeOldify, Bringing-Old-Photos-Back-to-Life (none of those repositories was read; "
+        "none of their photos is a source here). The sources are face datasets, which makes overlap with "
+        "these scene/benchmark sets very unlikely.\n"
+    )
     L.append("## Licenses and caveats\n")
-    L.append("- UTKFace is released for non-commercial research only. The `Humans/` folder has no stated license; "
-             "its photos are web-collected portraits (stock photos, some watermarked, some of public figures). "
-             "Treat the whole set as **research use only**; weights trained on it inherit that restriction and the "
-             "model card must say so.")
+    L.append(
+        "- UTKFace is released for non-commercial research only. The `Humans/` folder has no stated license; "
+        "its photos are web-collected portraits (stock photos, some watermarked, some of public figures). "
+        "Treat the whole set as **research use only**; weights trained on it inherit that restriction and the "
+        "model card must say so."
+    )
     L.append("- Both sources are tight face / head-and-shoulders crops; there are few full-body or crowd scenes.")
-    L.append("- UTKFace crops are small JPEGs (200 px, often soft); `Humans/` photos are 160 px, kept at 160 px "
-             "(never upscaled). A few `Humans/` photos look retouched or synthetically warped.")
+    L.append(
+        "- UTKFace crops are small JPEGs (200 px, often soft); `Humans/` photos are 160 px, kept at 160 px "
+        "(never upscaled). A few `Humans/` photos look retouched or synthetically warped."
+    )
     with open(os.path.join(out, "SOURCE.md"), "w") as f:
         f.write("\n".join(L) + "\n")
 
