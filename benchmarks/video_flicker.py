@@ -10,6 +10,8 @@ per frame (`temporal=False`) and with the temporal method. Reported, from the de
   cut; also for the true color frames (its floor). `flicker_chroma` is the same with both frames given frame t's
   lightness: the part the colorizer controls (the grain in the input's lightness is kept by design).
   `truth_encoded` is the truth through the output's H.264 settings: the floor for an encoded output.
+- above the floor: the chroma flicker an output adds over `truth_encoded`'s, temporal as a share of per frame's.
+- CDC: color distribution consistency (`colorgan.evaluation.video_metrics`), never across a cut.
 - fidelity: mean CIEDE2000 against the true color frames.
 - fps: frames per second end to end (decode, network, flow, encode), after a warm-up run.
 
@@ -34,6 +36,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 from colorgan import Colorizer
 from colorgan.evaluation.metrics import ciede2000
+from colorgan.evaluation.video_metrics import color_distribution_consistency
 from colorgan.infer.temporal import TemporalSettings
 from colorgan.infer.video import DEFAULT_CRF, ENCODER_OPTIONS, colorize_video
 from colorgan.io.images import load_image, rgb_to_gray_u8
@@ -139,7 +142,11 @@ def score(frames: list[np.ndarray], truths: list[np.ndarray], motions: list, sta
         warped = warp_previous(frames[t - 1], motions[t - 1], motions[t])[inner]
         flicker.append(ciede2000(warped, frames[t][inner]))
         flicker_chroma.append(chroma_difference(warped, frames[t][inner]))
-    result = {"flicker": float(np.mean(flicker)), "flicker_chroma": float(np.mean(flicker_chroma))}
+    result = {
+        "flicker": float(np.mean(flicker)),
+        "flicker_chroma": float(np.mean(flicker_chroma)),
+        "cdc": color_distribution_consistency(frames, starts),
+    }
     if any(f is not t for f, t in zip(frames, truths)):
         result["fidelity"] = float(np.mean([ciede2000(f, t) for f, t in zip(frames, truths)]))
     return result
@@ -188,6 +195,10 @@ def main() -> int:
             )
             elapsed = time.perf_counter() - start
             results[name] = {**score(decode(out), truths, motions, starts), "fps": len(truths) / elapsed}
+
+    def above_floor(name: str) -> float:
+        return results[name]["flicker_chroma"] - results["truth_encoded"]["flicker_chroma"]
+
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
@@ -204,6 +215,9 @@ def main() -> int:
         **results,
         "flicker_ratio": results["temporal"]["flicker"] / results["per_frame"]["flicker"],
         "flicker_chroma_ratio": results["temporal"]["flicker_chroma"] / results["per_frame"]["flicker_chroma"],
+        # The part of the chroma flicker the colorizer adds above what encoding the true colors leaves (#32).
+        "above_floor_ratio": above_floor("temporal") / above_floor("per_frame"),
+        "cdc_ratio": results["temporal"]["cdc"] / results["per_frame"]["cdc"],
     }
     print(json.dumps(report, indent=2))
     if args.json:
