@@ -71,8 +71,33 @@ def warp_previous(image: np.ndarray, before: tuple, now: tuple) -> np.ndarray:
     return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
 
 
+def film_faults(gray: np.ndarray, t: int, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """Old film's faults on frame t of a shot of `frames`: dust (specks, white and black) and a scratch on every
+    frame, a flash frame (one overexposed frame) a third of the way in and a fade to black over the last sixth."""
+    h, w = gray.shape
+    out = gray.copy()
+    for _ in range(int(rng.integers(3, 9))):  # dust: a few specks of 2-6 px, a new place every frame
+        y, x, r = int(rng.integers(0, h)), int(rng.integers(0, w)), int(rng.integers(1, 4))
+        out[max(0, y - r) : y + r, max(0, x - r) : x + r] = 255.0 if rng.random() < 0.5 else 0.0
+    x = int(w * (0.3 + 0.02 * np.sin(t / 3)))  # a scratch that wanders a little, as a worn print's does
+    out[:, x : x + 2] = np.clip(out[:, x : x + 2] + 60.0, 0, 255)
+    if t == frames // 3:
+        out = np.clip(out * 1.7 + 40.0, 0, 255)
+    fade_start = frames - frames // 6
+    if t >= fade_start:
+        out = out * (1 - (t - fade_start + 1) / (frames // 6 + 1))
+    return out
+
+
 def build_clip(
-    photos: list[Path], path: Path, frames: int, size: tuple[int, int], grain: float, flicker: float, seed: int
+    photos: list[Path],
+    path: Path,
+    frames: int,
+    size: tuple[int, int],
+    grain: float,
+    flicker: float,
+    seed: int,
+    faults: bool = False,
 ) -> tuple[list[np.ndarray], list[tuple], list[bool]]:
     """Write the gray clip to `path`; return the true color frames, their motion and which frames start a shot."""
     import av
@@ -89,7 +114,10 @@ def build_clip(
             for t, motion in enumerate(shot_motion("pan" if i % 2 == 0 else "zoom", frames, rng)):
                 truth = render(photo, motion, size)
                 gray = rgb_to_gray_u8(truth).astype(np.float32) * (1 + rng.uniform(-flicker, flicker))
-                gray = np.clip(gray + rng.normal(0, grain, gray.shape), 0, 255).astype(np.uint8)
+                gray = np.clip(gray + rng.normal(0, grain, gray.shape), 0, 255)
+                if faults:
+                    gray = film_faults(gray, t, frames, rng)
+                gray = gray.astype(np.uint8)
                 frame = av.VideoFrame.from_ndarray(gray, format="gray")
                 frame.pts = len(truths)
                 for packet in stream.encode(frame):
@@ -161,6 +189,7 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--grain", type=float, default=4.0, help="std of the gray grain, in gray levels")
     parser.add_argument("--flicker", type=float, default=0.04, help="brightness flicker, +- this fraction")
+    parser.add_argument("--faults", action="store_true", help="add dust, a scratch, a flash frame and a fade per shot")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="default: the shipped model")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
@@ -175,7 +204,9 @@ def main() -> int:
     size = (args.width, args.height)
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
-        truths, motions, starts = build_clip(photos, clip, args.frames, size, args.grain, args.flicker, args.seed)
+        truths, motions, starts = build_clip(
+            photos, clip, args.frames, size, args.grain, args.flicker, args.seed, args.faults
+        )
         colorizer.colorize_video(clip, Path(tmp) / "warmup.mp4", progress=False)  # oneDNN's first-call costs
         results = {
             "truth": score(truths, truths, motions, starts),
@@ -210,6 +241,7 @@ def main() -> int:
             "output_crf": args.crf,
             "grain": args.grain,
             "flicker": args.flicker,
+            "faults": args.faults,
             "shots": "pan, zoom alternating; a cut between shots",
         },
         **results,

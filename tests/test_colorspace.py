@@ -72,7 +72,7 @@ def test_device_constants_made_under_inference_mode_still_serve_training():
     # the colorizer runs in inference mode; a constant first copied there must not become an inference tensor
     colorspace._on_device.cache_clear()
     with torch.inference_mode():
-        colorspace._lab_to_linear_rgb(torch.zeros(2, 2, 3, dtype=torch.float64))  # float64: the constants are copied
+        colorspace.lab_to_linear_rgb(torch.zeros(2, 2, 3, dtype=torch.float64))  # float64: the constants are copied
     lab = torch.zeros(2, 2, 3, dtype=torch.float64, requires_grad=True)
-    colorspace._lab_to_linear_rgb(lab).sum().backward()  # the product saves the matrix for backward
+    colorspace.lab_to_linear_rgb(lab).sum().backward()  # the product saves the matrix for backward
     assert lab.grad is not None and lab.grad.shape == lab.shape

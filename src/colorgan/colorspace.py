@@ -153,7 +153,7 @@ AB_BIN_STEP = 10.0
 _GRID_CENTERS = torch.arange(-105.0, 106.0, AB_BIN_STEP)  # 22 centers per axis, ab in [-110, 110]
 
 
-def _lab_to_linear_rgb(lab: torch.Tensor) -> torch.Tensor:
+def lab_to_linear_rgb(lab: torch.Tensor) -> torch.Tensor:
     """Lab (..., 3) -> linear sRGB (..., 3), unclipped, so out-of-gamut colors show as values outside [0, 1]."""
     fy = (lab[..., 0] + 16) / 116
     f = torch.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], dim=-1)
@@ -171,7 +171,7 @@ def ab_bin_centers() -> torch.Tensor:
     offsets = torch.linspace(-AB_BIN_STEP / 2, AB_BIN_STEP / 2, 5)
     lightness = torch.linspace(1.0, 99.0, 50)
     a, b, da, db, L = torch.meshgrid(_GRID_CENTERS, _GRID_CENTERS, offsets, offsets, lightness, indexing="ij")
-    rgb = _lab_to_linear_rgb(torch.stack([L, a + da, b + db], dim=-1))
+    rgb = lab_to_linear_rgb(torch.stack([L, a + da, b + db], dim=-1))
     in_gamut = ((rgb >= -1e-6) & (rgb <= 1 + 1e-6)).all(dim=-1).flatten(2).any(dim=2)  # (22, 22)
     reached = torch.nn.functional.max_pool2d(in_gamut[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
     ia, ib = torch.nonzero(reached, as_tuple=True)

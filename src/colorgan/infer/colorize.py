@@ -9,6 +9,7 @@ colors at 512 px as at 4000 px.
 from __future__ import annotations
 
 import json
+import math
 import os
 from importlib import resources
 from pathlib import Path
@@ -39,6 +40,7 @@ from .folders import colorize_folder
 from .hint_spread import apply_hints
 from .hints import Hint, HintError, parse_hints
 from .outputs import FolderReport, output_path_for, save_image
+from .palette import PaletteColor, PaletteError, likeliest_colors
 
 HintSource = str | bytes | list | None  # JSON text, parsed JSON, or a list of hints.Hint
 DEFAULT_WEIGHTS = "default.safetensors"
@@ -219,6 +221,36 @@ class Colorizer:
         gray = torch.from_numpy(small).float().div_(255.0).unsqueeze(1)
         x = colorspace.encode_input(gray, self.config.color_space)
         return small, self._chroma(gray, self.backend(x))
+
+    @property
+    def has_palette(self) -> bool:
+        """Whether the model predicts a distribution of colors (the bins head), so `palette` can answer."""
+        return self.config.chroma_head == "bins" and isinstance(self.backend, TorchBackend)
+
+    @torch.inference_mode()
+    def palette(self, image: Source, x: float, y: float, count: int = 5, size: int | None = None) -> list[PaletteColor]:
+        """The likeliest colors the model sees at photo pixel (x, y), likeliest first, each with its probability:
+        the choices to offer as a hint there."""
+        if not self.has_palette:
+            why = "an ONNX graph outputs one color" if self.backend.name == "onnx" else "its head predicts one color"
+            raise PaletteError(f"this model has no palette ({why} per pixel; a palette needs a bins-head model)")
+        loaded = image if isinstance(image, LoadedImage) else load_image(image, self.max_pixels)
+        gray = gray_channel(loaded)
+        height, width = gray.shape[:2]
+        if not (math.isfinite(x) and math.isfinite(y) and 0 <= x < width and 0 <= y < height):
+            raise PaletteError(f"the point ({x:g}, {y:g}) is outside the {width}x{height} photo")
+        if not 1 <= count <= 16:
+            raise PaletteError(f"count must be 1 to 16, got {count}")
+        small = resize_to(gray, self.working_shape(height, width, size))
+        gray_in = torch.from_numpy(small).float().div_(255.0)[None, None]
+        net_in = colorspace.encode_input(gray_in, self.config.color_space)
+        generator, backend = self.backend.generator, self.backend
+        logits = generator(net_in.to(backend.device, backend.dtype), logits_at=(1, 0, 0)).float().cpu()[0]
+        gy = min(int(y * logits.shape[1] / height), logits.shape[1] - 1)
+        gx = min(int(x * logits.shape[2] / width), logits.shape[2] - 1)
+        probabilities = torch.softmax(logits[:, gy, gx], dim=0)
+        lightness = float(colorspace.gray_to_lightness(torch.tensor(gray[int(y), int(x)] / 255.0)))
+        return likeliest_colors(probabilities, lightness, count)
 
     def parse_hints(self, hints: HintSource, width: int, height: int) -> list[Hint]:
         """Hints as JSON text, a list of dicts or a list of `Hint`, validated against a width x height photo."""

@@ -17,11 +17,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..infer.hints import MAX_HINTS, HintError, parse_hints
+from ..infer.palette import PaletteError
 from ..io.images import ImageReadError
 from .decoders import DecoderPool, DecodeTimeout
 from .gate import InferenceGate
 from .limits import CLOSE, FORMATS, MAX_HINTS_BYTES, MAX_SIDE, MIN_SIZE, ApiError, ServeLimits
-from .upload import megabytes, parse_options, read_form, safe_label, status_for
+from .upload import megabytes, parse_options, parse_point, read_form, safe_label, status_for
 
 
 # ---------------------------------------------------------------------------------------------- the app
@@ -56,6 +57,7 @@ class Info(BaseModel):
     train_size: int
     color_space: str
     hints: bool = False  # whether the colorizer takes color hints (every colorgan model does; a stand-in may not)
+    palette: bool = False  # whether /api/palette answers: the model predicts a distribution of colors (bins head)
     limits: Limits
 
 
@@ -133,6 +135,7 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
     model_info = colorizer.info()
     train_size = int(model_info.get("working_size") or model_info.get("train_size") or 256)
     takes_hints = model_info.get("hints")  # None: a stand-in that does not say; its colorize() decides
+    has_palette = bool(getattr(colorizer, "has_palette", False))
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -197,6 +200,7 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             "train_size": int(model_info.get("train_size", 0)),
             "color_space": str(model_info.get("color_space", "")),
             "hints": bool(takes_hints),
+            "palette": has_palette,
             "limits": limits.as_dict(),
         }
 
@@ -322,6 +326,42 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
                 "Server-Timing": f"work;dur={work_s * 1000:.1f}, queue;dur={wait_s * 1000:.1f}",
             },
         )
+
+    def palette_work(raw: bytes, label: str, x: float, y: float, count: int, size: int | None, deadline: float):
+        loaded = decoders.decode(raw, label, deadline - time.monotonic())
+        return [
+            {"color": c.hex, "probability": round(c.probability, 4)}
+            for c in colorizer.palette(loaded, x, y, count, size)
+        ]
+
+    @app.post("/api/palette", summary="The likeliest colors the model sees at a point (a bins-head model)")
+    async def palette(request: Request):
+        if not has_palette:
+            raise ApiError(409, "this server's model has no palette: it predicts one color per pixel")
+        if uploads["active"] >= limits.upload_slots:
+            raise gate.busy("too many uploads in progress; try again shortly")
+        uploads["active"] += 1
+        try:
+            parts = await read_form(request, limits)
+        except ApiError as err:
+            err.headers = {**(err.headers or {}), **CLOSE}
+            raise
+        finally:
+            uploads["active"] -= 1
+        image, size, _, _ = parse_options(parts, limits)
+        x, y, count = parse_point(parts)
+        label = safe_label(image.filename)
+        try:
+            colors = await gate.run(
+                palette_work, bytes(image.data), label, x, y, count, size, time.monotonic() + limits.timeout
+            )
+        except DecodeTimeout:
+            raise gate.busy(f"{label}: decoding took longer than {limits.timeout:g} s") from None
+        except ImageReadError as err:
+            raise ApiError(status_for(err), f"{label}: {err.reason}") from None
+        except PaletteError as err:
+            raise ApiError(422, f"{label}: {err}") from None
+        return {"x": x, "y": y, "colors": colors}
 
     return app
 

@@ -253,3 +253,22 @@ def status_for(err: ImageReadError) -> int:
     if reason.startswith("refused"):
         return 413
     return 422
+
+
+def parse_point(parts: list[FormPart]) -> tuple[float, float, int]:
+    """The palette's point (x, y in the photo's pixels) and how many colors to give (default 5)."""
+    fields = {p.name: bytes(p.data).decode("utf-8", "replace").strip() for p in parts if p.filename is None}
+    point = []
+    for name in ("x", "y"):
+        try:
+            point.append(float(fields[name]))
+        except KeyError:
+            raise ApiError(
+                422, f"the palette needs the point: send the fields 'x' and 'y' (missing {name!r})"
+            ) from None
+        except ValueError:
+            raise ApiError(422, f"{name} must be a number of pixels, got {fields[name][:40]!r}") from None
+    text = fields.get("count") or "5"
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 16:
+        raise ApiError(422, "count must be a whole number from 1 to 16")
+    return point[0], point[1], int(text)
