@@ -1,5 +1,5 @@
 """Plain helpers the tests share (fixtures live in conftest.py): synthetic photos, the tiny training config as
-a config or as CLI flags, and reading a run's log."""
+a config or as CLI flags, a tiny bins model with a known answer, and reading a run's log."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from colorgan import colorspace
 from colorgan.config import make_config
+from colorgan.io.checkpoint import save_checkpoint
+from colorgan.nets.build import build_generator, init_weights
 
 # The GAN recipe in miniature (the default preset trains without D; tests cover the adversarial path too).
 TINY = dict(
@@ -73,3 +77,25 @@ def logged_steps(run_dir: Path) -> list[int]:
     except OSError:
         return []
     return [int(r["step"]) for r in rows if (r.get("step") or "").isdigit()]
+
+
+def ab_class(a: float, b: float) -> int:
+    """The bins head's class nearest to (a, b)."""
+    return int(torch.cdist(torch.tensor([[float(a), float(b)]]), colorspace.ab_bin_centers()).argmin())
+
+
+def save_bins_model(path: Path, preferred: tuple[float, float] | None = None) -> Path:
+    """A tiny untrained bins-head model file; with `preferred`, its head favours that ab class everywhere (a
+    known answer: the palette's first color, whatever the photo)."""
+    cfg = make_config("default", **TINY, chroma_head="bins")
+    torch.manual_seed(0)
+    generator = build_generator(cfg)
+    init_weights(generator)
+    if preferred is not None:
+        head = generator.head[0]
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.fill_(-5.0)
+            head.bias[ab_class(*preferred)] = 5.0
+    save_checkpoint(path, {"G": generator}, {}, cfg.to_dict(), {"step": 0})
+    return path

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from .conftest import SlowColorizer
-from .helpers import synthetic_photo
+from .helpers import save_bins_model, synthetic_photo
 
 pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from colorgan import Colorizer  # noqa: E402
+from colorgan import Colorizer, colorspace  # noqa: E402
 from colorgan.serve import ServeLimits, create_app, serve_in_thread  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -282,6 +283,36 @@ def test_place_color_drag_and_delete_a_hint(model_server, browser, photo_files):
         assert errors == []
     finally:
         context.close()
+
+
+def test_pick_a_color_from_the_palette_and_download_the_result(browser, photo_files, tmp_path):
+    """A bins model whose head favours one color: a click shows its swatches, a swatch becomes the hint, and the
+    downloaded photo has that color at the point."""
+    model = save_bins_model(tmp_path / "bins.safetensors", preferred=(-20, 40))
+    app = create_app(Colorizer.load(model, device="cpu"), ServeLimits(max_upload_bytes=UPLOAD_LIMIT))
+    with serve_in_thread(app) as base:
+        context, page, errors = open_page(browser, base, viewport={"width": 1000, "height": 900})
+        try:
+            page.set_input_files("#file", str(photo_files["landscape"]))  # 200 x 150
+            sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
+            box = page.locator("#result").bounding_box()
+            page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+            swatches = page.locator("#hint-list .palette button")
+            sync_api.expect(swatches.first).to_be_visible(timeout=30_000)
+            [point] = stored_points(page)
+            offered = swatches.first.get_attribute("data-color")
+            swatches.first.click()
+            wait_for_result(page, offered)
+            with page.expect_download() as info:
+                page.locator("#download").click()
+            downloaded = np.asarray(Image.open(io.BytesIO(Path(info.value.path()).read_bytes())).convert("RGB"))
+            at_point = colorspace.rgb_to_lab(
+                torch.tensor(downloaded[point["y"], point["x"]], dtype=torch.float32).view(1, 3, 1, 1) / 255
+            )[0, :, 0, 0]
+            assert float(at_point[1]) < -5 and float(at_point[2]) > 10  # the favoured class (-20, 40): yellow-green
+            assert errors == []
+        finally:
+            context.close()
 
 
 def test_a_model_without_hints_says_so(server, browser, photo_files):

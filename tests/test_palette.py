@@ -5,22 +5,15 @@ import pytest
 import torch
 
 from colorgan import Colorizer, colorspace
-from colorgan.config import make_config
 from colorgan.infer.palette import PaletteError, likeliest_colors
-from colorgan.io.checkpoint import save_checkpoint
-from colorgan.nets.build import build_generator, init_weights
 
-from .helpers import TINY, synthetic_photo
-
-
-def _class_of(a: float, b: float) -> int:
-    return int(torch.cdist(torch.tensor([[float(a), float(b)]]), colorspace.ab_bin_centers()).argmin())
+from .helpers import ab_class, save_bins_model, synthetic_photo
 
 
 def _peaks(*weights: tuple[float, float, float]) -> torch.Tensor:
     p = torch.full((len(colorspace.ab_bin_centers()),), 1e-4)
     for a, b, w in weights:
-        p[_class_of(a, b)] += w
+        p[ab_class(a, b)] += w
     return p / p.sum()
 
 
@@ -56,21 +49,8 @@ def test_count_limits_the_choices_and_the_likeliest_always_shows():
         likeliest_colors(torch.ones(7), 50.0)
 
 
-def _bins_model(tmp_path, preferred: tuple[float, float] | None = None):
-    """A tiny bins model; with `preferred`, its head always favours that ab class (a known answer)."""
-    cfg = make_config("default", **TINY, chroma_head="bins")
-    torch.manual_seed(0)
-    generator = build_generator(cfg)
-    init_weights(generator)
-    if preferred is not None:
-        head = generator.head[0]
-        with torch.no_grad():
-            head.weight.zero_()
-            head.bias.fill_(-5.0)
-            head.bias[_class_of(*preferred)] = 5.0
-    path = tmp_path / "bins.safetensors"
-    save_checkpoint(path, {"G": generator}, {}, cfg.to_dict(), {"step": 0})
-    return Colorizer.load(path)
+def _bins_model(tmp_path, preferred: tuple[float, float] | None = None) -> Colorizer:
+    return Colorizer.load(save_bins_model(tmp_path / "bins.safetensors", preferred))
 
 
 def test_the_palette_at_a_point_is_the_models_distribution_there(tmp_path):
