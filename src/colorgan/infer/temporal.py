@@ -23,9 +23,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TemporalSettings:
-    carry: float = 0.85  # weight of the carried chroma where the flow is fully trusted (0 = per frame)
+    carry: float = 0.95  # weight of the carried chroma where the flow is fully trusted (0 = per frame)
     max_flow_mismatch: float = 1.0  # px at working size: forward-backward mismatch beyond this is not trusted
-    max_gray_error: float = 16.0  # gray levels (of 255) between this frame and the previous one, warped
+    max_gray_error: float = 24.0  # gray levels (of 255) between this frame and the previous one, warped
     cut_distance: float = 0.5  # half-L1 distance of gray histograms (0..1) above which a new shot starts
     min_trusted: float = 0.3  # below this fraction of trusted pixels the flow has failed: start afresh
 
