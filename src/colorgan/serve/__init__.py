@@ -2,7 +2,9 @@
 
     POST /api/colorize   multipart: image (file), size (int, optional), format (png|jpeg|webp, optional),
                          hints (JSON color hints, optional; every colorgan model takes them)
-    GET  /api/info       the model, its training size and the limits
+    POST /api/palette    multipart: image, x, y (the photo's pixels), count (optional): the likeliest colors there,
+                         for a model with the bins head (409 for one that predicts one color)
+    GET  /api/info       the model, its training size, the limits and whether it has a palette
     GET  /healthz        liveness, with the queue's state
     GET  /docs           OpenAPI docs (FastAPI's Swagger UI)
 

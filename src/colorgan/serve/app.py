@@ -17,12 +17,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..infer.hints import MAX_HINTS, HintError, parse_hints
-from ..infer.palette import PaletteError
 from ..io.images import ImageReadError
 from .decoders import DecoderPool, DecodeTimeout
 from .gate import InferenceGate
 from .limits import CLOSE, FORMATS, MAX_HINTS_BYTES, MAX_SIDE, MIN_SIZE, ApiError, ServeLimits
-from .upload import megabytes, parse_options, parse_point, read_form, safe_label, status_for
+from .palette_api import add_palette_route
+from .responses import ERROR_RESPONSES
+from .upload import megabytes, parse_options, read_form, safe_label, status_for
 
 
 # ---------------------------------------------------------------------------------------------- the app
@@ -60,22 +61,6 @@ class Info(BaseModel):
     palette: bool = False  # whether /api/palette answers: the model predicts a distribution of colors (bins head)
     limits: Limits
 
-
-class ErrorBody(BaseModel):
-    detail: str
-
-
-ERROR_RESPONSES = {
-    400: {"model": ErrorBody, "description": "Malformed multipart body"},
-    408: {"model": ErrorBody, "description": "The upload did not arrive in time"},
-    413: {"model": ErrorBody, "description": "File too large, or too many pixels"},
-    415: {"model": ErrorBody, "description": "Not an image (judged by its content), or not multipart"},
-    422: {
-        "model": ErrorBody,
-        "description": "Missing or invalid field (hints included), or an image that cannot be decoded",
-    },
-    503: {"model": ErrorBody, "description": "Busy: retry after the Retry-After header's seconds"},
-}
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -206,6 +191,19 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
 
     app.add_api_route("/api/info", info, methods=["HEAD"], include_in_schema=False)
 
+    async def receive_form(request: Request):
+        """The multipart parts of an upload, at most `upload_slots` read at once."""
+        if uploads["active"] >= limits.upload_slots:
+            raise gate.busy("too many uploads in progress; try again shortly")
+        uploads["active"] += 1
+        try:
+            return await read_form(request, limits)
+        except ApiError as err:  # the body may be partly unread: close the connection after the answer
+            err.headers = {**(err.headers or {}), **CLOSE}
+            raise
+        finally:
+            uploads["active"] -= 1
+
     def work(
         raw: bytes, label: str, size: int | None, fmt: str, hints_text: str, deadline: float
     ) -> tuple[bytes, float]:
@@ -286,16 +284,7 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
         },
     )
     async def colorize(request: Request):
-        if uploads["active"] >= limits.upload_slots:
-            raise gate.busy("too many uploads in progress; try again shortly")
-        uploads["active"] += 1
-        try:
-            parts = await read_form(request, limits)
-        except ApiError as err:  # the body may be partly unread: close the connection after the answer
-            err.headers = {**(err.headers or {}), **CLOSE}
-            raise
-        finally:
-            uploads["active"] -= 1
+        parts = await receive_form(request)
         image, size, fmt, hints_text = parse_options(parts, limits)
         label = safe_label(image.filename)
         raw = bytes(image.data)
@@ -327,42 +316,7 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             },
         )
 
-    def palette_work(raw: bytes, label: str, x: float, y: float, count: int, size: int | None, deadline: float):
-        loaded = decoders.decode(raw, label, deadline - time.monotonic())
-        return [
-            {"color": c.hex, "probability": round(c.probability, 4)}
-            for c in colorizer.palette(loaded, x, y, count, size)
-        ]
-
-    @app.post("/api/palette", summary="The likeliest colors the model sees at a point (a bins-head model)")
-    async def palette(request: Request):
-        if not has_palette:
-            raise ApiError(409, "this server's model has no palette: it predicts one color per pixel")
-        if uploads["active"] >= limits.upload_slots:
-            raise gate.busy("too many uploads in progress; try again shortly")
-        uploads["active"] += 1
-        try:
-            parts = await read_form(request, limits)
-        except ApiError as err:
-            err.headers = {**(err.headers or {}), **CLOSE}
-            raise
-        finally:
-            uploads["active"] -= 1
-        image, size, _, _ = parse_options(parts, limits)
-        x, y, count = parse_point(parts)
-        label = safe_label(image.filename)
-        try:
-            colors = await gate.run(
-                palette_work, bytes(image.data), label, x, y, count, size, time.monotonic() + limits.timeout
-            )
-        except DecodeTimeout:
-            raise gate.busy(f"{label}: decoding took longer than {limits.timeout:g} s") from None
-        except ImageReadError as err:
-            raise ApiError(status_for(err), f"{label}: {err.reason}") from None
-        except PaletteError as err:
-            raise ApiError(422, f"{label}: {err}") from None
-        return {"x": x, "y": y, "colors": colors}
-
+    add_palette_route(app, colorizer, has_palette, gate, decoders, limits, receive_form)
     return app
 
 

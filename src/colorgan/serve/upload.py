@@ -159,7 +159,10 @@ async def read_form(request: Request, limits: ServeLimits) -> list[FormPart]:
                 except FormParserError as exc:
                     raise ApiError(400, f"malformed multipart body ({_first_line(exc)})") from None
     except ApiError as err:
-        if err.status == 413 and more:
+        # Refused while the body is still coming (too large, a field too long, malformed): read a bounded rest,
+        # else the close can reset the connection before the client reads the answer. A too-slow upload is not
+        # waited for.
+        if err.status != 408 and more:
             await _drain(request, deadline)
         raise
     try:
