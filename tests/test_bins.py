@@ -93,6 +93,7 @@ def tiny_bins(photo_dir, run_dir, **overrides):
     return tiny_config(photo_dir, run_dir, **{"pretrain_steps": 3, "chroma_head": "bins", "epochs": 2, **overrides})
 
 
+@pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 def test_bins_training_logs_its_loss_resumes_exactly_and_colorizes(photo_dir, tmp_path):
     straight = train(tiny_bins(photo_dir, tmp_path / "a"), progress=False)
     rows = list(csv.DictReader(Path(straight / "log.csv").read_text().splitlines()))
@@ -157,6 +158,7 @@ def test_rebalancing_weights_rare_colors_up_and_averages_one_under_the_prior():
     assert torch.allclose(colorspace.ab_class_prior(ab).sum(), torch.tensor(1.0))
 
 
+@pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 def test_ema_run_ships_the_average_and_resumes_exactly(photo_dir, tmp_path):
     overrides = dict(ema_decay=0.5, bin_rebalance=True)
     straight = train(tiny_bins(photo_dir, tmp_path / "a", **overrides), progress=False)

@@ -239,6 +239,7 @@ def test_version_and_bad_flags_are_one_line_not_a_traceback(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------- smoke tests
+@pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 def test_bench_train_and_infer_print_figures_and_write_json(tmp_path, capsys):
     small = ["--size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "2", "--steps", "2", "--warmup", "1"]
     for what in ("train", "infer"):

@@ -73,6 +73,7 @@ def test_device_pixels_give_the_host_batches_bit_for_bit(photo_dir, tmp_path):
     assert not DevicePixels.fits(cache, torch.device("cpu"))  # the trainer uses it on a GPU only
 
 
+@pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 def test_losses_read_every_few_steps_give_the_same_run_and_log(photo_dir, tmp_path):
     values = dict(epochs=2, ema_decay=0.99, pretrain_steps=2, color_space="lab", save_every=3)
     every_step = run(tiny_config(photo_dir, tmp_path / "a", **values))
@@ -81,6 +82,7 @@ def test_losses_read_every_few_steps_give_the_same_run_and_log(photo_dir, tmp_pa
     assert_same(every_step, every_four)
 
 
+@pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 @pytest.mark.parametrize("fused_adam", [True, False])
 def test_a_skipped_step_is_counted_when_its_losses_are_read_later(photo_dir, tmp_path, fused_adam):
     poison = {4: float("nan"), 5: float("inf"), 9: float("nan")}

@@ -150,6 +150,7 @@ def test_the_bins_head_gives_ab_classes_and_their_annealed_mean():
     assert g(x).abs().mean() > mean(x).abs().mean()
 
 
+@pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 def test_a_bins_model_trains_and_colorizes(photo_dir, tmp_path):
     run = tmp_path / "run"
     values = _tiny_efficient(photo_dir, run, chroma_head="bins", bin_rebalance=True, max_steps=2)
@@ -160,6 +161,7 @@ def test_a_bins_model_trains_and_colorizes(photo_dir, tmp_path):
     assert rgb.shape == (48, 64, 3)
 
 
+@pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 def test_a_trained_efficient_model_colorizes_any_size_with_hints(photo_dir, tmp_path):
     run = tmp_path / "run"
     train(make_config("default", **_tiny_efficient(photo_dir, run, max_steps=2)), progress=False)

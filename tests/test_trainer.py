@@ -52,6 +52,7 @@ def test_samples_zero_trains_and_writes_no_sample_grids(photo_dir, tmp_path):
     assert (run / "loss.png").exists() and load_checkpoint(run).state["step"] == 10
 
 
+@pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 def test_resume_continues_exactly(photo_dir, tmp_path):
     straight = train(tiny(photo_dir, tmp_path / "a", epochs=2), progress=False)
     train(tiny(photo_dir, tmp_path / "b", epochs=2, max_steps=3), progress=False)
@@ -161,6 +162,7 @@ def test_photos_that_change_while_the_cache_is_built_are_skipped_by_name_and_reb
     np.testing.assert_array_equal(cache.read(np.array([row]))[0][0], expected)
 
 
+@pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 def test_lr_decays_linearly_to_zero_over_the_last_fraction_and_resumes_exactly(photo_dir, tmp_path):
     straight = train(tiny(photo_dir, tmp_path / "a", epochs=2, lr_decay=0.5), progress=False)
     rows = list(csv.DictReader(Path(straight / "log.csv").read_text().splitlines()))
@@ -240,6 +242,7 @@ def test_tensorboard_gets_the_losses_the_learning_rate_and_the_samples(photo_dir
     assert len(rows) == 10  # the CSV stays
 
 
+@pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 def test_sigterm_stops_training_with_a_checkpoint_and_resume_ends_where_an_unstopped_run_does(photo_dir, tmp_path):
     values = {**TINY, "epochs": 12, "save_every": 1000, "samples": 0}  # 5 steps an epoch: 60 steps
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
