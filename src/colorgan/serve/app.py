@@ -20,10 +20,10 @@ from ..infer.hints import MAX_HINTS, HintError, parse_hints
 from ..io.images import ImageReadError
 from .decoders import DecoderPool, DecodeTimeout
 from .gate import InferenceGate
-from .limits import CLOSE, FORMATS, MAX_HINTS_BYTES, MAX_SIDE, MIN_SIZE, ApiError, ServeLimits
+from .limits import CLOSE, FORMATS, MAX_HINTS_BYTES, MAX_SIDE, ApiError, ServeLimits
 from .palette_api import add_palette_route
-from .responses import ERROR_RESPONSES
-from .upload import megabytes, parse_options, read_form, safe_label, status_for
+from .responses import ERROR_RESPONSES, upload_body
+from .upload import parse_options, read_form, safe_label, status_for
 
 
 # ---------------------------------------------------------------------------------------------- the app
@@ -248,40 +248,17 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
             },
             **ERROR_RESPONSES,
         },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["image"],
-                            "properties": {
-                                "image": {
-                                    "type": "string",
-                                    "format": "binary",
-                                    "description": f"the photo (at most {megabytes(limits.max_upload_bytes)}, "
-                                    f"{limits.max_pixels:,} pixels)",
-                                },
-                                "size": {
-                                    "type": "integer",
-                                    "minimum": MIN_SIZE,
-                                    "maximum": limits.max_size,
-                                    "description": "the network's working size; default: the model's training size",
-                                },
-                                "format": {"type": "string", "enum": list(FORMATS), "default": "png"},
-                                "hints": {
-                                    "type": "string",
-                                    "maxLength": MAX_HINTS_BYTES,
-                                    "description": HINTS_FIELD_HELP,
-                                    "example": '[{"x": 120, "y": 340, "color": "#b03020", "radius": 6}]',
-                                },
-                            },
-                        }
-                    }
-                },
-            }
-        },
+        openapi_extra=upload_body(
+            limits,
+            [],
+            format={"type": "string", "enum": list(FORMATS), "default": "png"},
+            hints={
+                "type": "string",
+                "maxLength": MAX_HINTS_BYTES,
+                "description": HINTS_FIELD_HELP,
+                "example": '[{"x": 120, "y": 340, "color": "#b03020", "radius": 6}]',
+            },
+        ),
     )
     async def colorize(request: Request):
         parts = await receive_form(request)

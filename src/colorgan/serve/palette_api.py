@@ -11,9 +11,9 @@ from ..infer.palette import PaletteError
 from ..io.images import ImageReadError
 from .decoders import DecoderPool, DecodeTimeout
 from .gate import InferenceGate
-from .limits import MIN_SIZE, ApiError, ServeLimits
-from .responses import ERROR_RESPONSES, ErrorBody
-from .upload import megabytes, parse_options, parse_point, safe_label, status_for
+from .limits import ApiError, ServeLimits
+from .responses import ERROR_RESPONSES, ErrorBody, upload_body
+from .upload import parse_options, parse_point, safe_label, status_for
 
 
 def add_palette_route(
@@ -39,9 +39,13 @@ def add_palette_route(
             **ERROR_RESPONSES,
             409: {"model": ErrorBody, "description": "This server's model predicts one color: it has no palette"},
         },
-        openapi_extra={
-            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _schema(limits)}}}
-        },
+        openapi_extra=upload_body(
+            limits,
+            ["x", "y"],
+            x={"type": "number", "description": "the point, in the photo's pixels from the left"},
+            y={"type": "number", "description": "the point, in the photo's pixels from the top"},
+            count={"type": "integer", "minimum": 1, "maximum": 16, "default": 5},
+        ),
     )
     async def palette(request: Request):
         if not has_palette:
@@ -61,22 +65,3 @@ def add_palette_route(
         except PaletteError as err:
             raise ApiError(422, f"{label}: {err}") from None
         return {"x": x, "y": y, "colors": colors}
-
-
-def _schema(limits: ServeLimits) -> dict:
-    return {
-        "type": "object",
-        "required": ["image", "x", "y"],
-        "properties": {
-            "image": {
-                "type": "string",
-                "format": "binary",
-                "description": f"the photo (at most {megabytes(limits.max_upload_bytes)}, "
-                f"{limits.max_pixels:,} pixels)",
-            },
-            "x": {"type": "number", "description": "the point, in the photo's pixels from the left"},
-            "y": {"type": "number", "description": "the point, in the photo's pixels from the top"},
-            "count": {"type": "integer", "minimum": 1, "maximum": 16, "default": 5},
-            "size": {"type": "integer", "minimum": MIN_SIZE, "maximum": limits.max_size},
-        },
-    }
