@@ -315,6 +315,45 @@ def test_pick_a_color_from_the_palette_and_download_the_result(browser, photo_fi
             context.close()
 
 
+def test_the_palette_of_a_large_photo_is_asked_on_a_small_copy(browser, tmp_path):
+    """A click does not send the whole photo again: the palette request carries a copy 1024 px on its long side with
+    the point scaled to it, and its swatches are the ones the full photo gives at that point."""
+    photo = tmp_path / "scan.jpg"
+    Image.fromarray(synthetic_photo(23, (1500, 2000))).convert("L").save(photo, quality=95)
+    colorizer = Colorizer.load(save_bins_model(tmp_path / "bins.safetensors", preferred=(30, 20)), device="cpu")
+    asked = []
+    full_palette = colorizer.palette
+
+    def palette(image, x, y, count=5, size=None):  # the real palette, noting what the server was sent
+        asked.append((image.rgb.shape[:2], x, y))
+        return full_palette(image, x, y, count, size)
+
+    colorizer.palette = palette
+    app = create_app(colorizer, ServeLimits(max_upload_bytes=8_000_000))
+    with serve_in_thread(app) as base:
+        context, page, errors = open_page(browser, base, viewport={"width": 1000, "height": 900})
+        try:
+            page.set_input_files("#file", str(photo))
+            sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
+            box = page.locator("#result").bounding_box()
+            page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
+            swatches = page.locator("#hint-list .palette button")
+            sync_api.expect(swatches.first).to_be_visible(timeout=30_000)
+            [point] = stored_points(page)
+            [(shape, x, y)] = asked
+            assert shape == (768, 1024)
+            assert abs(x - point["x"] * 1024 / 2000) <= 1 and abs(y - point["y"] * 768 / 1500) <= 1
+            [full] = full_palette(photo, point["x"], point["y"], count=1)
+            assert np.abs(hex_rgb(swatches.first.get_attribute("data-color")) - hex_rgb(full.hex)).max() <= 4
+            assert errors == []
+        finally:
+            context.close()
+
+
+def hex_rgb(color: str) -> np.ndarray:
+    return np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)])
+
+
 def test_a_model_without_hints_says_so(server, browser, photo_files):
     context, page, errors = open_page(browser, server, viewport={"width": 1024, "height": 768})
     try:
