@@ -119,6 +119,10 @@ def test_the_http_api_gives_the_palette_and_says_why_when_it_cannot(tmp_path, ti
             ({"x": "a lot", "y": "3"}, "x must be a number"),
             ({"x": "500", "y": "3"}, "outside the 90x70 photo"),
             ({"x": "5", "y": "3", "count": "99"}, "count must be"),
+            ({"x": "5", "y": "3", "count": "1" * 1000}, "count must be"),
+            ({"x": "1e400", "y": "3"}, "outside the 90x70 photo"),
+            ({"x": "nan", "y": "3"}, "outside the 90x70 photo"),
+            ({"x": "5" * 1000, "y": "3"}, "outside the 90x70 photo"),
         ]:
             refused = http.post("/api/palette", files={"image": ("a.png", photo)}, data=data)
             assert refused.status_code == 422 and words in refused.json()["detail"], refused.text
