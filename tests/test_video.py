@@ -420,3 +420,45 @@ def test_brightness_flicker_is_not_a_cut_or_a_mismatch():
     _, state = stabilize(None, scene, ab)
     _, after = stabilize(state, brighter, ab)
     assert not after.reset and after.trusted > 0.9
+
+
+def overexposed(frame: np.ndarray) -> np.ndarray:
+    """A flash frame: three times as bright, most of it clipped to white."""
+    return np.clip(frame.astype(np.float32) * 3.0, 0, 255).astype(np.uint8)
+
+
+def test_a_flash_frame_is_bridged_the_chroma_before_it_carries_on_after_it():
+    frames = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in pan_frames(6, (64, 80), seed=4, step=1)]
+    frames[3] = overexposed(frames[3])
+    settings = TemporalSettings(carry=1.0)
+    before, flash, after = (np.full((64, 80, 2), v, np.float32) for v in (20.0, -30.0, -20.0))
+    state = None
+    for gray in frames[:3]:
+        ab, state = stabilize(state, gray, before, settings)
+    ab, state = stabilize(state, frames[3], flash, settings)
+    assert state.reset and np.array_equal(ab, flash)  # the flash frame itself cannot be matched
+    ab, state = stabilize(state, frames[4], after, settings)
+    assert not state.reset and state.bridged and state.trusted > 0.5
+    assert np.allclose(ab[16:-16, 16:-16], 20.0, atol=1.0)  # the chroma from before the flash, not the new guess
+    ab, state = stabilize(state, frames[5], after, settings)
+    assert not state.reset and not state.bridged and np.allclose(ab[16:-16, 16:-16], 20.0, atol=1.0)
+
+
+def test_a_cut_is_not_bridged_and_what_is_held_expires():
+    settings = TemporalSettings(carry=1.0, bridge_frames=2)
+    one, two = np.full((64, 80, 2), 20.0, np.float32), np.full((64, 80, 2), -20.0, np.float32)
+    scene, other = cv2.GaussianBlur(textured(1), (0, 0), 1.5), cv2.GaussianBlur(textured(6), (0, 0), 1.5)
+    _, state = stabilize(None, scene, one, settings)
+    _, state = stabilize(state, scene, one, settings)
+    # A new shot that stays: its second frame carries its own first frame's chroma, and nothing is held.
+    ab, cut = stabilize(state, other, two, settings)
+    assert cut.reset and cut.held is not None and np.array_equal(ab, two)
+    ab, kept = stabilize(cut, other, one, settings)
+    assert not kept.reset and not kept.bridged and kept.held is None and np.allclose(ab, -20.0, atol=0.5)
+    # Frames that match nothing for longer than bridge_frames: the shot before is no longer held.
+    state = kept
+    for seed in (7, 8, 9):
+        _, state = stabilize(state, textured(seed), two, settings)
+    assert state.reset and state.held is None
+    ab, back = stabilize(state, other, one, settings)
+    assert back.reset and not back.bridged and np.array_equal(ab, one)

@@ -10,7 +10,9 @@ Trust, per pixel, needs both:
 - a small warped-gray error: the previous frame, warped, looks like this one (after matching mean brightness,
   so film flicker does not count as a mismatch).
 A scene cut (the gray histogram jumps) or a frame where little of the flow can be trusted resets the state:
-the prediction is taken as it is.
+the prediction is taken as it is. The frame before the reset is held for a few frames: if the picture comes back
+to it (after a flash frame, a frame or two of damage, a one-frame cut-away), its chroma is carried across the gap
+instead of starting the shot afresh twice.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class TemporalSettings:
     max_gray_error: float = 24.0  # gray levels (of 255) between this frame and the previous one, warped
     cut_distance: float = 0.5  # half-L1 distance of gray histograms (0..1) above which a new shot starts
     min_trusted: float = 0.3  # below this fraction of trusted pixels the flow has failed: start afresh
+    bridge_frames: int = 2  # a reset that lasts at most this many frames is bridged from the frame before it
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class TemporalState:
     ab: np.ndarray  # (h, w, 2) float32, the chroma that was output
     trusted: float = 0.0  # fraction of pixels whose chroma was carried
     reset: bool = True  # this frame started afresh (first frame, cut, or failed flow)
+    held: TemporalState | None = None  # the last frame before this run of resets, while it may still come back
+    held_for: int = 0  # frames since `held`
+    bridged: bool = False  # this frame's chroma was carried from `held` of the frame before, across a gap
 
 
 def normalize_gray(gray: np.ndarray) -> np.ndarray:
@@ -109,20 +115,34 @@ def stabilize(
     and the state for the next frame. `state` None (the first frame) starts afresh."""
     normalized = normalize_gray(gray)
     predicted_ab = predicted_ab.astype(np.float32)
-    fresh = TemporalState(normalized, predicted_ab)
-    if (
-        state is None
-        or settings.carry <= 0
-        or state.gray.shape != normalized.shape
-        or histogram_distance(state.gray, normalized) > settings.cut_distance
-    ):
-        return predicted_ab, fresh
+    if state is None or settings.carry <= 0:
+        return predicted_ab, TemporalState(normalized, predicted_ab)
+    ab, trusted = carry(state, normalized, predicted_ab, settings)
+    if ab is not None:
+        return ab, TemporalState(normalized, ab, trusted, False)
+    if state.held is not None:
+        ab, bridged_trust = carry(state.held, normalized, predicted_ab, settings)
+        if ab is not None:
+            return ab, TemporalState(normalized, ab, bridged_trust, False, bridged=True)
+    # Start afresh, holding the last frame before this run of resets for as long as it may come back.
+    held, held_for = (state.held, state.held_for + 1) if state.reset else (state, 1)
+    if held_for > settings.bridge_frames:
+        held, held_for = None, 0
+    return predicted_ab, TemporalState(normalized, predicted_ab, trusted, True, held, held_for)
+
+
+def carry(
+    state: TemporalState, normalized: np.ndarray, predicted_ab: np.ndarray, settings: TemporalSettings
+) -> tuple[np.ndarray | None, float]:
+    """`state`'s chroma carried onto this (normalized) frame and blended with the prediction where trusted, and the
+    fraction trusted; None for the chroma where the frame is a new shot or the flow failed."""
+    if state.gray.shape != normalized.shape or histogram_distance(state.gray, normalized) > settings.cut_distance:
+        return None, 0.0
     backward = estimate_flow(normalized, state.gray)
     forward = estimate_flow(state.gray, normalized)
     trust = flow_trust(normalized, state.gray, backward, forward, settings)
     trusted = float(trust.mean())
     if trusted < settings.min_trusted:
-        return predicted_ab, TemporalState(normalized, predicted_ab, trusted, True)
+        return None, trusted
     weight = (settings.carry * trust)[..., None]
-    ab = weight * warp(state.ab, backward) + (1.0 - weight) * predicted_ab
-    return ab, TemporalState(normalized, ab, trusted, False)
+    return weight * warp(state.ab, backward) + (1.0 - weight) * predicted_ab, trusted
