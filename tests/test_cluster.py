@@ -78,6 +78,33 @@ def test_a_cluster_run_writes_the_same_files_as_one_machine_bit_for_bit(tiny_mod
     assert all(ours[name] == theirs[name] for name in ours)  # skipped.csv included
 
 
+def test_videos_go_one_per_actor_and_come_out_as_one_machine_writes_them(tiny_model, tmp_path):
+    """Two films and a photo: each film is its own unit (its temporal state on one actor), and every file, the
+    audio and every frame's timing included, is the bytes the single-machine run writes."""
+    from .clips import read_clip, write_clip
+
+    src = tmp_path / "reels"
+    (src / "1962").mkdir(parents=True)
+    write_clip(src / "wedding.mp4", pan_frames_gray(12, seed=1))
+    write_clip(src / "1962" / "picnic.ts", pan_frames_gray(9, seed=2), audio=False)
+    Image.fromarray(synthetic_photo(3, (60, 80))).save(src / "poster.png")
+    alone = Colorizer.load(tiny_model).colorize_folder(src, tmp_path / "alone", progress=False)
+    settings = ClusterSettings(address="local", workers=2, model=str(tiny_model))
+    report = colorize_on_cluster(src, tmp_path / "cluster", settings, progress=False)
+    assert len(report.done) == len(alone.done) == 3 and not report.skipped and not report.existing
+    ours, theirs = _files(tmp_path / "cluster"), _files(tmp_path / "alone")
+    assert sorted(ours) == ["1962/picnic.ts.mp4", "poster.png", "wedding.mp4"] == sorted(theirs)
+    assert all(ours[name] == theirs[name] for name in ours)
+    film = read_clip(tmp_path / "cluster" / "wedding.mp4")
+    assert len(film["rgb"]) == 12 and film["audio"] and film["size"] == (64, 48)
+
+
+def pan_frames_gray(count: int, seed: int) -> list[np.ndarray]:
+    from .clips import pan_frames
+
+    return [np.repeat(f.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8) for f in pan_frames(count, seed=seed)]
+
+
 def test_a_trial_then_a_rerun_finishes_the_rest_and_rewrites_nothing(tiny_model, tmp_path, capsys):
     src, out = _archive(tmp_path / "archive", 9), tmp_path / "out"
     args = ["colorize", str(src), "--out", str(out), "--model", str(tiny_model), "--cluster", "local", "--quiet"]
