@@ -58,6 +58,17 @@ SOURCES = [
         about="`Humans/` folder (portrait and head-and-shoulders photos, 160x160; the folder was removed in "
         "later commits, so the commit is pinned); many stock photos, a few carry watermarks",
     ),
+    dict(
+        short="pixabay_portraits",
+        repo="Hossein88-eng/gender-classification-doe",
+        commit="c25b8140b15638387f29ac8abac82d4e12d06929",
+        prefix="data/",
+        exclude=r"ai-generated",
+        license="Pixabay License (free for commercial and non-commercial use, no attribution; data/README.md); "
+        "repository MIT",
+        about="`data/man` and `data/woman` (portraits and people from Pixabay, short sides 200-1000 px, most "
+        "400-600); files named as AI-generated are dropped",
+    ),
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -310,6 +321,8 @@ def main():
         )
         r = Repo(args.mirrors, src["repo"], src["commit"])
         ents = r.list(src["prefix"])
+        if src.get("exclude"):
+            ents = [(path, sha) for path, sha in ents if not re.search(src["exclude"], path)]
         if args.limit:
             ents = ents[: args.limit]
         d = os.path.join(out, src["short"])
