@@ -1,5 +1,8 @@
 """The palette: the likeliest colors a bins model sees at a point, to offer as hints."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -130,3 +133,47 @@ def test_the_http_api_gives_the_palette_and_says_why_when_it_cannot(tmp_path, ti
         assert http.get("/api/info").json()["palette"] is False
         refused = http.post("/api/palette", files={"image": ("a.png", photo)}, data={"x": "1", "y": "1"})
         assert refused.status_code == 409 and "no palette" in refused.json()["detail"]
+
+
+@pytest.mark.slow
+def test_palette_requests_wait_in_the_same_bounded_queue_as_colorizing(tmp_path):
+    """A flood of clicks (each one a photo to decode and a forward pass) cannot run more palettes at once than the
+    server has workers: past the queue they get 503 with Retry-After, and the server serves again afterwards."""
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("fastapi")
+    from colorgan.serve import ServeLimits, create_app, serve_in_thread
+
+    colorizer = _bins_model(tmp_path, preferred=(-20, 40))
+    running, most, lock = [0], [0], threading.Lock()
+    real_palette = colorizer.palette
+
+    def slow_palette(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(1.0)
+        with lock:
+            running[0] -= 1
+        return real_palette(*args, **kwargs)
+
+    colorizer.palette = slow_palette
+    photo = _png(synthetic_photo(4, (60, 80)))
+    app = create_app(colorizer, ServeLimits(workers=1, queue=1, timeout=30.0))
+    with serve_in_thread(app) as base:
+        answers = [None] * 5
+
+        def click(i):
+            with httpx.Client(base_url=base, timeout=30) as http:
+                answers[i] = http.post("/api/palette", files={"image": ("a.png", photo)}, data={"x": "9", "y": "9"})
+
+        threads = [threading.Thread(target=click, args=(i,)) for i in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(a.status_code for a in answers) == [200, 200, 503, 503, 503]
+        assert all(int(a.headers["retry-after"]) >= 1 for a in answers if a.status_code == 503)
+        assert most[0] == 1
+        with httpx.Client(base_url=base, timeout=30) as http:
+            again = http.post("/api/palette", files={"image": ("a.png", photo)}, data={"x": "9", "y": "9"})
+            assert again.status_code == 200 and again.json()["colors"]
