@@ -171,15 +171,20 @@ def test_truncated_file_is_a_clear_error_and_leaves_nothing(colorizer, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut_short.mp4"]
 
 
-@pytest.mark.parametrize("audio, kept", [(True, 0.5), (False, 0.8)])  # where the cut loses video frames
-def test_a_cut_matroska_file_that_still_opens_is_a_clear_error_and_a_whole_one_works(colorizer, tmp_path, audio, kept):
-    # Matroska declares no frame count, only a duration: the decoder reads a cut file's first half happily.
-    whole = write_clip(tmp_path / "whole.mkv", pan_frames(24), audio=audio)
+@pytest.mark.parametrize(  # where the cut loses video frames
+    "suffix, audio, kept", [("mkv", True, 0.5), ("mkv", False, 0.8), ("avi", True, 0.5), ("avi", False, 0.8)]
+)
+def test_a_cut_matroska_or_avi_file_that_still_opens_is_a_clear_error_and_a_whole_one_works(
+    colorizer, tmp_path, suffix, audio, kept
+):
+    # Matroska declares no frame count, only a duration; an AVI's index is at its end. Either decoder reads a cut
+    # file's first part happily.
+    whole = write_clip(tmp_path / f"whole.{suffix}", pan_frames(24), audio=audio)
     colorizer.colorize_video(whole, tmp_path / "whole_color.mp4", size=64, progress=False)
     assert len(read_clip(tmp_path / "whole_color.mp4")["times"]) == 24
-    cut = tmp_path / "cut.mkv"
+    cut = tmp_path / f"cut.{suffix}"
     cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * kept)])
-    with pytest.raises(VideoError, match=r"cut.mkv: truncated or corrupt: frames decoded up to .* of a declared"):
+    with pytest.raises(VideoError, match=rf"cut.{suffix}: truncated or corrupt: .*decoded"):
         colorizer.colorize_video(cut, tmp_path / "cut_color.mp4", size=64, progress=False)
     assert not (tmp_path / "cut_color.mp4").exists()
 
