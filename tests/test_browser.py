@@ -315,11 +315,15 @@ def test_pick_a_color_from_the_palette_and_download_the_result(browser, photo_fi
             context.close()
 
 
-def test_the_palette_of_a_large_photo_is_asked_on_a_small_copy(browser, tmp_path):
-    """A click does not send the whole photo again: the palette request carries a copy 1024 px on its long side with
-    the point scaled to it, and its swatches are the ones the full photo gives at that point."""
+@pytest.mark.parametrize("orientation", [1, 6])  # 6: a phone photo stored on its side, turned by its EXIF tag
+def test_the_palette_of_a_large_photo_is_asked_on_a_small_copy(browser, tmp_path, orientation):
+    """A click does not send the whole photo again: the palette request carries a copy 1024 px on its long side,
+    turned as the server turns the photo, with the point scaled to it; its swatches are the full photo's."""
     photo = tmp_path / "scan.jpg"
-    Image.fromarray(synthetic_photo(23, (1500, 2000))).convert("L").save(photo, quality=95)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(synthetic_photo(23, (1500, 2000))).convert("L").save(photo, quality=95, exif=exif)
+    width, height = (2000, 1500) if orientation == 1 else (1500, 2000)
     colorizer = Colorizer.load(save_bins_model(tmp_path / "bins.safetensors", preferred=(30, 20)), device="cpu")
     asked = []
     full_palette = colorizer.palette
@@ -341,8 +345,9 @@ def test_the_palette_of_a_large_photo_is_asked_on_a_small_copy(browser, tmp_path
             sync_api.expect(swatches.first).to_be_visible(timeout=30_000)
             [point] = stored_points(page)
             [(shape, x, y)] = asked
-            assert shape == (768, 1024)
-            assert abs(x - point["x"] * 1024 / 2000) <= 1 and abs(y - point["y"] * 768 / 1500) <= 1
+            small = (768, 1024) if orientation == 1 else (1024, 768)
+            assert shape == small
+            assert abs(x - point["x"] * small[1] / width) <= 1 and abs(y - point["y"] * small[0] / height) <= 1
             [full] = full_palette(photo, point["x"], point["y"], count=1)
             assert np.abs(hex_rgb(swatches.first.get_attribute("data-color")) - hex_rgb(full.hex)).max() <= 4
             assert errors == []

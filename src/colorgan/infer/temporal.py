@@ -10,14 +10,14 @@ Trust, per pixel, needs both:
 - a small warped-gray error: the previous frame, warped, looks like this one (after matching mean brightness,
   so film flicker does not count as a mismatch).
 A scene cut (the gray histogram jumps) or a frame where little of the flow can be trusted resets the state:
-the prediction is taken as it is. The frame before the reset is held for a few frames: if the picture comes back
-to it (after a flash frame, a frame or two of damage, a one-frame cut-away), its chroma is carried across the gap
-instead of starting the shot afresh twice.
+the prediction is taken as it is. The last few frames are kept: when the previous frame cannot be followed, or
+was itself a fresh start, the frames before it are tried too, so the chroma is carried across a flash frame, a
+frame or two of damage or a one-frame cut-away instead of starting the shot afresh twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -30,7 +30,7 @@ class TemporalSettings:
     max_gray_error: float = 24.0  # gray levels (of 255) between this frame and the previous one, warped
     cut_distance: float = 0.5  # half-L1 distance of gray histograms (0..1) above which a new shot starts
     min_trusted: float = 0.3  # below this fraction of trusted pixels the flow has failed: start afresh
-    bridge_frames: int = 2  # a reset that lasts at most this many frames is bridged from the frame before it
+    bridge_frames: int = 2  # a gap of at most this many frames that match nothing is bridged from the frame before
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,10 @@ class TemporalState:
 
     gray: np.ndarray  # (h, w) uint8, brightness-normalized
     ab: np.ndarray  # (h, w, 2) float32, the chroma that was output
-    trusted: float = 0.0  # fraction of pixels whose chroma was carried
+    trusted: float = 0.0  # fraction of pixels whose chroma was carried (0 when it started afresh)
     reset: bool = True  # this frame started afresh (first frame, cut, or failed flow)
-    held: TemporalState | None = None  # the last frame before this run of resets, while it may still come back
-    held_for: int = 0  # frames since `held`
-    bridged: bool = False  # this frame's chroma was carried from `held` of the frame before, across a gap
+    bridged: bool = False  # its chroma was carried from a frame before the previous one, across a gap
+    earlier: tuple[TemporalState, ...] = ()  # the frames before this one, newest first, that a later one may follow
 
 
 def normalize_gray(gray: np.ndarray) -> np.ndarray:
@@ -117,21 +116,31 @@ def stabilize(
     predicted_ab = predicted_ab.astype(np.float32)
     if state is None or settings.carry <= 0:
         return predicted_ab, TemporalState(normalized, predicted_ab)
-    ab, trusted = carry(state, normalized, predicted_ab, settings)
-    if ab is not None:
-        return ab, TemporalState(normalized, ab, trusted, False)
-    if state.held is not None:
-        ab, bridged_trust = carry(state.held, normalized, predicted_ab, settings)
-        if ab is not None:
-            return ab, TemporalState(normalized, ab, bridged_trust, False, bridged=True)
-    # Start afresh, holding the last frame before this run of resets for as long as it may come back.
-    held, held_for = (state.held, state.held_for + 1) if state.reset else (state, 1)
-    if held_for > settings.bridge_frames:
-        held, held_for = None, 0
-    return predicted_ab, TemporalState(normalized, predicted_ab, trusted, True, held, held_for)
+    # The previous frame and up to bridge_frames before it; kept without their own history, so nothing chains.
+    earlier = (replace(state, earlier=()), *state.earlier)[: settings.bridge_frames + 1]
+    # A previous frame that started afresh may be the flash or the damage itself: the frames before it compete.
+    best = best_carry(earlier if state.reset else earlier[:1], normalized, predicted_ab, settings)
+    if best is None and not state.reset:
+        best = best_carry(earlier[1:], normalized, predicted_ab, settings)
+    if best is None:
+        return predicted_ab, TemporalState(normalized, predicted_ab, earlier=earlier)
+    ab, trusted, source = best
+    return ab, TemporalState(normalized, ab, trusted, reset=False, bridged=source is not earlier[0], earlier=earlier)
 
 
-def carry(
+def best_carry(
+    candidates: tuple[TemporalState, ...], normalized: np.ndarray, predicted_ab: np.ndarray, settings: TemporalSettings
+) -> tuple[np.ndarray, float, TemporalState] | None:
+    """The carry from whichever candidate frame this one follows best: (chroma, fraction trusted, that frame)."""
+    best = None
+    for candidate in candidates:
+        ab, trusted = carry_from(candidate, normalized, predicted_ab, settings)
+        if ab is not None and (best is None or trusted > best[1]):
+            best = ab, trusted, candidate
+    return best
+
+
+def carry_from(
     state: TemporalState, normalized: np.ndarray, predicted_ab: np.ndarray, settings: TemporalSettings
 ) -> tuple[np.ndarray | None, float]:
     """`state`'s chroma carried onto this (normalized) frame and blended with the prediction where trusted, and the

@@ -42,15 +42,15 @@ def add_palette_route(
         openapi_extra=upload_body(
             limits,
             ["x", "y"],
-            x={"type": "number", "description": "the point, in the photo's pixels from the left"},
-            y={"type": "number", "description": "the point, in the photo's pixels from the top"},
+            x={"type": "number", "minimum": 0, "description": "the point, in the photo's pixels from the left"},
+            y={"type": "number", "minimum": 0, "description": "the point, in the photo's pixels from the top"},
             count={"type": "integer", "minimum": 1, "maximum": 16, "default": 5},
         ),
     )
     async def palette(request: Request):
+        parts = await receive_form(request)  # read first: an answer before the body is read may reset the connection
         if not has_palette:
             raise ApiError(409, "this server's model has no palette: it predicts one color per pixel")
-        parts = await receive_form(request)
         image, size, _, _ = parse_options(parts, limits)
         x, y, count = parse_point(parts)
         label = safe_label(image.filename)

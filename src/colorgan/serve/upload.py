@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from dataclasses import dataclass
 
@@ -271,6 +272,8 @@ def parse_point(parts: list[FormPart]) -> tuple[float, float, int]:
             ) from None
         except ValueError:
             raise ApiError(422, f"{name} must be a number of pixels, got {fields[name][:40]!r}") from None
+        if not (math.isfinite(point[-1]) and point[-1] >= 0):  # refused here, before the photo is decoded
+            raise ApiError(422, f"{name} must be a finite number of pixels, 0 or more, got {fields[name][:40]!r}")
     text = fields.get("count") or "5"
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 16:
         raise ApiError(422, "count must be a whole number from 1 to 16")
