@@ -269,6 +269,12 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--realval", default=REALVAL_GLOB, help="glob of validation photos to keep out")
     ap.add_argument("--limit", type=int, default=0, help="per-source cap on candidates (testing)")
+    ap.add_argument(
+        "--sources",
+        nargs="+",
+        choices=[src["short"] for src in SOURCES],
+        help="only these sources (default: all); the shipped model's set is utkface_crop_part1 human_faces",
+    )
     args = ap.parse_args()
 
     out = os.path.abspath(args.out)
@@ -315,7 +321,8 @@ def main():
     stats = []
     seen_blobs = set()
     dup_log = []
-    for src in SOURCES:
+    sources = [src for src in SOURCES if not args.sources or src["short"] in args.sources]
+    for src in sources:
         st = dict(
             candidates=0, exact_dup=0, undecodable=0, small=0, gray=0, dup_set=0, dup_realval=0, dup_eval=0, kept=0
         )
@@ -387,11 +394,11 @@ def main():
         w.writerow(["source", "original_path", "matched_bank", "matched", "correlation"])
         for rec in dup_log:
             w.writerow(rec[:4] + (f"{rec[4]:.4f}",))
-    write_source_md(out, stats, eval_counts, len(rv_files), len(rows))
+    write_source_md(out, sources, stats, eval_counts, len(rv_files), len(rows))
     print(f"done: {len(rows)} photos in {time.time() - t0:.0f}s -> {out}", flush=True)
 
 
-def write_source_md(out, stats, eval_counts, n_realval, total):
+def write_source_md(out, sources, stats, eval_counts, n_realval, total):
     L = []
     L.append(f"# People set: {total:,} real colour photos of faces and people\n")
     L.append(
@@ -402,7 +409,7 @@ def write_source_md(out, stats, eval_counts, n_realval, total):
     L.append("```\npython scripts/data/build_people.py --mirrors /work/.mirror --out ../data/people\n```\n")
     L.append("| folder | photos kept | origin (public GitHub repository @ pinned commit) | license | how it was made |")
     L.append("|---|---|---|---|---|")
-    for src, st in zip(SOURCES, stats):
+    for src, st in zip(sources, stats):
         how = (
             f"{src['about']}. {st['candidates']:,} files read; dropped: {st['exact_dup']} identical blobs, "
             f"{st['undecodable']} undecodable/LFS, {st['small']} short side < {MIN_SHORT} px, "
