@@ -194,6 +194,9 @@ def main() -> int:
     parser.add_argument("--model", help="default: the shipped model")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--carry", type=float, default=TemporalSettings.carry, help="temporal: weight of the carry")
+    parser.add_argument(
+        "--bridge-frames", type=int, default=TemporalSettings.bridge_frames, help="temporal: longest gap bridged"
+    )
     parser.add_argument("--crf", type=int, default=DEFAULT_CRF, help="the output's H.264 quality (0 = lossless)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
@@ -221,7 +224,7 @@ def main() -> int:
                 out,
                 temporal=temporal,
                 progress=False,
-                settings=TemporalSettings(carry=args.carry),
+                settings=TemporalSettings(carry=args.carry, bridge_frames=args.bridge_frames),
                 crf=args.crf,
             )
             elapsed = time.perf_counter() - start
