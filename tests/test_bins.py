@@ -188,3 +188,27 @@ def test_the_average_forgets_the_random_start():
     weight = model.G_ema.head[0].weight
     share_of_start = float(((weight - 1.0) / (start - 1.0)).mean())
     assert share_of_start < 0.03  # 0.999 ** 300 = 0.74 without the warm-up
+
+
+def test_the_annealed_mean_is_the_expectation_under_the_tempered_softmax_values_and_gradients():
+    logits = torch.randn(2, len(colorspace.ab_bin_centers()), 5, 7, generator=torch.Generator().manual_seed(0)) * 4
+    logits.requires_grad_()
+    weights = torch.linspace(-1, 1, 70).view(1, 2, 5, 7)
+    for temperature in (1.0, 0.38, 0.05):
+        fast = colorspace.ab_from_bin_logits(logits, temperature)
+        plain = colorspace.ab_from_bin_probs(torch.softmax(logits.permute(0, 2, 3, 1) / temperature, dim=-1))
+        assert fast.shape == (2, 2, 5, 7) and torch.allclose(fast, plain, atol=1e-6)
+        (fast_grad,) = torch.autograd.grad((fast * weights).sum(), logits)
+        (plain_grad,) = torch.autograd.grad((plain * weights).sum(), logits)
+        assert torch.allclose(fast_grad, plain_grad, atol=1e-5)
+
+
+def test_the_shipped_models_colors_are_the_same_inferred_in_pieces_as_in_one_piece():
+    generator = Colorizer.load(device="cpu", precision="fp32").backend.generator
+    x = torch.rand(2, 1, 96, 128, generator=torch.Generator().manual_seed(1)) * 2 - 1  # 2 x 3,072 head pixels
+    with torch.no_grad():
+        pieces = generator(x)
+    with torch.enable_grad():
+        whole = generator(x)
+    assert pieces.shape == whole.shape == (2, 2, 96, 128)
+    assert torch.allclose(pieces, whole.detach(), atol=1e-5)

@@ -261,6 +261,11 @@ def ab_from_bin_logits(logits: torch.Tensor, temperature: float) -> torch.Tensor
     """Class logits (N, Q, h, w) -> ab / 110 (N, 2, h, w): the annealed mean of Zhang et al. 2016.
 
     Temperature 1 gives the distribution's mean (safe, dull where the model is unsure); lower values move
-    towards its mode (vivid). The softmax runs in float32 whatever the network's precision.
+    towards its mode (vivid). The softmax runs in float32 whatever the network's precision. It is written out
+    over the class axis in place, not as torch.softmax on a permuted copy: that is most of a video frame's cost.
     """
-    return ab_from_bin_probs(torch.softmax(logits.permute(0, 2, 3, 1).float() / temperature, dim=-1))
+    n, _, h, w = logits.shape
+    z = logits.float().flatten(2)  # (N, Q, h*w)
+    weights = (z - z.amax(dim=1, keepdim=True).detach()).mul_(1.0 / temperature).exp_()
+    centers = _on_device(ab_bin_centers(), logits.device) / AB_SCALE
+    return ((centers.T @ weights) / weights.sum(dim=1, keepdim=True)).view(n, 2, h, w)

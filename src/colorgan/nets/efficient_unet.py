@@ -15,11 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..colorspace import ab_bin_centers, ab_from_bin_logits
+from ..colorspace import AB_SCALE, ab_bin_centers, ab_from_bin_logits
 from .efficientnet import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0
 
 DECODER_CHANNELS = (192, 128, 64, 32)  # at strides 16, 8, 4 and 2
 BOTTLENECK_CHANNELS = 256
+PIXELS_PER_PIECE = 1024  # inferring on a CPU: a piece's logits, 1024 x 341 floats (1.4 MB), fit a core's cache
 
 
 def conv_bn_relu(in_ch: int, out_ch: int) -> list[nn.Module]:
@@ -84,7 +85,26 @@ class EfficientUNet(nn.Module):
             if logits_at is not None:
                 stride, dy, dx = logits_at
                 return self.out(h[:, :, dy::stride, dx::stride])
-            ab = ab_from_bin_logits(self.out(h), self.temperature)
-            return F.interpolate(ab, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            return F.interpolate(self.annealed_mean(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
         ab = F.interpolate(self.out(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
         return torch.tanh(ab)
+
+    def annealed_mean(self, features: torch.Tensor) -> torch.Tensor:
+        """The bins head's logits and their annealed mean: (N, C, h, w) features -> ab / 110 (N, 2, h, w).
+
+        Inferring on a CPU, the pixels go through in pieces, so that each piece's logits (one per class) stay in
+        cache: materialized whole they cost a memory-bound CPU half a video frame's time. The same numbers either
+        way (tests/test_bins.py); training, tracing and GPUs take the plain path."""
+        plain = torch.is_grad_enabled() or features.device.type != "cpu" or torch.jit.is_tracing()
+        if plain or torch.compiler.is_compiling():
+            return ab_from_bin_logits(self.out(features), self.temperature)
+        n, c, h, w = features.shape
+        pixels = features.permute(0, 2, 3, 1).reshape(-1, c).float()
+        weight, bias = self.out.weight.float().view(-1, c).T, self.out.bias.float()
+        centers = ab_bin_centers().to(features.device) / AB_SCALE
+        ab = torch.empty(pixels.shape[0], 2)
+        for start in range(0, pixels.shape[0], PIXELS_PER_PIECE):
+            logits = torch.addmm(bias, pixels[start : start + PIXELS_PER_PIECE], weight)
+            weights = logits.sub_(logits.amax(dim=1, keepdim=True)).mul_(1.0 / self.temperature).exp_()
+            ab[start : start + PIXELS_PER_PIECE] = (weights @ centers) / weights.sum(dim=1, keepdim=True)
+        return ab.view(n, h, w, 2).permute(0, 3, 1, 2)
