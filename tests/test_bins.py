@@ -110,6 +110,7 @@ def test_bins_training_logs_its_loss_resumes_exactly_and_colorizes(photo_dir, tm
     assert out.shape == (70, 90, 3) and out.dtype == np.uint8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("generator", ["unet", "efficientnet-lite0"])
 def test_a_bins_run_starts_from_a_regression_model_with_its_trunk_and_a_fresh_head(photo_dir, tmp_path, generator):
     from colorgan.io.checkpoint import save_checkpoint

@@ -65,6 +65,7 @@ def test_root_train_script_gives_its_help_without_the_data_folder(tmp_path):
     assert result.returncode == 0 and "--batch-size" in result.stdout and "landscape Images" not in result.stderr
 
 
+@pytest.mark.slow
 def test_train_takes_several_data_folders_and_evaluate_reports_each(tmp_path, capsys):
     roots = []
     for name, offset in (("people", 0), ("scenes", 50)):
@@ -93,6 +94,7 @@ def test_train_takes_several_data_folders_and_evaluate_reports_each(tmp_path, ca
     assert again["model"]["ciede2000"] == summary["model"]["ciede2000"]
 
 
+@pytest.mark.slow
 def test_a_skipped_file_with_a_non_utf8_name_still_gets_its_summary_and_csv(tiny_model, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -60,6 +60,7 @@ def test_the_truth_beats_both_baselines_and_gray_has_no_color(tmp_path):
     assert np.isclose(summary["model"]["delta_colorfulness"]["mean"], 0.0)
 
 
+@pytest.mark.slow
 def test_the_verdict_rests_on_paired_differences_and_is_given_per_folder(tmp_path):
     truths = [synthetic_photo(i, (40, 40)) for i in range(8)]
     images = [EvalImage(f"{'a' if i < 4 else 'b'}/{i}.png", rgb_to_gray_u8(t), t) for i, t in enumerate(truths)]

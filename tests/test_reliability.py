@@ -250,6 +250,7 @@ def file_size_limit(nbytes: int):
         signal.signal(signal.SIGXFSZ, previous)
 
 
+@pytest.mark.slow
 def test_full_disk_during_checkpoint_keeps_the_previous_one(photo_dir, tmp_path, capsys):
     run = tmp_path / "run"
     train(tiny_config(photo_dir, run, max_steps=3), progress=False)
@@ -350,6 +351,7 @@ def _record_checkpoints(monkeypatch) -> dict[int, dict[str, torch.Tensor]]:
     return saved
 
 
+@pytest.mark.slow
 def test_nonfinite_step_is_skipped_counted_and_training_goes_on(photo_dir, tmp_path, monkeypatch):
     _inject(monkeypatch, {4: float("nan"), 6: float("inf")})  # step 4 adversarial, both after the L1 warm-up
     saved = _record_checkpoints(monkeypatch)

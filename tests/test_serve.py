@@ -427,6 +427,7 @@ def test_a_slow_upload_times_out_without_blocking_others(server, client):
     assert b'"detail"' in answer and b"application/json" in answer and b"connection: close" in answer.lower()
 
 
+@pytest.mark.slow
 def test_a_connection_that_never_finishes_its_headers_is_closed(server, client):
     address = urlsplit(server)
     idle = socket.create_connection((address.hostname, address.port), timeout=10)

@@ -72,6 +72,7 @@ def test_a_used_run_folder_needs_resume_and_resume_needs_a_checkpoint(photo_dir,
         train(tiny(photo_dir, tmp_path / "fresh"), resume=True, progress=False)
 
 
+@pytest.mark.slow
 def test_resuming_a_run_killed_before_its_first_checkpoint_says_what_to_run(photo_dir, tmp_path, capsys):
     run = tmp_path / "run"
     argv = small_train_argv(photo_dir, run, max_steps=2)
