@@ -285,6 +285,17 @@ def test_place_color_drag_and_delete_a_hint(model_server, browser, photo_files):
         context.close()
 
 
+def click_for_swatches(page, photo: Path, fx: float, fy: float):
+    """Upload `photo`, click at (fx, fy) of the result's width and height, and wait for that point's swatches."""
+    page.set_input_files("#file", str(photo))
+    sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
+    box = page.locator("#result").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    swatches = page.locator("#hint-list .palette button")
+    sync_api.expect(swatches.first).to_be_visible(timeout=30_000)
+    return swatches
+
+
 def test_pick_a_color_from_the_palette_and_download_the_result(browser, photo_files, tmp_path):
     """A bins model whose head favours one color: a click shows its swatches, a swatch becomes the hint, and the
     downloaded photo has that color at the point."""
@@ -293,12 +304,7 @@ def test_pick_a_color_from_the_palette_and_download_the_result(browser, photo_fi
     with serve_in_thread(app) as base:
         context, page, errors = open_page(browser, base, viewport={"width": 1000, "height": 900})
         try:
-            page.set_input_files("#file", str(photo_files["landscape"]))  # 200 x 150
-            sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
-            box = page.locator("#result").bounding_box()
-            page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
-            swatches = page.locator("#hint-list .palette button")
-            sync_api.expect(swatches.first).to_be_visible(timeout=30_000)
+            swatches = click_for_swatches(page, photo_files["landscape"], 0.5, 0.5)  # 200 x 150
             [point] = stored_points(page)
             offered = swatches.first.get_attribute("data-color")
             swatches.first.click()
@@ -337,12 +343,7 @@ def test_the_palette_of_a_large_photo_is_asked_on_a_small_copy(browser, tmp_path
     with serve_in_thread(app) as base:
         context, page, errors = open_page(browser, base, viewport={"width": 1000, "height": 900})
         try:
-            page.set_input_files("#file", str(photo))
-            sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
-            box = page.locator("#result").bounding_box()
-            page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
-            swatches = page.locator("#hint-list .palette button")
-            sync_api.expect(swatches.first).to_be_visible(timeout=30_000)
+            swatches = click_for_swatches(page, photo, 0.3, 0.6)
             [point] = stored_points(page)
             [(shape, x, y)] = asked
             small = (768, 1024) if orientation == 1 else (1024, 768)

@@ -257,15 +257,21 @@ def ab_from_bin_probs(p: torch.Tensor) -> torch.Tensor:
     return (p @ centers).permute(0, 3, 1, 2)
 
 
-def ab_from_bin_logits(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Class logits (N, Q, h, w) -> ab / 110 (N, 2, h, w): the annealed mean of Zhang et al. 2016.
+def annealed_mean(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Class logits with the classes on the second-to-last axis, (..., Q, P) -> ab / 110, (..., 2, P): the annealed
+    mean of Zhang et al. 2016.
 
     Temperature 1 gives the distribution's mean (safe, dull where the model is unsure); lower values move
     towards its mode (vivid). The softmax runs in float32 whatever the network's precision. It is written out
     over the class axis in place, not as torch.softmax on a permuted copy: that is most of a video frame's cost.
     """
-    n, _, h, w = logits.shape
-    z = logits.float().flatten(2)  # (N, Q, h*w)
-    weights = (z - z.amax(dim=1, keepdim=True).detach()).mul_(1.0 / temperature).exp_()
+    z = logits.float()
+    weights = (z - z.amax(dim=-2, keepdim=True).detach()).mul_(1.0 / temperature).exp_()
     centers = _on_device(ab_bin_centers(), logits.device) / AB_SCALE
-    return ((centers.T @ weights) / weights.sum(dim=1, keepdim=True)).view(n, 2, h, w)
+    return (centers.T @ weights) / weights.sum(dim=-2, keepdim=True)
+
+
+def ab_from_bin_logits(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Class logits (N, Q, h, w) -> ab / 110 (N, 2, h, w): their annealed mean."""
+    n, _, h, w = logits.shape
+    return annealed_mean(logits.flatten(2), temperature).view(n, 2, h, w)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..colorspace import AB_SCALE, ab_bin_centers, ab_from_bin_logits
+from ..colorspace import ab_bin_centers, ab_from_bin_logits, annealed_mean
 from .efficientnet import IMAGENET_MEAN, IMAGENET_STD, EfficientNetLite0
 
 DECODER_CHANNELS = (192, 128, 64, 32)  # at strides 16, 8, 4 and 2
@@ -98,13 +98,13 @@ class EfficientUNet(nn.Module):
         plain = torch.is_grad_enabled() or features.device.type != "cpu" or torch.jit.is_tracing()
         if plain or torch.compiler.is_compiling():
             return ab_from_bin_logits(self.out(features), self.temperature)
-        n, c, h, w = features.shape
-        pixels = features.permute(0, 2, 3, 1).reshape(-1, c).float()
-        weight, bias = self.out.weight.float().view(-1, c).T, self.out.bias.float()
-        centers = ab_bin_centers().to(features.device) / AB_SCALE
-        ab = torch.empty(pixels.shape[0], 2)
-        for start in range(0, pixels.shape[0], PIXELS_PER_PIECE):
-            logits = torch.addmm(bias, pixels[start : start + PIXELS_PER_PIECE], weight)
-            weights = logits.sub_(logits.amax(dim=1, keepdim=True)).mul_(1.0 / self.temperature).exp_()
-            ab[start : start + PIXELS_PER_PIECE] = (weights @ centers) / weights.sum(dim=1, keepdim=True)
-        return ab.view(n, h, w, 2).permute(0, 3, 1, 2)
+        n, _, h, w = features.shape
+        columns = features.float().flatten(2)  # (N, C, h*w)
+        weight, bias = self.out.weight.float().flatten(1), self.out.bias.float()[:, None]
+        ab = torch.empty(n, 2, h * w)
+        for image in range(n):
+            for start in range(0, h * w, PIXELS_PER_PIECE):
+                piece = slice(start, start + PIXELS_PER_PIECE)
+                logits = torch.addmm(bias, weight, columns[image, :, piece])  # (Q, pixels of the piece)
+                ab[image, :, piece] = annealed_mean(logits, self.temperature)
+        return ab.view(n, 2, h, w)
