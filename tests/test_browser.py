@@ -205,9 +205,8 @@ def test_place_color_drag_and_delete_a_hint(model_server, browser, photo_files):
         automatic = result_pixels(page).astype(int)
 
         # Click on the photo: a point at the photo's own pixel there, its color suggested by the automatic result.
-        box = page.locator("#result").bounding_box()
+        box = click_photo(page, 0.25, 0.4)
         scale = 200 / box["width"]
-        page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.4)
         sync_api.expect(page.locator("#hint-list li")).to_have_count(1)
         [point] = stored_points(page)
         assert abs(point["x"] - 50) <= 1 and abs(point["y"] - 60) <= 1
@@ -264,8 +263,7 @@ def test_place_color_drag_and_delete_a_hint(model_server, browser, photo_files):
         assert np.abs(result_pixels(page).astype(int) - automatic).max() <= 2
 
         # The keyboard: a new point has the focus; arrow keys nudge it and Delete removes it.
-        box = page.locator("#result").bounding_box()  # the page may have scrolled
-        page.mouse.click(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.5)
+        click_photo(page, 0.7, 0.5)
         sync_api.expect(page.locator(".hint-dot")).to_be_focused()
         [placed] = stored_points(page)
         page.keyboard.press("ArrowRight")
@@ -285,12 +283,29 @@ def test_place_color_drag_and_delete_a_hint(model_server, browser, photo_files):
         context.close()
 
 
+RESULT_DECODED = "() => { const r = document.getElementById('result'); return r.complete && r.naturalWidth > 0; }"
+SCROLL_TO_MIDDLE = """(img, fy) => { const b = img.getBoundingClientRect();
+  window.scrollBy(0, b.top + b.height * fy - innerHeight / 2); }"""
+
+
+def click_photo(page, fx: float, fy: float) -> dict:
+    """Click at (fx, fy) of the shown result's width and height, once it is laid out, and return its box.
+
+    A tall photo can reach below the viewport, where a mouse click lands on nothing; the point is scrolled to the
+    middle of the viewport first.
+    """
+    page.wait_for_function(RESULT_DECODED)
+    page.locator("#result").evaluate(SCROLL_TO_MIDDLE, fy)
+    box = page.locator("#result").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    return box
+
+
 def click_for_swatches(page, photo: Path, fx: float, fy: float):
     """Upload `photo`, click at (fx, fy) of the result's width and height, and wait for that point's swatches."""
     page.set_input_files("#file", str(photo))
     sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
-    box = page.locator("#result").bounding_box()
-    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+    click_photo(page, fx, fy)
     swatches = page.locator("#hint-list .palette button")
     sync_api.expect(swatches.first).to_be_visible(timeout=30_000)
     return swatches
@@ -367,8 +382,7 @@ def test_a_model_without_hints_says_so(server, browser, photo_files):
         sync_api.expect(page.locator("#result-area")).to_be_visible(timeout=30_000)
         sync_api.expect(page.locator("#hints-off")).to_contain_text("not available")
         sync_api.expect(page.locator("#hints")).to_be_hidden()
-        box = page.locator("#result").bounding_box()
-        page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+        click_photo(page, 0.3, 0.5)
         assert page.locator(".hint-dot").count() == 0
         assert page.eval_on_selector("#slider", "s => s.value") == "30"  # a click still moves the before/after line
         assert errors == []
@@ -384,8 +398,7 @@ def test_a_model_without_hints_says_so_when_info_did_not(server, browser, photo_
         page.reload()
         page.set_input_files("#file", str(photo_files["landscape"]))
         sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
-        box = page.locator("#result").bounding_box()
-        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        click_photo(page, 0.5, 0.5)
         error = page.locator("#error")
         sync_api.expect(error).to_contain_text("These hints cannot be used", timeout=30_000)
         sync_api.expect(error).to_contain_text("takes no color hints")
