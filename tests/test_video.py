@@ -13,8 +13,10 @@ from PIL import Image
 
 from colorgan import Colorizer
 from colorgan.cli.main import main
+from colorgan.infer import temporal
 from colorgan.infer import video as videomod
 from colorgan.infer.temporal import (
+    Stabilizer,
     TemporalSettings,
     estimate_flow,
     flow_trust,
@@ -151,7 +153,7 @@ def test_cuts_reset_the_temporal_state_and_no_temporal_never_carries(colorizer, 
         resets.append(new.reset)
         return ab, new
 
-    monkeypatch.setattr(videomod, "stabilize", recording)
+    monkeypatch.setattr(temporal, "stabilize", recording)
     colorizer.colorize_video(src, tmp_path / "cut_color.mp4", size=64, progress=False)
     assert resets[0] and resets[6]  # the first frame and the cut start afresh
     assert not any(resets[1:6]) and not any(resets[7:])  # the pans are carried along
@@ -389,6 +391,50 @@ def test_a_flash_is_bridged_the_chroma_before_it_carries_on_after_it(flashes):
     assert np.allclose(ab[16:-16, 16:-16], 20.0, atol=1.0)  # the chroma from before the flash, not the new guess
     ab, state = stabilize(state, frames[4 + flashes], after, settings)
     assert not state.reset and not state.bridged and np.allclose(ab[16:-16, 16:-16], 20.0, atol=1.0)
+
+
+@pytest.mark.parametrize("flashes", [1, 2])
+def test_the_flash_frames_themselves_take_the_shots_chroma_and_a_cut_away_keeps_its_own(flashes):
+    """The stream filter holds frames back as long as a gap may last: flash frames between two frames of one shot
+    come out with the shot's chroma; frames of another picture in the same place keep their own; every frame comes
+    out once, in order."""
+    frames = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in pan_frames(5 + flashes, (64, 80), seed=4, step=1)]
+    settings = TemporalSettings(carry=1.0)
+    before, flash, after = (np.full((64, 80, 2), v, np.float32) for v in (20.0, -30.0, -20.0))
+    for fault in (overexposed, damaged):
+        out = run_stabilizer(frames, flashes, fault, settings, before, flash, after)
+        assert [index for index, _ in out] == list(range(len(frames)))
+        for index, ab in out[3 : 3 + flashes]:
+            assert np.allclose(ab[16:-16, 16:-16], 20.0, atol=1.0), (fault.__name__, index)
+    cut_away = run_stabilizer(frames, flashes, lambda g: textured(7 + flashes), settings, before, flash, after)
+    assert all(np.array_equal(ab, flash) for _, ab in cut_away[3 : 3 + flashes])
+    assert np.allclose(cut_away[3 + flashes][1][16:-16, 16:-16], 20.0, atol=1.0)  # still bridged after it
+
+
+def damaged(frame: np.ndarray) -> np.ndarray:
+    """A frame blotched all over (mould, a bad scan): the picture still shows, but too changed to follow."""
+    blotches = cv2.GaussianBlur(np.random.default_rng(0).normal(0, 20, frame.shape), (0, 0), 1.0) * 2
+    return np.clip(frame + blotches, 0, 255).astype(np.uint8)
+
+
+def run_stabilizer(frames, flashes, fault, settings, before, flash, after) -> list:
+    """Frames 3 .. 3 + flashes faulted, with their own guess `flash`; (index, chroma) as the filter lets them out."""
+    stabilizer, out = Stabilizer(settings), []
+    for index, gray in enumerate(frames):
+        faulted = 3 <= index < 3 + flashes
+        guess = flash if faulted else before if index < 3 else after
+        out += stabilizer.push(fault(gray) if faulted else gray, guess, index)
+        assert len(out) == max(0, index + 1 - settings.bridge_frames)  # held back by bridge_frames, no more
+    return out + stabilizer.flush()
+
+
+def test_without_temporal_smoothing_nothing_is_held_back():
+    stabilizer = Stabilizer(TemporalSettings(carry=0.0))
+    ab = np.full((64, 80, 2), 5.0, np.float32)
+    for index in range(3):
+        [(item, out)] = stabilizer.push(textured(index), ab, index)
+        assert item == index and np.array_equal(out, ab)
+    assert stabilizer.flush() == []
 
 
 @pytest.mark.parametrize("gap, bridged", [(2, True), (3, False)])

@@ -20,7 +20,7 @@ from PIL import Image
 from ..io.atomic import atomic_write_bytes
 from ..io.images import DECODERS, ImageReadError, LoadedImage, gray_channel, load_image
 from .compose import compose
-from .temporal import TemporalSettings, stabilize
+from .temporal import Stabilizer
 
 ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
 WRITERS = {".png": "PNG", ".webp": "WEBP"}
@@ -80,17 +80,22 @@ def _has_alpha(image: Image.Image) -> bool:
 def colorize_animation(colorizer, animation: Animation, size: int | None = None) -> list[Image.Image]:
     """Each frame colorized, chroma steadied along the flow between frames; alpha kept."""
     grays = [gray_channel(frame) for frame in animation.frames]
-    state, out = None, []
-    for start in range(0, len(grays), BATCH):
-        batch = grays[start : start + BATCH]
-        small, predicted = colorizer.predict_chroma(batch, size)
-        for gray, small_gray, ab, frame in zip(batch, small, predicted, animation.frames[start:]):
-            ab, state = stabilize(state, small_gray, ab, TemporalSettings())
+    stabilizer, out = Stabilizer(), []
+
+    def add(released):
+        for (gray, frame), ab in released:
             rgb = compose(gray, ab)
             if frame.alpha is not None:
                 out.append(Image.fromarray(np.dstack([rgb, frame.alpha]), "RGBA"))
             else:
                 out.append(Image.fromarray(rgb, "RGB"))
+
+    for start in range(0, len(grays), BATCH):
+        batch = grays[start : start + BATCH]
+        small, predicted = colorizer.predict_chroma(batch, size)
+        for gray, small_gray, ab, frame in zip(batch, small, predicted, animation.frames[start:]):
+            add(stabilizer.push(small_gray, ab, (gray, frame)))
+    add(stabilizer.flush())
     return out
 
 

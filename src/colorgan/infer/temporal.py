@@ -13,11 +13,16 @@ A scene cut (the gray histogram jumps) or a frame where little of the flow can b
 the prediction is taken as it is. The last few frames are kept: when the previous frame cannot be followed, or
 was itself a fresh start, the frames before it are tried too, so the chroma is carried across a flash frame, a
 frame or two of damage or a one-frame cut-away instead of starting the shot afresh twice.
+
+`Stabilizer` holds each frame back for as many frames as a gap may span, so that a frame bridged over can be
+mended too: one that still shows the shot (damage, a flash) or shows nothing of its own (burnt out white, black)
+gets the shot's chroma, carried along the flow between the frames either side; one that shows something else (a
+cut-away) keeps its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -40,9 +45,19 @@ class TemporalState:
     gray: np.ndarray  # (h, w) uint8, brightness-normalized
     ab: np.ndarray  # (h, w, 2) float32, the chroma that was output
     trusted: float = 0.0  # fraction of pixels whose chroma was carried (0 when it started afresh)
-    reset: bool = True  # this frame started afresh (first frame, cut, or failed flow)
-    bridged: bool = False  # its chroma was carried from a frame before the previous one, across a gap
+    index: int = 0  # the frame's place since the state last started from nothing
+    source: int | None = None  # the index of the frame whose chroma it carried; None: it started afresh
     earlier: tuple[TemporalState, ...] = ()  # the frames before this one, newest first, that a later one may follow
+
+    @property
+    def reset(self) -> bool:
+        """This frame started afresh (the first frame, a cut, or failed flow)."""
+        return self.source is None
+
+    @property
+    def bridged(self) -> bool:
+        """Its chroma was carried from a frame before the previous one, across a gap."""
+        return self.source is not None and self.source < self.index - 1
 
 
 def normalize_gray(gray: np.ndarray) -> np.ndarray:
@@ -115,7 +130,8 @@ def stabilize(
     normalized = normalize_gray(gray)
     predicted_ab = predicted_ab.astype(np.float32)
     if state is None or settings.carry <= 0:
-        return predicted_ab, TemporalState(normalized, predicted_ab)
+        return predicted_ab, TemporalState(normalized, predicted_ab, index=0 if state is None else state.index + 1)
+    index = state.index + 1
     # The previous frame and up to bridge_frames before it; kept without their own history, so nothing chains.
     earlier = (replace(state, earlier=()), *state.earlier)[: settings.bridge_frames + 1]
     # A previous frame that started afresh may be the flash or the damage itself: the frames before it compete.
@@ -123,9 +139,9 @@ def stabilize(
     if best is None and not state.reset:
         best = best_carry(earlier[1:], normalized, predicted_ab, settings)
     if best is None:
-        return predicted_ab, TemporalState(normalized, predicted_ab, earlier=earlier)
+        return predicted_ab, TemporalState(normalized, predicted_ab, index=index, earlier=earlier)
     ab, trusted, source = best
-    return ab, TemporalState(normalized, ab, trusted, reset=False, bridged=source is not earlier[0], earlier=earlier)
+    return ab, TemporalState(normalized, ab, trusted, index=index, source=source.index, earlier=earlier)
 
 
 def best_carry(
@@ -155,3 +171,62 @@ def carry_from(
         return None, trusted
     weight = (settings.carry * trust)[..., None]
     return weight * warp(state.ab, backward) + (1.0 - weight) * predicted_ab, trusted
+
+
+@dataclass
+class _Held:
+    state: TemporalState
+    gray: np.ndarray  # as given: the test of whether it shows the shot needs its clipping
+    ab: np.ndarray
+    item: object
+
+
+@dataclass
+class Stabilizer:
+    """`stabilize` over a stream: frames go in in order, and come out in order, (item, chroma), at most
+    `settings.bridge_frames` frames later, with the frames that a later one bridged over mended (module docstring).
+    `flush` at the end, or before anything that breaks the flow (a change of size), returns the rest."""
+
+    settings: TemporalSettings = TemporalSettings()
+    state: TemporalState | None = None
+    held: list[_Held] = field(default_factory=list)
+
+    def push(self, gray: np.ndarray, predicted_ab: np.ndarray, item: object = None) -> list[tuple[object, np.ndarray]]:
+        ab, self.state = stabilize(self.state, gray, predicted_ab, self.settings)
+        if self.state.bridged:
+            self._mend_gap(self.state, gray)
+        self.held.append(_Held(self.state, gray, ab, item))
+        delay = self.settings.bridge_frames if self.settings.carry > 0 else 0
+        released, self.held = self.held[: max(0, len(self.held) - delay)], self.held[max(0, len(self.held) - delay) :]
+        return [(h.item, h.ab) for h in released]
+
+    def flush(self) -> list[tuple[object, np.ndarray]]:
+        """Every frame still held, and a fresh start for the next one."""
+        released, self.held, self.state = self.held, [], None
+        return [(h.item, h.ab) for h in released]
+
+    def _mend_gap(self, after: TemporalState, gray: np.ndarray) -> None:
+        """The frames between `after`'s source and `after` that show the shot take the chroma carried to them."""
+        source = next(s for s in after.earlier if s.index == after.source)
+        flow = estimate_flow(after.gray, source.gray)  # after -> source
+        span = after.index - source.index
+        for held in self.held:
+            if not source.index < held.state.index < after.index:
+                continue
+            # Where the frame between sits, by linear motion: back from `after` towards the source.
+            toward = -(after.index - held.state.index) / span * flow
+            if shows_the_same_scene(held.gray, warp(gray, toward)):
+                carried = warp(after.ab, toward)
+                held.ab = self.settings.carry * carried + (1.0 - self.settings.carry) * held.ab
+
+
+def shows_the_same_scene(frame: np.ndarray, expected: np.ndarray, min_shown: float = 0.1) -> bool:
+    """Whether `frame` (uint8 gray) is what `expected` shows, whatever its brightness: the pixels it does not clip
+    follow `expected` (correlation at least 0.5), or it clips nearly all of them (a burnt-out flash, black)."""
+    shown = (frame > 4) & (frame < 251)
+    if shown.mean() < min_shown:
+        return True
+    a, b = frame[shown].astype(np.float64), expected[shown].astype(np.float64)
+    if a.std() < 1.0 or b.std() < 1.0:
+        return a.std() < 1.0  # a flat frame shows nothing of its own
+    return float(np.corrcoef(a, b)[0, 1]) >= 0.5

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..io.atomic import atomic_output
 from ..io.images import ImageReadError
-from .temporal import TemporalSettings, TemporalState, stabilize
+from .temporal import Stabilizer, TemporalSettings
 from .ycbcr import chroma_planes, gray_from_luma
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mts", ".m2ts"})
@@ -160,11 +160,10 @@ def _transcode(
         bar = tqdm(total=stream.frames or None, unit="frame", desc=Path(name).name, disable=not progress)
         pending, count, span = [], 0, _Span()
 
-        def encode(batch):
-            for frame in frames.colorize(batch):
+        def encode(colorized):
+            for frame in colorized:
                 for packet in encoder.encode(frame):
                     out.mux(packet)
-            bar.update(len(batch))
 
         early_audio = []  # muxing starts the file, which fixes the encoder's size: not before the first frame
         for packet in container.demux(stream, *container.streams.audio):
@@ -182,7 +181,8 @@ def _transcode(
                     pending.append(frame)
                     count += 1
                     if len(pending) >= frames.batch:
-                        encode(pending)
+                        encode(frames.colorize(pending))
+                        bar.update(len(pending))
                         pending = []
             elif packet.dts is not None:
                 packet.stream = audio[packet.stream.index]
@@ -195,8 +195,8 @@ def _transcode(
         if count == 0:
             bar.close()
             raise VideoError(name, "no frame could be decoded; nothing written")
-        if pending:
-            encode(pending)
+        encode(frames.colorize(pending) + frames.finish())
+        bar.update(len(pending))
         for packet in encoder.encode():
             out.mux(packet)
         bar.close()
@@ -251,7 +251,7 @@ class _FramePipeline:
     def __init__(self, colorizer, first, name: str, temporal: bool, size: int | None, settings: TemporalSettings):
         self.colorizer, self.name, self.size = colorizer, name, size
         self.settings = settings if temporal else TemporalSettings(carry=0.0)
-        self.state: TemporalState | None = None
+        self.stabilizer = Stabilizer(self.settings)  # holds a few frames back, to mend a flash between them
         self.last_pts: int | None = None
         self.index = 0  # frames seen so far
         self.width, self.height = first.width, first.height
@@ -284,6 +284,8 @@ class _FramePipeline:
             )
 
     def colorize(self, frames: list) -> list:
+        if not frames:
+            return []
         full = [f.color_range == 2 or f.format.name.startswith("yuvj") for f in frames]
         sizes = [(f.width, f.height) for f in frames]
         changed = next((i for i, wh in enumerate(sizes) if wh != (self.width, self.height)), None)
@@ -306,12 +308,18 @@ class _FramePipeline:
         outputs = []
         for frame, wh, luma, gray, is_full, small_gray, ab in zip(frames, sizes, lumas, grays, full, small, predicted):
             if wh != self.last_size:  # rescaled from here on, or back: nothing to follow along the flow
-                self.state = None
+                outputs += self.finish()
             self.last_size = wh
-            ab, self.state = stabilize(self.state, small_gray, ab, self.settings)
-            outputs.append(self._frame(frame, luma, gray, ab, is_full))
+            outputs += self._compose(self.stabilizer.push(small_gray, ab, (frame, luma, gray, is_full)))
         self.index += len(frames)
         return outputs
+
+    def finish(self) -> list:
+        """The frames the temporal filter still holds, colorized; the next frame starts afresh."""
+        return self._compose(self.stabilizer.flush())
+
+    def _compose(self, released: list) -> list:
+        return [self._frame(frame, luma, gray, ab, is_full) for (frame, luma, gray, is_full), ab in released]
 
     def _frame(self, source, luma: np.ndarray, gray: np.ndarray, ab: np.ndarray, full_range: bool):
         import av
