@@ -28,6 +28,7 @@ from tqdm import tqdm
 from ..extras import import_extra
 from ..io.atomic import read_regular_file, remove_stale_temps_of
 from ..io.images import DEFAULT_MAX_PIXELS
+from ..io.streams import stderr_without
 from .folders import CHUNK, FolderPlan, colorize_one_video, colorize_photo_chunk, plan_folder, write_skips
 from .outputs import FolderReport, PlannedOutput
 
@@ -142,6 +143,12 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 def _connect(ray, address: str, settings: ClusterSettings) -> None:
     kwargs = dict(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, logging_level="ERROR")
+    # Ray's C++ logger announces RAY_BACKEND_LOG_LEVEL, whatever its value, before applying it.
+    with stderr_without("Set ray log level from environment variable"):
+        _init(ray, address, settings, kwargs)
+
+
+def _init(ray, address: str, settings: ClusterSettings, kwargs: dict) -> None:
     try:
         if address == "local":  # every core here unless --workers says how many actors
             ray.init(num_cpus=settings.workers * settings.threads if settings.workers else None, **kwargs)
