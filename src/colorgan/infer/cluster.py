@@ -144,17 +144,15 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 def _connect(ray, address: str, settings: ClusterSettings) -> None:
     kwargs = dict(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, logging_level="ERROR")
     # Ray's C++ logger announces RAY_BACKEND_LOG_LEVEL, whatever its value, before applying it.
-    with stderr_without("Set ray log level from environment variable"):
-        _init(ray, address, settings, kwargs)
-
-
-def _init(ray, address: str, settings: ClusterSettings, kwargs: dict) -> None:
+    quiet = stderr_without("Set ray log level from environment variable")
     try:
         if address == "local":  # every core here unless --workers says how many actors
-            ray.init(num_cpus=settings.workers * settings.threads if settings.workers else None, **kwargs)
+            with quiet:
+                ray.init(num_cpus=settings.workers * settings.threads if settings.workers else None, **kwargs)
         else:
             _check_reachable(address)
-            ray.init(address=address, **kwargs)
+            with quiet:
+                ray.init(address=address, **kwargs)
     except ClusterError:
         raise
     except Exception as exc:  # noqa: BLE001 - Ray raises bare Exception too (a node that timed out starting)

@@ -175,7 +175,7 @@ def carry_from(
 
 @dataclass
 class _Held:
-    state: TemporalState
+    index: int  # its TemporalState's
     gray: np.ndarray  # as given: the test of whether it shows the shot needs its clipping
     ab: np.ndarray
     item: object
@@ -194,10 +194,11 @@ class Stabilizer:
     def push(self, gray: np.ndarray, predicted_ab: np.ndarray, item: object = None) -> list[tuple[object, np.ndarray]]:
         ab, self.state = stabilize(self.state, gray, predicted_ab, self.settings)
         if self.state.bridged:
-            self._mend_gap(self.state, gray)
-        self.held.append(_Held(self.state, gray, ab, item))
+            self._mend_gap(gray)
+        self.held.append(_Held(self.state.index, gray, ab, item))
         delay = self.settings.bridge_frames if self.settings.carry > 0 else 0
-        released, self.held = self.held[: max(0, len(self.held) - delay)], self.held[max(0, len(self.held) - delay) :]
+        cut = max(0, len(self.held) - delay)
+        released, self.held = self.held[:cut], self.held[cut:]
         return [(h.item, h.ab) for h in released]
 
     def flush(self) -> list[tuple[object, np.ndarray]]:
@@ -205,16 +206,19 @@ class Stabilizer:
         released, self.held, self.state = self.held, [], None
         return [(h.item, h.ab) for h in released]
 
-    def _mend_gap(self, after: TemporalState, gray: np.ndarray) -> None:
-        """The frames between `after`'s source and `after` that show the shot take the chroma carried to them."""
+    def _mend_gap(self, gray: np.ndarray) -> None:
+        """The held frames between the newest frame (`gray`, bridged) and its source that show the shot take the
+        chroma carried to them."""
+        after = self.state
         source = next(s for s in after.earlier if s.index == after.source)
-        flow = estimate_flow(after.gray, source.gray)  # after -> source
+        # after -> source again (carry_from had it for a moment): bridged frames are rare, and this costs a millisecond.
+        flow = estimate_flow(after.gray, source.gray)
         span = after.index - source.index
         for held in self.held:
-            if not source.index < held.state.index < after.index:
+            if not source.index < held.index < after.index:
                 continue
             # Where the frame between sits, by linear motion: back from `after` towards the source.
-            toward = -(after.index - held.state.index) / span * flow
+            toward = -(after.index - held.index) / span * flow
             if shows_the_same_scene(held.gray, warp(gray, toward)):
                 carried = warp(after.ab, toward)
                 held.ab = self.settings.carry * carried + (1.0 - self.settings.carry) * held.ab

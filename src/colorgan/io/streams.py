@@ -29,11 +29,10 @@ def stderr_without(text: str):
 
     thread = threading.Thread(target=forward, name="stderr-filter", daemon=True)
     thread.start()
-    restore = os.dup(target)
     try:
         yield
     finally:
         sys.stderr.flush()
-        os.dup2(restore, 2)  # closes the pipe's last writer here: the thread sees its end
-        os.close(restore)
+        # Closes the pipe's last writer here, so the thread reaches the end and closes `target`; until then it is open.
+        os.dup2(target, 2)
         thread.join(timeout=1.0)
