@@ -40,7 +40,7 @@ def parse_setting(text: str) -> dict:
 def run_one(args, setting: dict, root: Path) -> dict:
     name = ",".join(f"{k}={v}" for k, v in setting.items())
     cfg = make_config(
-        "default",
+        "unet-lab",
         data=args.data,
         size=args.size,
         batch_size=args.batch_size,

@@ -30,7 +30,7 @@ def main():
     updates = 10
     tmp = Path(tempfile.mkdtemp())
 
-    cfg = make_config("default", **(TINY if preset == "tiny" else {}))  # any model: hints are spread after it
+    cfg = make_config("unet-lab", **(TINY if preset == "tiny" else {}))  # any model: hints are spread after it
     torch.manual_seed(0)
     generator = build_generator(cfg)
     init_weights(generator)

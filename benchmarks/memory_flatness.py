@@ -100,7 +100,7 @@ def child(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     if args.mode == "train":
         cfg = make_config(
-            "default",
+            "unet-lab",
             data="(synthetic cache)",
             size=cache.color.shape[1],
             ngf=8,

@@ -36,7 +36,7 @@ def photo_dir(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """An untrained tiny Lab generator saved as a colorgan weights file (generator only)."""
-    cfg = make_config("default", **TINY)
+    cfg = make_config("unet-lab", **TINY)
     torch.manual_seed(0)
     generator = build_generator(cfg)
     init_weights(generator)

@@ -72,7 +72,7 @@ def test_temperature_moves_from_the_mean_to_the_mode():
 
 
 def test_bins_generator_gives_ab_at_full_size_and_logits_for_training():
-    cfg = make_config("default", **TINY, chroma_head="bins")
+    cfg = make_config("unet-lab", **TINY, chroma_head="bins")
     generator = build_generator(cfg).eval()
     x = torch.zeros(2, 1, 64, 96)
     out = generator(x)
@@ -84,9 +84,9 @@ def test_bins_generator_gives_ab_at_full_size_and_logits_for_training():
 
 def test_bins_head_needs_lab():
     with pytest.raises(ValueError, match="color-space lab"):
-        make_config("default", chroma_head="bins", color_space="rgb")
+        make_config("unet-lab", chroma_head="bins", color_space="rgb")
     with pytest.raises(ValueError, match="bin-temperature"):
-        make_config("default", chroma_head="bins", bin_temperature=0.0)
+        make_config("unet-lab", chroma_head="bins", bin_temperature=0.0)
 
 
 def tiny_bins(photo_dir, run_dir, **overrides):
@@ -180,7 +180,7 @@ def test_the_average_forgets_the_random_start():
     """With a fixed 0.999 the average still held 13 % of the initial weights after 2,000 steps."""
     from colorgan.train.pix2pix import Pix2Pix
 
-    model = Pix2Pix(make_config("default", **{**TINY, "ema_decay": 0.999}), torch.device("cpu"))
+    model = Pix2Pix(make_config("unet-lab", **{**TINY, "ema_decay": 0.999}), torch.device("cpu"))
     start = model.G_ema.head[0].weight.clone()
     for step in range(300):
         with torch.no_grad():

@@ -75,7 +75,7 @@ def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
 def worker(spec: dict, out: Path) -> None:
     results: dict = {}
     try:
-        cfg = make_config("default", **spec["eval_config"], run_dir=str(out / "eval"))
+        cfg = make_config("unet-lab", **spec["eval_config"], run_dir=str(out / "eval"))
         trainer = Trainer(cfg, progress=False)
         rank = trainer.dist.rank
 
@@ -85,7 +85,7 @@ def worker(spec: dict, out: Path) -> None:
         finite = eval_mode_steps(trainer, spec["steps"], poison)
         results["eval"] = {"finite": finite, "weights": weights(trainer)}
         trainer.close()
-        cfg = make_config("default", **spec["fit_config"])
+        cfg = make_config("unet-lab", **spec["fit_config"])
         trainer = Trainer(cfg, progress=False)
         trainer.fit()
         trainer.close()
@@ -168,7 +168,7 @@ def test_two_ranks_agree_with_each_other_with_one_process_and_resume_exactly(pho
         x[x.shape[0] // 2 :] = float("nan")
         return x
 
-    cfg = make_config("default", **spec["eval_config"], run_dir=str(tmp_path / "one"))
+    cfg = make_config("unet-lab", **spec["eval_config"], run_dir=str(tmp_path / "one"))
     single = Trainer(cfg, progress=False)
     init = weights(single)
     finite = eval_mode_steps(single, steps, poison)

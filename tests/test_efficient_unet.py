@@ -120,7 +120,7 @@ def _tiny_efficient(photo_dir, run_dir, **overrides) -> dict:
 
 
 def test_training_starts_from_the_imagenet_encoder(photo_dir, tmp_path):
-    cfg = make_config("default", **_tiny_efficient(photo_dir, tmp_path / "run"))
+    cfg = make_config("unet-lab", **_tiny_efficient(photo_dir, tmp_path / "run"))
     model = Pix2Pix(cfg, torch.device("cpu"))
     imagenet = torch.load(pretrained_weights_file(), weights_only=True)
     torch.testing.assert_close(model.G.encoder.stem[0].weight, imagenet["_conv_stem.weight"])
@@ -129,7 +129,7 @@ def test_training_starts_from_the_imagenet_encoder(photo_dir, tmp_path):
 
 def test_config_refuses_what_this_generator_cannot_predict():
     with pytest.raises(ValueError, match="efficientnet-lite0 predicts Lab ab"):
-        make_config("default", generator="efficientnet-lite0", color_space="rgb").validate()
+        make_config("unet-lab", generator="efficientnet-lite0", color_space="rgb").validate()
 
 
 @torch.no_grad()
@@ -154,7 +154,7 @@ def test_the_bins_head_gives_ab_classes_and_their_annealed_mean():
 def test_a_bins_model_trains_and_colorizes(photo_dir, tmp_path):
     run = tmp_path / "run"
     values = _tiny_efficient(photo_dir, run, chroma_head="bins", bin_rebalance=True, max_steps=2)
-    train(make_config("default", **values), progress=False)
+    train(make_config("unet-lab", **values), progress=False)
     colorizer = Colorizer.load(run)
     assert colorizer.backend.generator.head_kind == "bins"
     rgb = colorizer.colorize_array((np.arange(48 * 64) % 251).reshape(48, 64).astype(np.uint8))
@@ -164,7 +164,7 @@ def test_a_bins_model_trains_and_colorizes(photo_dir, tmp_path):
 @pytest.mark.slow  # a few seconds: the quick loop (-m "not slow") stays under a minute
 def test_a_trained_efficient_model_colorizes_any_size_with_hints(photo_dir, tmp_path):
     run = tmp_path / "run"
-    train(make_config("default", **_tiny_efficient(photo_dir, run, max_steps=2)), progress=False)
+    train(make_config("unet-lab", **_tiny_efficient(photo_dir, run, max_steps=2)), progress=False)
     colorizer = Colorizer.load(run)
     assert colorizer.multiple == 32
     assert isinstance(build_generator(colorizer.config), EfficientUNet)

@@ -79,7 +79,7 @@ def test_export_stores_the_chosen_inference_knobs(tmp_path):
     from colorgan.io.checkpoint import load_checkpoint, save_checkpoint
     from colorgan.nets.build import build_generator
 
-    cfg = make_config("default", size=32, ngf=8, ndf=8, chroma_head="bins")
+    cfg = make_config("unet-lab", size=32, ngf=8, ndf=8, chroma_head="bins")
     source = tmp_path / "bins.safetensors"
     save_checkpoint(source, {"G": build_generator(cfg)}, {}, cfg.to_dict(), {})
     out = tmp_path / "tuned.safetensors"

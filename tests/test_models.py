@@ -30,7 +30,7 @@ def test_depth_defaults_to_log2_size_and_shapes_round_trip(size):
 
 
 def test_lab_generator_outputs_two_channels():
-    cfg = make_config("default", size=32, ngf=4, ndf=4)
+    cfg = make_config("unet-lab", size=32, ngf=4, ndf=4)
     assert build_generator(cfg)(torch.zeros(1, 1, 32, 32)).shape == (1, 2, 32, 32)
 
 
@@ -71,8 +71,8 @@ def test_config_is_checked_whole_at_start_up_not_hours_in():
         (dict(lr=-1.0), "--lr"),
     ):
         with pytest.raises(ValueError, match=message):
-            make_config("default", **bad)
-    assert make_config("default", size=32, d_layers=4, gan_weight=0.0).size == 32  # no D: no D constraint
+            make_config("unet-lab", **bad)
+    assert make_config("unet-lab", size=32, d_layers=4, gan_weight=0.0).size == 32  # no D: no D constraint
 
 
 def test_a_crafted_model_config_is_one_clear_error(tmp_path):
@@ -92,7 +92,7 @@ def test_a_file_from_before_the_per_scene_gain_went_loads_unless_it_used_it(tmp_
     from colorgan.infer.colorize import Colorizer
     from colorgan.io.checkpoint import CheckpointError, save_checkpoint
 
-    cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
+    cfg = make_config("unet-lab", size=32, ngf=8, ndf=8, color_space="lab")
     old = {**cfg.to_dict(), "scene_gains": [], "scene_kinds": []}  # what a file written then holds
     assert TrainConfig.from_dict(old) == cfg
     path = tmp_path / "old.safetensors"
@@ -126,7 +126,7 @@ def _an_old_file_that_loads(tmp_path, removed_defaults: dict):
     from colorgan.infer.colorize import Colorizer
     from colorgan.io.checkpoint import save_checkpoint
 
-    cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
+    cfg = make_config("unet-lab", size=32, ngf=8, ndf=8, color_space="lab")
     old = {**cfg.to_dict(), **removed_defaults}
     assert TrainConfig.from_dict(old) == cfg
     path = tmp_path / "old.safetensors"
@@ -188,7 +188,7 @@ def test_a_file_from_before_the_learned_hint_input_went_loads_unless_it_used_it(
     from colorgan.infer.colorize import Colorizer
     from colorgan.io.checkpoint import CheckpointError, save_checkpoint
 
-    cfg = make_config("default", size=32, ngf=8, ndf=8, color_space="lab")
+    cfg = make_config("unet-lab", size=32, ngf=8, ndf=8, color_space="lab")
     old = {**cfg.to_dict(), "hints": False}  # as every file written before issue #33 holds it, the shipped one too
     assert TrainConfig.from_dict(old) == cfg
     path = tmp_path / "old.safetensors"

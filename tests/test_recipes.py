@@ -22,6 +22,8 @@ def test_the_pix2pix_recipe_is_the_preset_the_user_gave():
 
 def test_the_efficientnet_recipe_trains_a_pretrained_encoder_with_no_gain():
     recipe = make_config(config_file=RECIPES / "efficientnet.yaml")
+    preset = make_config("default")  # what `colorgan train --data DIR` trains is the shipped model's recipe
+    assert {**recipe.to_dict(), "data": None} == {**preset.to_dict(), "data": None}
     assert recipe.generator == "efficientnet-lite0" and recipe.color_space == "lab"
     assert recipe.chroma_gain == 1.0
     assert recipe.data == ["../shared/data/broad", "../shared/data/landscapes", "../data/people"]

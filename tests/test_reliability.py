@@ -471,17 +471,17 @@ def test_foreign_safetensors_files_are_refused(tmp_path):
 
 def test_wrong_shapes_and_keys_name_what_mismatched(tiny_model, tmp_path, photo_dir, capsys):
     ckpt = load_checkpoint(tiny_model)  # ngf 8, size 32 (depth 5)
-    wider = build_generator(make_config("default", size=32, ngf=16))
+    wider = build_generator(make_config("unet-lab", size=32, ngf=16))
     with pytest.raises(
         CheckpointError,
         match=r"shape mismatches \(e\.g\. .*downs\.0\.0\.weight: "
         r"checkpoint \(8, 1, 4, 4\) vs model \(16, 1, 4, 4\)",
     ):
         load_module_state(wider, ckpt.module_state("G"), "tiny")
-    deeper = build_generator(make_config("default", size=64, ngf=8))
+    deeper = build_generator(make_config("unet-lab", size=64, ngf=8))
     with pytest.raises(CheckpointError, match=r"missing \d+ keys \(e\.g\. downs\.4\.1\.bias"):
         load_module_state(deeper, ckpt.module_state("G"), "tiny")
-    shallower = build_generator(make_config("default", size=16, ngf=8))
+    shallower = build_generator(make_config("unet-lab", size=16, ngf=8))
     with pytest.raises(CheckpointError, match=r"unexpected \d+ keys"):
         load_module_state(shallower, ckpt.module_state("G"), "tiny")
 
@@ -489,7 +489,7 @@ def test_wrong_shapes_and_keys_name_what_mismatched(tiny_model, tmp_path, photo_
     config = {**ckpt.config, "ngf": 16}
     save_checkpoint(
         tmp_path / "lying.safetensors",
-        {"G": build_generator(make_config("default", size=32, ngf=8))},
+        {"G": build_generator(make_config("unet-lab", size=32, ngf=8))},
         {},
         config,
         {"step": 0},
@@ -584,7 +584,7 @@ def test_a_symlinked_run_lock_is_refused_and_its_target_untouched(photo_dir, tmp
     victim.write_text("keep me")
     (run / ".lock").symlink_to(victim)
     cfg = make_config(
-        "default",
+        "unet-lab",
         data=str(photo_dir),
         size=32,
         ngf=8,
@@ -602,7 +602,7 @@ def test_a_symlinked_run_lock_is_refused_and_its_target_untouched(photo_dir, tmp
 
 def test_non_finite_weights_are_refused_at_load_and_non_finite_output_writes_nothing(tiny_model, tmp_path):
     ckpt = load_checkpoint(tiny_model)
-    generator = build_generator(make_config("default", **{k: v for k, v in ckpt.config.items() if k != "extra"}))
+    generator = build_generator(make_config("unet-lab", **{k: v for k, v in ckpt.config.items() if k != "extra"}))
     load_module_state(generator, ckpt.module_state("G"), "tiny")
     with torch.no_grad():
         generator.head[0].bias[0] = float("inf")

@@ -200,7 +200,7 @@ def test_the_warm_up_can_be_given_in_epochs_whatever_the_dataset_size(photo_dir,
     assert all(r["G_gan"] == "nan" for r in rows[:per_epoch])  # L1 only through the first epoch
     assert all(r["G_gan"] != "nan" for r in rows[per_epoch:])
     with pytest.raises(ValueError, match="pretrain-epochs"):
-        make_config("default", pretrain_epochs=-1)
+        make_config("unet-lab", pretrain_epochs=-1)
 
 
 @pytest.mark.slow

@@ -52,7 +52,7 @@ def _train_fallback(photos: list[Path], out: Path, seconds: float) -> Path:
             Image.fromarray(rgb[top : top + side, left : left + side]).save(data / f"{p.stem}_{k:02d}.png")
     steps = max(20, int(seconds * 4))  # about 4 steps/s at this size on 2 cores
     cfg = make_config(
-        "default",
+        "unet-lab",
         data=str(data),
         size=64,
         ngf=32,

@@ -23,8 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(PRESETS),
         default="default",
-        help="pix2pix (alias seed) = the recipe exactly (RGB, 256, batch 64, 50 epochs); default = our "
-        "CPU recipe; both are YAML files in colorgan/presets/",
+        help="default = the shipped model's recipe (recipes/efficientnet.yaml without its data); pix2pix "
+        "(alias seed) = the recipe exactly (RGB, 256, batch 64, 50 epochs), as python train.py; unet-lab = a small "
+        "Lab U-Net, quick to train from scratch; YAML files in colorgan/presets/",
     )
     p.add_argument(
         "--config",
