@@ -16,7 +16,7 @@ import torch
 from ..colorspace import gray_to_lightness
 
 BAND_ROWS = 32  # rows composed at a time: a band's float buffers stay in cache (512 rows ran 1.8x slower)
-PARALLEL_PIXELS = 2**18  # smaller photos are composed on one thread (512 x 512: 4.1 ms on one, 3.2 on two)
+PARALLEL_PIXELS = 2**18  # smaller photos are composed on one thread: a second gains little there (docs/benchmarks.md)
 L_OF_GRAY = gray_to_lightness(torch.arange(256, dtype=torch.float32) / 255.0).numpy()  # Lab L of each gray level
 
 

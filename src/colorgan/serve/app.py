@@ -232,7 +232,8 @@ def create_app(colorizer, limits: ServeLimits | None = None) -> FastAPI:
         if pil_format == "JPEG" and result.mode != "RGB":
             result = result.convert("RGB")
         buffer = io.BytesIO()
-        # PNG at zlib level 1: at 512 px, 28 ms instead of 44 (level 3) or 100 (default 6), for 2-10 % more bytes.
+        # PNG at zlib level 1: a few times faster to write than the default, for a few percent more bytes
+        # (docs/benchmarks.md, "Writing the answer").
         options = {"quality": 92} if pil_format in ("JPEG", "WEBP") else {"compress_level": 1}
         result.save(buffer, format=pil_format, **options)
         return buffer.getvalue(), time.perf_counter() - started
