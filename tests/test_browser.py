@@ -371,6 +371,46 @@ def test_the_palette_of_a_large_photo_is_asked_on_a_small_copy(browser, tmp_path
             context.close()
 
 
+def test_a_large_photo_shows_its_hints_on_the_small_copy_first_and_downloads_them_at_full_size(browser, tmp_path):
+    """A hint change on a 2000 x 1500 photo is shown first from the 1024 px copy (quick to send, colorize and
+    encode), then the full-size result replaces it; Download is off in between and saves the full size."""
+    photo = tmp_path / "scan.jpg"
+    Image.fromarray(synthetic_photo(29, (1500, 2000))).convert("L").save(photo, quality=95)
+    colorizer = Colorizer.load(save_bins_model(tmp_path / "bins.safetensors"), device="cpu")
+    sizes = []  # (h, w, points) of each colorize request with hints
+    colorize = colorizer.colorize
+
+    def noting(image, size=None, hints=None):
+        if hints:
+            sizes.append((*image.rgb.shape[:2], len(hints)))
+        return colorize(image, size, hints=hints)
+
+    colorizer.colorize = noting
+    app = create_app(colorizer, ServeLimits(max_upload_bytes=8_000_000))
+    with serve_in_thread(app) as base:
+        context, page, errors = open_page(browser, base, viewport={"width": 1000, "height": 900})
+        try:
+            page.set_input_files("#file", str(photo))
+            sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
+            click_photo(page, 0.4, 0.5)
+            [point] = stored_points(page)
+            page.locator("#hint-list input[type=color]").evaluate(SET_COLOR, "#c03010")
+            shown = wait_for_result(page, "#c03010")
+            assert page.get_attribute("#result", "data-preview-hints") == shown  # the copy came first
+            assert sizes[-2:] == [(768, 1024, 1), (1500, 2000, 1)]
+            assert natural_size(page, "#result") == (2000, 1500)
+            assert page.get_attribute("#download", "aria-disabled") is None
+            with page.expect_download() as info:
+                page.locator("#download").click()
+            downloaded = np.asarray(Image.open(io.BytesIO(Path(info.value.path()).read_bytes())).convert("RGB"))
+            assert downloaded.shape == (1500, 2000, 3)
+            at = downloaded[point["y"], point["x"]].astype(int)
+            assert at[0] > at[2] + 40  # the hint's red, at full size
+            assert errors == []
+        finally:
+            context.close()
+
+
 def hex_rgb(color: str) -> np.ndarray:
     return np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)])
 
