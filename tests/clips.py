@@ -33,12 +33,14 @@ def write_clip(
     audio: bool = True,
     time_base: Fraction = Fraction(1, RATE),
     pix_fmt: str | None = None,
+    interlaced: str | None = None,
 ) -> Path:
     """An H.264 MP4 (or MPEG-TS, by the suffix) of the frames (4:4:4 for odd sizes, or `pix_fmt`), with a 440 Hz
-    AAC tone as long as the video."""
+    AAC tone as long as the video; `interlaced` "tff" or "bff" codes it interlaced, in that field order."""
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w", format="mpegts" if path.suffix == ".ts" else None) as container:
-        stream = container.add_stream("libx264", rate=RATE)
+        options = {"x264-params": f"interlaced=1:{interlaced}=1", "qp": "0"} if interlaced else {}
+        stream = container.add_stream("libx264", rate=RATE, options=options)
         stream.width, stream.height = w, h
         stream.pix_fmt = pix_fmt or ("yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p")
         stream.codec_context.time_base = time_base

@@ -13,7 +13,7 @@ from PIL import Image
 
 from colorgan import Colorizer
 from colorgan.cli.main import main
-from colorgan.infer import temporal
+from colorgan.infer import temporal, video_frames
 from colorgan.infer import video as videomod
 from colorgan.infer.temporal import (
     Stabilizer,
@@ -82,6 +82,39 @@ def test_odd_size_is_kept_with_444_chroma(colorizer, tmp_path):
         assert stream.codec_context.pix_fmt == "yuv444p" and stream.frames == 4
 
 
+@pytest.mark.parametrize("order", ["tff", "bff"])
+def test_interlaced_video_is_colorized_field_by_field_and_stays_interlaced(tmp_path, tiny_model, order):
+    """Two fields shot apart disagree where anything moves: each takes its own chroma (not the blend of both),
+    in the order they were shot, and the output is coded interlaced in the same order, its lightness exact."""
+    frames = []
+    for i in range(4):  # the top field bright, the bottom one dark: as far apart as two fields can be
+        rgb = np.full((48, 64, 3), 200, np.uint8)
+        rgb[1::2] = 60
+        frames.append(rgb)
+    src = write_clip(tmp_path / "tape.mp4", frames, audio=False, pix_fmt="yuv444p", interlaced=order)
+    colorizer = Colorizer.load(tiny_model)
+    seen = []  # the mean gray of each picture the network is given, in order
+
+    def known_answer(grays, size=None):  # chroma that follows the gray: a in [-32, +32], b 0
+        small = np.stack([cv2.resize(g, (16, 12), interpolation=cv2.INTER_AREA) for g in grays])
+        seen.extend(float(g.mean()) for g in grays)
+        ab = np.zeros((*small.shape, 2), np.float32)
+        ab[..., 0] = (small.astype(np.float32) - 128) / 4
+        return small, ab
+
+    colorizer.predict_chroma = known_answer
+    out = colorizer.colorize_video(src, tmp_path / "tape_color.mp4", progress=False, crf=0, temporal=False)
+    bright_first = order == "tff"
+    assert [m > 128 for m in seen] == [bright_first, not bright_first] * 4  # the fields, in shooting order
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        assert b.streams.video[0].codec_context.field_order == a.streams.video[0].codec_context.field_order
+        for before, after in zip(a.decode(video=0), b.decode(video=0)):
+            assert after.interlaced_frame
+            assert np.array_equal(video_frames.plane(before, 0), video_frames.plane(after, 0))
+            cr = video_frames.plane(after, 2).astype(int)  # Cr: + where a > 0 (the bright field), - where a < 0
+            assert cr[0::2].min() > 140 and cr[1::2].max() < 116
+
+
 def test_10_bit_video_stays_10_bit_with_its_lightness_exact(colorizer, tmp_path):
     src = write_clip(tmp_path / "deep.mp4", pan_frames(4), audio=False, pix_fmt="yuv420p10le")
     out = colorizer.colorize_video(src, tmp_path / "deep_color.mp4", progress=False, crf=0)
@@ -90,11 +123,11 @@ def test_10_bit_video_stays_10_bit_with_its_lightness_exact(colorizer, tmp_path)
     with av.open(str(src)) as a, av.open(str(out)) as b, av.open(str(out8)) as c:
         assert b.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
         for before, after, eight in zip(a.decode(video=0), b.decode(video=0), c.decode(video=0)):
-            y_in, y_out = (videomod._plane(f, 0) for f in (before, after))
+            y_in, y_out = (video_frames.plane(f, 0) for f in (before, after))
             assert y_out.dtype == np.uint16 and y_out.max() > 255
             assert np.abs(y_in.astype(int) - y_out).max() <= 4  # all 10 bits kept, to the encoder's loss
             for i in (1, 2):  # the same colors as from the 8-bit clip, on the 10-bit scale
-                chroma10, chroma8 = videomod._plane(after, i).astype(float), videomod._plane(eight, i)
+                chroma10, chroma8 = video_frames.plane(after, i).astype(float), video_frames.plane(eight, i)
                 assert chroma10.max() > 255 and np.abs(chroma10 / 4 - chroma8).mean() < 1.0
 
 

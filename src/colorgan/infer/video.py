@@ -1,10 +1,11 @@
 """Video in, video out: decode with PyAV, colorize the frames in small batches, keep the chroma steady along
 optical flow (temporal.py), encode H.264 into MP4, copy the audio packets as they are, write atomically.
 
-Memory stays flat in the length of the video: at most `BATCH` decoded frames (fewer when they are large,
+Memory stays flat in the length of the video: at most `video_frames.BATCH` decoded frames (fewer when they are large,
 `BATCH_PIXELS` in all) are held at a time. Each output
 frame keeps the input's Y' plane (its lightness) byte for byte, and its timestamp; only Cb and Cr are new.
-Nothing about the picture changes without a word: 10-bit input stays 10-bit; a rotated phone video is turned
+Nothing about the picture changes without a word: 10-bit input stays 10-bit; interlaced (or telecined) input is
+colorized field by field and stays interlaced, in its field order (fields.py); a rotated phone video is turned
 upright (the network colors what it recognizes, and it knows things the right way up); a stream whose
 resolution changes midway comes out at its first size, with a `VideoWarning` naming the frame.
 """
@@ -12,35 +13,22 @@ resolution changes midway comes out at its first size, with a `VideoWarning` nam
 from __future__ import annotations
 
 import os
-import warnings
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from ..io.atomic import atomic_output
-from ..io.images import ImageReadError
-from .temporal import Stabilizer, TemporalSettings
-from .ycbcr import chroma_planes, gray_from_luma
+from . import fields
+from .temporal import TemporalSettings
+from .video_frames import FramePipeline, VideoError, VideoWarning  # noqa: F401 (part of this module's API)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mts", ".m2ts"})
 MAX_EARLY_AUDIO = 4096  # audio packets held until the first video frame is decoded (a few seconds, normally)
-BATCH = 8  # frames per network call: batching is most of the model's speed on CPU
-BATCH_PIXELS = 16_000_000  # ... but a batch of 8K frames would hold gigabytes: large frames go fewer at a time
 ENCODER = "libx264"
 ENCODER_OPTIONS = {"preset": "veryfast"}  # and "crf", per call
 DEFAULT_CRF = 18  # x264's constant rate factor: 0 lossless, ~18 visually lossless, 51 worst
 INSTALL_HINT = "colorizing video needs PyAV: pip install 'colorgan[video]'"
-
-
-class VideoWarning(UserWarning):
-    """Something about a video that the output cannot keep as it was (said once per video)."""
-
-
-class VideoError(ImageReadError):
-    """A video that cannot be colorized. An `ImageReadError`, so every caller that skips unreadable inputs by
-    name (folder runs, the CLI) skips a bad video the same way."""
 
 
 def is_video_path(path: str | os.PathLike) -> bool:
@@ -156,7 +144,7 @@ def _transcode(
             options={**ENCODER_OPTIONS, **({"qp": "0"} if crf == 0 else {"crf": str(crf)})},
         )
         encoder.codec_context.time_base = stream.time_base
-        frames: _FramePipeline | None = None  # set up from the first frame: its rotation and bit depth
+        frames: FramePipeline | None = None  # set up from the first frame: its rotation and bit depth
         bar = tqdm(total=stream.frames or None, unit="frame", desc=Path(name).name, disable=not progress)
         pending, count, span = [], 0, _Span()
 
@@ -170,9 +158,16 @@ def _transcode(
             if packet.stream.index == stream.index:
                 for frame in packet.decode():
                     if frames is None:
-                        frames = _FramePipeline(colorizer, frame, name, temporal, size, settings)
+                        top_first = fields.top_field_first(stream.codec_context)
+                        frames = FramePipeline(colorizer, frame, name, temporal, size, settings, top_first)
                         encoder.width, encoder.height = frames.output_size
                         encoder.pix_fmt = frames.pix_fmt
+                        if frames.interlaced:  # coded as it came, so players deinterlace it as they did
+                            order = "tff=1" if top_first else "bff=1"
+                            encoder.codec_context.options = {
+                                **encoder.codec_context.options,
+                                "x264-params": f"interlaced=1:{order}",
+                            }
                         for early in early_audio:
                             out.mux(early)
                         early_audio = None
@@ -239,125 +234,6 @@ def declared_seconds(stream) -> float | None:
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except (AttributeError, ValueError):
         return None
-
-
-class _FramePipeline:
-    """Decoded frames -> colorized frames, in order; holds the temporal state between batches.
-
-    Set up from the first frame: every frame is brought to its size and bit depth, and turned upright by its
-    rotation. The output keeps the stream's lightness exactly, at 8 or 10 bits.
-    """
-
-    def __init__(self, colorizer, first, name: str, temporal: bool, size: int | None, settings: TemporalSettings):
-        self.colorizer, self.name, self.size = colorizer, name, size
-        self.settings = settings if temporal else TemporalSettings(carry=0.0)
-        self.stabilizer = Stabilizer(self.settings)  # holds a few frames back, to mend a flash between them
-        self.last_pts: int | None = None
-        self.index = 0  # frames seen so far
-        self.width, self.height = first.width, first.height
-        self.max_pixels = colorizer.max_pixels
-        self.check_size(first, 0)
-        self.batch = max(1, min(BATCH, BATCH_PIXELS // (self.width * self.height)))
-        bits = max(c.bits for c in first.format.components)
-        self.bits = 10 if bits > 8 else 8
-        if bits > 10:
-            warnings.warn(f"{name}: {bits}-bit video is written as 10-bit (H.264's deepest)", VideoWarning, 2)
-        # H.264 4:2:0 needs even sides; 4:4:4 (High 4:4:4 profile) keeps an odd size exactly.
-        even = self.width % 2 == 0 and self.height % 2 == 0
-        self.pix_fmt = ("yuv420p" if even else "yuv444p") + ("10le" if self.bits == 10 else "")
-        self.turns = _quarter_turns(first, name)
-        self.resized = False  # warned of a resolution change
-        self.last_size = (self.width, self.height)
-
-    @property
-    def output_size(self) -> tuple[int, int]:
-        """(width, height) of the encoded frames: upright."""
-        return (self.height, self.width) if self.turns % 2 else (self.width, self.height)
-
-    def check_size(self, frame, index: int) -> None:
-        """A frame's real size may differ from the header's, which was checked before decoding."""
-        if frame.width * frame.height > self.max_pixels:
-            raise VideoError(
-                self.name,
-                f"refused: frame {index} is {frame.width}x{frame.height} = {frame.width * frame.height:,} pixels, "
-                f"over the limit of {self.max_pixels:,}; nothing written",
-            )
-
-    def colorize(self, frames: list) -> list:
-        if not frames:
-            return []
-        full = [f.color_range == 2 or f.format.name.startswith("yuvj") for f in frames]
-        sizes = [(f.width, f.height) for f in frames]
-        changed = next((i for i, wh in enumerate(sizes) if wh != (self.width, self.height)), None)
-        if changed is not None and not self.resized:
-            w, h = sizes[changed]
-            warnings.warn(
-                f"{self.name}: the resolution changes at frame {self.index + changed} ({self.width}x{self.height}"
-                f" -> {w}x{h}); the output keeps {self.width}x{self.height} and scales those frames to it",
-                VideoWarning,
-                2,
-            )
-            self.resized = True
-        frames = [
-            f.reformat(width=self.width, height=self.height, format=self.pix_fmt, src_color_range=r, dst_color_range=r)
-            for f, r in zip(frames, ["JPEG" if x else "MPEG" for x in full])
-        ]
-        lumas = [np.ascontiguousarray(np.rot90(_plane(f, 0), self.turns)) for f in frames]
-        grays = [gray_from_luma(y, x, self.bits) for y, x in zip(lumas, full)]
-        small, predicted = self.colorizer.predict_chroma(grays, self.size)
-        outputs = []
-        for frame, wh, luma, gray, is_full, small_gray, ab in zip(frames, sizes, lumas, grays, full, small, predicted):
-            if wh != self.last_size:  # rescaled from here on, or back: nothing to follow along the flow
-                outputs += self.finish()
-            self.last_size = wh
-            outputs += self._compose(self.stabilizer.push(small_gray, ab, (frame, luma, gray, is_full)))
-        self.index += len(frames)
-        return outputs
-
-    def finish(self) -> list:
-        """The frames the temporal filter still holds, colorized; the next frame starts afresh."""
-        return self._compose(self.stabilizer.flush())
-
-    def _compose(self, released: list) -> list:
-        return [self._frame(frame, luma, gray, ab, is_full) for (frame, luma, gray, is_full), ab in released]
-
-    def _frame(self, source, luma: np.ndarray, gray: np.ndarray, ab: np.ndarray, full_range: bool):
-        import av
-
-        matrix = "bt709" if source.colorspace == 1 else "bt601"
-        width, height = self.output_size
-        out = av.VideoFrame(width, height, self.pix_fmt)
-        _plane(out, 0)[:] = luma
-        cb, cr = chroma_planes(gray, ab, _plane(out, 1).shape, matrix, full_range, self.bits)
-        _plane(out, 1)[:] = cb
-        _plane(out, 2)[:] = cr
-        out.color_range = 2 if full_range else 1
-        out.colorspace = 1 if matrix == "bt709" else 6
-        # Timestamps are kept; a missing or repeated one (broken files) follows the last by one tick.
-        pts = source.pts
-        if pts is None or (self.last_pts is not None and pts <= self.last_pts):
-            pts = 0 if self.last_pts is None else self.last_pts + 1
-        out.pts, out.time_base, self.last_pts = pts, source.time_base, pts
-        return out
-
-
-def _quarter_turns(frame, name: str) -> int:
-    """How many quarter turns counterclockwise (np.rot90's k) stand the frame upright, from its display
-    matrix; a rotation that is not a multiple of 90 degrees is kept as it was, with a warning."""
-    degrees = frame.rotation or 0
-    if degrees % 90:
-        warnings.warn(f"{name}: a rotation of {degrees} degrees is not a quarter turn; left as stored", VideoWarning, 3)
-        return 0
-    return (degrees // 90) % 4
-
-
-def _plane(frame, index: int) -> np.ndarray:
-    """A (height, width) view of one plane of a frame (its padding to the line size cut off): uint8, or
-    uint16 for the 10-bit formats."""
-    plane = frame.planes[index]
-    dtype = np.uint16 if frame.format.name.endswith("10le") else np.uint8
-    item = np.dtype(dtype).itemsize
-    return np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // item)[:, : plane.width]
 
 
 def _reason(exc: BaseException) -> str:
