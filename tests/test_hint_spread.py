@@ -47,6 +47,23 @@ def test_an_edge_in_the_lightness_stops_a_hint_and_the_other_region_keeps_the_mo
     assert np.abs(flat[:, 31:36] - ab[:, 31:36]).mean() > 5  # without the edge it would have gone on
 
 
+def test_a_hint_carried_down_a_gentle_slope_into_the_dark_is_dimmed_with_the_lightness():
+    """A brown point on a lit face must not paint the dark suit below it, joined by a soft shadow, brown."""
+    h, w = 20, 80
+    slope = np.tile(np.linspace(40.0, 10.0, w, dtype=np.float32), (h, 1))  # 0.38 L per pixel: no edge
+    ab = np.zeros((h, w, 2), np.float32)
+    hinted, color = one_hint(h, w, 10, 2)
+    out = spread_hints(slope, ab, hinted, color)
+    flat = np.full((h, w), 40.0, np.float32)
+    even = spread_hints(flat, ab, hinted, color)
+    assert np.array_equal(out[hinted], color[hinted])  # the user's color at the point, exactly
+    dark = slice(w - 10, w)  # L 10-14, a quarter to a third of the hint's 40
+    ratio = out[10, dark, 0] / even[10, dark, 0]
+    assert np.all(ratio < np.sqrt(np.maximum(slope[10, dark], 5.0) / 39.0) + 0.02) and np.all(ratio > 0.3)
+    up = one_hint(h, w, 10, w - 3)  # from the dark end towards the light: not dimmed
+    assert spread_hints(slope, ab, *up)[10, 40, 0] == pytest.approx(spread_hints(flat, ab, *up)[10, 40, 0], rel=0.1)
+
+
 def test_no_hints_change_nothing_and_a_photo_of_hints_only_is_the_hints():
     lightness, ab = two_halves(), np.ones((40, 60, 2), np.float32)
     assert spread_hints(lightness, ab, np.zeros((40, 60), bool), ab * 0) is ab

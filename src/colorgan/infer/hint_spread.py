@@ -7,7 +7,10 @@ At a hinted pixel the correction is the user's chroma minus the model's. Elsewhe
 
 with w_pq = exp(-(L_p - L_q)^2 / (2 EDGE_SIGMA^2)): a correction flows freely between pixels of like lightness,
 hardly across an edge, and fades with distance, so regions that no hint belongs to keep the model's colors.
-The hinted pixels are fixed, so a hinted color is the user's exactly. One sparse linear system per photo, at a
+Where it has flowed down a gentle slope into darker pixels than the hints it came from, it is dimmed by
+sqrt(L_p / L_source) (L_source: the hints' lightness, spread the same way): lightness alone does not tell a dark
+suit from dark hair and a shadowed background, and a chroma carried undimmed from a lighter spot paints them all.
+The hinted pixels are fixed, so a hinted color is the user's exactly. One sparse factorization per photo, at a
 guide size that does not grow with the photo (its full-size lightness is composed afterwards, as always).
 """
 
@@ -26,6 +29,7 @@ from .hints import Hint, hint_planes
 GUIDE_SIDE = 192  # the short side hints are spread at (docs/hints.md: 256 spread no better, at twice the cost)
 EDGE_SIGMA = 2.0  # the Lab lightness step (of 100) at which two neighbours' link falls to exp(-1/2)
 REACH = 0.4  # how far a correction carries through an even region, as a share of the short side
+DARK_FLOOR = 5.0  # Lab L below which lightness ratios are not trusted (noise, black clipping)
 
 
 def guide_shape(photo_shape: tuple[int, int], working_shape: tuple[int, int]) -> tuple[int, int]:
@@ -71,12 +75,17 @@ def spread_hints(lightness: np.ndarray, ab: np.ndarray, hinted: np.ndarray, hint
     system = (sparse.diags(np.asarray(links.sum(axis=1)).ravel() + fade) - links).tocsr()
     fixed = hinted.ravel()
     free = ~fixed
-    known = (hint_ab - ab).reshape(-1, 2)[fixed].astype(np.float64)
-    correction = np.zeros((h * w, 2))
-    correction[fixed] = known
+    # Columns: the correction's a and b, then the hints' lightness and a plain 1, spread alike: their ratio is
+    # the lightness the correction at each pixel came from.
+    known = np.column_stack([(hint_ab - ab).reshape(-1, 2)[fixed], light.ravel()[fixed], np.ones(fixed.sum())])
+    spread = np.zeros((h * w, 4))
+    spread[fixed] = known
     if free.any():
         rhs = -(system[free][:, fixed] @ known)
-        correction[free] = splu(system[free][:, free].tocsc()).solve(rhs)
+        spread[free] = splu(system[free][:, free].tocsc()).solve(rhs)
+    source = spread[:, 2] / np.maximum(spread[:, 3], 1e-12)
+    dim = np.sqrt(np.minimum(1.0, np.maximum(light.ravel(), DARK_FLOOR) / np.maximum(source, DARK_FLOOR)))
+    correction = spread[:, :2] * dim[:, None]
     out = ab + correction.reshape(h, w, 2).astype(np.float32)
     out[hinted] = hint_ab[hinted]  # the user's color exactly, whatever the rounding
     return out
