@@ -4,8 +4,8 @@ optical flow (temporal.py), encode H.264 into MP4, copy the audio packets as the
 Memory stays flat in the length of the video: at most `video_frames.BATCH` decoded frames (fewer when they are large,
 `BATCH_PIXELS` in all) are held at a time. Each output
 frame keeps the input's Y' plane (its lightness) byte for byte, and its timestamp; only Cb and Cr are new.
-Nothing about the picture changes without a word: 10-bit input stays 10-bit; interlaced (or telecined) input is
-colorized field by field and stays interlaced, in its field order (fields.py); a rotated phone video is turned
+Nothing about the picture changes without a word: 10-bit input stays 10-bit; interlaced (or telecined) input stays
+interlaced, in its field order; a rotated phone video is turned
 upright (the network colors what it recognizes, and it knows things the right way up); a stream whose
 resolution changes midway comes out at its first size, with a `VideoWarning` naming the frame.
 """
@@ -19,7 +19,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..io.atomic import atomic_output
-from . import fields
 from .temporal import TemporalSettings
 from .video_frames import FramePipeline, VideoError, VideoWarning  # noqa: F401 (part of this module's API)
 
@@ -158,12 +157,11 @@ def _transcode(
             if packet.stream.index == stream.index:
                 for frame in packet.decode():
                     if frames is None:
-                        top_first = fields.top_field_first(stream.codec_context)
-                        frames = FramePipeline(colorizer, frame, name, temporal, size, settings, top_first)
+                        frames = FramePipeline(colorizer, frame, name, temporal, size, settings)
                         encoder.width, encoder.height = frames.output_size
                         encoder.pix_fmt = frames.pix_fmt
                         if frames.interlaced:  # coded as it came, so players deinterlace it as they did
-                            order = "tff=1" if top_first else "bff=1"
+                            order = "tff=1" if top_field_first(stream.codec_context) else "bff=1"
                             encoder.codec_context.options = {
                                 **encoder.codec_context.options,
                                 "x264-params": f"interlaced=1:{order}",
@@ -234,6 +232,14 @@ def declared_seconds(stream) -> float | None:
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except (AttributeError, ValueError):
         return None
+
+
+BOTTOM_FIRST = {3, 5, "bb", "bt"}  # FFmpeg's AVFieldOrder BB and BT; TT, TB and unknown are top first
+
+
+def top_field_first(codec_context) -> bool:
+    order = getattr(codec_context, "field_order", None)
+    return (order.lower() if isinstance(order, str) else order) not in BOTTOM_FIRST
 
 
 def _reason(exc: BaseException) -> str:

@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 
 from ..io.images import ImageReadError
-from . import fields
 from .temporal import Stabilizer, TemporalSettings
 from .ycbcr import chroma_planes, gray_from_luma
 
@@ -29,20 +28,11 @@ class FramePipeline:
     """Decoded frames -> colorized frames, in order; holds the temporal state between batches.
 
     Set up from the first frame: every frame is brought to its size and bit depth, and turned upright by its
-    rotation; an interlaced stream is colorized field by field. The output keeps the stream's lightness exactly,
+    rotation; an interlaced stream stays interlaced (`interlaced`). The output keeps the stream's lightness exactly,
     at 8 or 10 bits.
     """
 
-    def __init__(
-        self,
-        colorizer,
-        first,
-        name: str,
-        temporal: bool,
-        size: int | None,
-        settings: TemporalSettings,
-        top_first: bool = True,
-    ):
+    def __init__(self, colorizer, first, name: str, temporal: bool, size: int | None, settings: TemporalSettings):
         self.colorizer, self.name, self.size = colorizer, name, size
         self.settings = settings if temporal else TemporalSettings(carry=0.0)
         self.stabilizer = Stabilizer(self.settings)  # holds a few frames back, to mend a flash between them
@@ -60,11 +50,15 @@ class FramePipeline:
         even = self.width % 2 == 0 and self.height % 2 == 0
         self.pix_fmt = ("yuv420p" if even else "yuv444p") + ("10le" if self.bits == 10 else "")
         self.turns = _quarter_turns(first, name)
-        self.interlaced = bool(first.interlaced_frame) and self.height >= 4
+        # Coded interlaced again, in its field order, so a player deinterlaces the output as it did the input. The
+        # frames are colorized whole: field by field lost on real photos (docs/experiments.md).
+        # x264 codes interlaced 4:2:0 only at heights that are multiples of 4 (4:4:4: even heights).
+        self.interlaced = (
+            bool(first.interlaced_frame) and self.height % (4 if self.pix_fmt.startswith("yuv420") else 2) == 0
+        )
         if self.interlaced and self.turns:
-            warnings.warn(f"{name}: interlaced and rotated; colorized as whole frames", VideoWarning, 2)
+            warnings.warn(f"{name}: interlaced and rotated; turned upright and coded progressive", VideoWarning, 2)
             self.interlaced = False
-        self.parities = fields.parities(top_first) if self.interlaced else (None,)
         self.resized = False  # warned of a resolution change
         self.last_size = (self.width, self.height)
 
@@ -103,19 +97,13 @@ class FramePipeline:
         ]
         lumas = [np.ascontiguousarray(np.rot90(plane(f, 0), self.turns)) for f in frames]
         grays = [gray_from_luma(y, x, self.bits) for y, x in zip(lumas, full)]
-        # What the network sees: each frame, or each of its fields in the order they were shot.
-        units = [gray if p is None else fields.field_gray(gray, p) for gray in grays for p in self.parities]
-        small, predicted = self.colorizer.predict_chroma(units, self.size)
-        outputs, unit = [], 0
-        for frame, wh, luma, gray, is_full in zip(frames, sizes, lumas, grays, full):
+        small, predicted = self.colorizer.predict_chroma(grays, self.size)
+        outputs = []
+        for frame, wh, luma, gray, is_full, small_gray, ab in zip(frames, sizes, lumas, grays, full, small, predicted):
             if wh != self.last_size:  # rescaled from here on, or back: nothing to follow along the flow
                 outputs += self.finish()
             self.last_size = wh
-            chroma: dict = {}  # parity -> ab, filled as the stabilizer releases the frame's fields
-            for parity in self.parities:
-                item = (frame, luma, gray, is_full, chroma, parity)
-                outputs += self._compose(self.stabilizer.push(small[unit], predicted[unit], item))
-                unit += 1
+            outputs += self._compose(self.stabilizer.push(small_gray, ab, (frame, luma, gray, is_full)))
         self.index += len(frames)
         return outputs
 
@@ -124,26 +112,16 @@ class FramePipeline:
         return self._compose(self.stabilizer.flush())
 
     def _compose(self, released: list) -> list:
-        """The frames whose every field (or whole picture) the stabilizer has released, composed, in order."""
-        done = []
-        for (frame, luma, gray, is_full, chroma, parity), ab in released:
-            chroma[parity] = ab
-            if len(chroma) == len(self.parities):
-                done.append(self._frame(frame, luma, gray, chroma, is_full))
-        return done
+        return [self._frame(frame, luma, gray, ab, is_full) for (frame, luma, gray, is_full), ab in released]
 
-    def _frame(self, source, luma: np.ndarray, gray: np.ndarray, chroma: dict, full_range: bool):
+    def _frame(self, source, luma: np.ndarray, gray: np.ndarray, ab: np.ndarray, full_range: bool):
         import av
 
         matrix = "bt709" if source.colorspace == 1 else "bt601"
         width, height = self.output_size
         out = av.VideoFrame(width, height, self.pix_fmt)
         plane(out, 0)[:] = luma
-        shape = plane(out, 1).shape
-        if self.interlaced:
-            cb, cr = fields.woven_chroma_planes(gray, chroma, shape, matrix, full_range, self.bits)
-        else:
-            cb, cr = chroma_planes(gray, chroma[None], shape, matrix, full_range, self.bits)
+        cb, cr = chroma_planes(gray, ab, plane(out, 1).shape, matrix, full_range, self.bits)
         plane(out, 1)[:] = cb
         plane(out, 2)[:] = cr
         out.color_range = 2 if full_range else 1
