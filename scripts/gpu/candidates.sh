@@ -9,7 +9,7 @@
 set -euo pipefail
 data=$1 runs=$2 epochs=$3 max_steps=${4:-}
 mkdir -p "$runs"
-common=(--data "$data/broad" "$data/landscapes" --preset default --batch-size 64 --epochs "$epochs"
+common=(--data "$data/broad" "$data/landscapes" --preset unet-lab --batch-size 64 --epochs "$epochs"
   --val-fraction 0.02 --threads 4 --save-every 1000 --keep-every-epochs 100000 --samples 4)
 [ -n "$max_steps" ] && common+=(--max-steps "$max_steps")
 declare -A extra=(

@@ -16,7 +16,7 @@ python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())
 rm -rf /tmp/data /tmp/runs && mkdir -p /tmp/data /tmp/runs
 tar -xzf gpupack/speed.tar.gz -C /tmp/data && echo "unpacked $(find /tmp/data -type f | wc -l) photos"
 NEW=$PWD/src OLD=$PWD/gpupack/old_src
-data=(--data /tmp/data/broad /tmp/data/landscapes --preset default --threads 8 --epochs 1000 --samples 0
+data=(--data /tmp/data/broad /tmp/data/landscapes --preset unet-lab --threads 8 --epochs 1000 --samples 0
   --save-every 100000)
 train() {  # name, package folder, batch, steps
   local t0=$(date +%s%N)
