@@ -7,6 +7,7 @@ under test-artifacts/ at the repository root.
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -407,6 +408,112 @@ def test_a_large_photo_shows_its_hints_on_the_small_copy_first_and_downloads_the
             at = downloaded[point["y"], point["x"]].astype(int)
             assert at[0] > at[2] + 40  # the hint's red, at full size
             assert errors == []
+        finally:
+            context.close()
+
+
+def test_a_hint_answer_for_the_old_photo_that_lands_during_a_new_upload_is_dropped(browser, tmp_path):
+    """The server holds the hinted answer for photo A until photo B's upload is being colorized, then lets it go:
+    the page must not show A's hinted result in the middle of B's upload (the page's hint path used to check only
+    that A was still the photo shown, which it is until B's answer arrives), and B must then be shown, with its
+    own size and a working Download."""
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    Image.fromarray(synthetic_photo(31, (150, 200))).convert("L").save(first)
+    Image.fromarray(synthetic_photo(32, (240, 180))).convert("L").save(second)
+    colorizer = Colorizer.load(save_bins_model(tmp_path / "bins.safetensors"), device="cpu")
+    colorize = colorizer.colorize
+    hinted_entered, release_hinted = threading.Event(), threading.Event()
+    second_entered, release_second = threading.Event(), threading.Event()
+
+    def held(image, size=None, hints=None):
+        if hints:
+            hinted_entered.set()
+            release_hinted.wait(30)
+        elif image.rgb.shape[:2] == (240, 180):
+            second_entered.set()
+            release_second.wait(30)
+        return colorize(image, size, hints=hints)
+
+    colorizer.colorize = held
+    app = create_app(colorizer, ServeLimits(workers=2))
+    with serve_in_thread(app) as base:
+        context, page, errors = open_page(browser, base, viewport={"width": 1000, "height": 900})
+        try:
+            page.set_input_files("#file", str(first))
+            sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
+            click_photo(page, 0.5, 0.5)
+            assert hinted_entered.wait(30)
+            page.set_input_files("#file", str(second))
+            assert second_entered.wait(30)
+            # B's answer is held, so the next answer from /api/colorize is A's hinted one
+            with page.expect_response(lambda r: "/api/colorize" in r.url):
+                release_hinted.set()
+            page.wait_for_timeout(500)  # time for the page to handle the stale answer
+            assert page.get_attribute("#result", "data-hints") == "[]"  # A's hinted result was not shown
+            release_second.set()
+            page.wait_for_function("() => document.querySelector('#result').naturalWidth === 180", timeout=30_000)
+            sync_api.expect(page.locator("#busy")).to_be_hidden()
+            assert natural_size(page, "#result") == (180, 240)
+            assert page.get_attribute("#result", "data-hints") == "[]"
+            assert page.get_attribute("#download", "aria-disabled") is None
+            assert page.locator(".hint-dot").count() == 0  # B starts without A's point
+            assert errors == []
+        finally:
+            release_hinted.set()
+            release_second.set()
+            context.close()
+
+
+def test_an_upload_the_server_refuses_leaves_the_photo_shown_taking_hints(model_server, browser, photo_files, tmp_path):
+    """A new upload makes the shown photo's pending answers stale; when the server refuses it, the photo still
+    shown must take hints again, the point set during the failed upload included."""
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 20)
+    context, page, errors = open_page(browser, model_server, viewport={"width": 1000, "height": 900})
+    try:
+        page.set_input_files("#file", str(photo_files["landscape"]))
+        sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
+        page.set_input_files("#file", str(broken))
+        sync_api.expect(page.locator("#error")).to_be_visible(timeout=30_000)
+        sync_api.expect(page.locator("#busy")).to_be_hidden()
+        click_photo(page, 0.5, 0.5)
+        page.locator("#hint-list input[type=color]").evaluate(SET_COLOR, "#10a040")
+        assert "#10a040" in wait_for_result(page, "#10a040")
+        assert natural_size(page, "#result") == (200, 150)
+    finally:
+        context.close()
+
+
+def test_a_full_size_hint_answer_that_cannot_be_shown_gives_back_the_last_result_and_its_download(browser, tmp_path):
+    """On a large photo a hint change shows the 1024 px preview and turns Download off until the full size comes.
+    A full-size answer the browser cannot display must bring back the last full-size result with Download on,
+    and say so, instead of leaving the preview with Download off for good."""
+    photo = tmp_path / "scan.jpg"
+    Image.fromarray(synthetic_photo(33, (1500, 2000))).convert("L").save(photo, quality=95)
+    colorizer = Colorizer.load(save_bins_model(tmp_path / "bins.safetensors"), device="cpu")
+    app = create_app(colorizer, ServeLimits(max_upload_bytes=8_000_000))
+
+    def broken_full_size(route):
+        body = route.request.post_data_buffer or b""
+        if b'name="hints"' in body and b'name="format"\r\n\r\npng' in body:
+            route.fulfill(status=200, content_type="image/png", body=b"not a PNG at all")
+        else:
+            route.continue_()
+
+    with serve_in_thread(app) as base:
+        context, page, errors = open_page(browser, base, viewport={"width": 1000, "height": 900})
+        try:
+            page.set_input_files("#file", str(photo))
+            sync_api.expect(page.locator("#hints")).to_be_visible(timeout=30_000)
+            automatic = page.get_attribute("#download", "href")
+            page.route("**/api/colorize", broken_full_size)
+            click_photo(page, 0.4, 0.5)
+            sync_api.expect(page.locator("#error")).to_contain_text("cannot display", timeout=30_000)
+            assert page.get_attribute("#result", "data-preview-hints") is not None  # the preview had been shown
+            assert page.get_attribute("#download", "aria-disabled") is None
+            assert page.get_attribute("#download", "href") == automatic
+            assert page.get_attribute("#result", "src") == automatic
+            assert natural_size(page, "#result") == (2000, 1500)
         finally:
             context.close()
 
