@@ -98,6 +98,40 @@ def test_interlaced_video_stays_interlaced_in_its_field_order_with_its_lightness
             assert np.array_equal(video_frames.plane(before, 0), video_frames.plane(after, 0))
 
 
+def test_interlaced_video_at_a_height_h264_cannot_code_interlaced_says_so_and_comes_out_progressive(
+    colorizer, tmp_path
+):
+    """4:4:4 interlaced at 64 x 50 comes out 4:2:0, where x264 codes interlaced only at heights that are multiples
+    of 4: coded progressive, and one warning says so (it used to change without a word)."""
+    src = write_clip(
+        tmp_path / "tape.mp4", pan_frames(3, size=(50, 64)), audio=False, interlaced="bff", pix_fmt="yuv444p"
+    )
+    with pytest.warns(videomod.VideoWarning, match=r"tape.mp4: interlaced, but .* multiples of 4 \(this is 50\)"):
+        out = colorizer.colorize_video(src, tmp_path / "tape_color.mp4", progress=False)
+    with av.open(str(out)) as b:
+        stream = b.streams.video[0]
+        frames = list(b.decode(video=0))
+        assert (stream.codec_context.height, stream.codec_context.pix_fmt) == (50, "yuv420p")
+        assert len(frames) == 3 and not any(f.interlaced_frame for f in frames)
+
+
+def test_a_stream_whose_decoder_says_bottom_field_first_is_coded_so_though_its_first_frame_is_not_flagged(
+    colorizer, tmp_path, monkeypatch
+):
+    """The field order comes from the decoder, not only from the first frame's flag."""
+    src = write_clip(tmp_path / "tape.mp4", pan_frames(3), audio=False)  # progressive, flagged nowhere
+    real = video_frames.FramePipeline.__init__
+
+    def told_bottom_first(self, *args):
+        real(self, *args[:6], field_order=3)  # what the decoder of a DV or PAL tape says: BB
+
+    monkeypatch.setattr(video_frames.FramePipeline, "__init__", told_bottom_first)
+    out = colorizer.colorize_video(src, tmp_path / "tape_color.mp4", progress=False)
+    with av.open(str(out)) as b:
+        assert b.streams.video[0].codec_context.field_order == 3
+        assert all(f.interlaced_frame for f in b.decode(video=0))
+
+
 def test_10_bit_video_stays_10_bit_with_its_lightness_exact(colorizer, tmp_path):
     src = write_clip(tmp_path / "deep.mp4", pan_frames(4), audio=False, pix_fmt="yuv420p10le")
     out = colorizer.colorize_video(src, tmp_path / "deep_color.mp4", progress=False, crf=0)

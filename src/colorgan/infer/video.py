@@ -157,11 +157,12 @@ def _transcode(
             if packet.stream.index == stream.index:
                 for frame in packet.decode():
                     if frames is None:
-                        frames = FramePipeline(colorizer, frame, name, temporal, size, settings)
+                        field_order = getattr(stream.codec_context, "field_order", None)
+                        frames = FramePipeline(colorizer, frame, name, temporal, size, settings, field_order)
                         encoder.width, encoder.height = frames.output_size
                         encoder.pix_fmt = frames.pix_fmt
                         if frames.interlaced:  # coded as it came, so players deinterlace it as they did
-                            order = "tff=1" if top_field_first(stream.codec_context) else "bff=1"
+                            order = "tff=1" if frames.top_field_first else "bff=1"
                             encoder.codec_context.options = {
                                 **encoder.codec_context.options,
                                 "x264-params": f"interlaced=1:{order}",
@@ -232,14 +233,6 @@ def declared_seconds(stream) -> float | None:
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except (AttributeError, ValueError):
         return None
-
-
-BOTTOM_FIRST = {3, 5, "bb", "bt"}  # FFmpeg's AVFieldOrder BB and BT; TT, TB and unknown are top first
-
-
-def top_field_first(codec_context) -> bool:
-    order = getattr(codec_context, "field_order", None)
-    return (order.lower() if isinstance(order, str) else order) not in BOTTOM_FIRST
 
 
 def _reason(exc: BaseException) -> str:

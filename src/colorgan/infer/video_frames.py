@@ -13,6 +13,9 @@ from .ycbcr import chroma_planes, gray_from_luma
 
 BATCH = 8  # frames per network call: batching is most of the model's speed on CPU
 BATCH_PIXELS = 16_000_000  # ... but a batch of 8K frames would hold gigabytes: large frames go fewer at a time
+# FFmpeg's AVFieldOrder, as PyAV gives it (a number, or its name in some versions)
+FIELD_ORDERS = {0: "unknown", 1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
+BOTTOM_FIRST = {"bb", "bt"}  # bottom field shown first (coded first: the second letter)
 
 
 class VideoWarning(UserWarning):
@@ -28,11 +31,21 @@ class FramePipeline:
     """Decoded frames -> colorized frames, in order; holds the temporal state between batches.
 
     Set up from the first frame: every frame is brought to its size and bit depth, and turned upright by its
-    rotation; an interlaced stream stays interlaced (`interlaced`). The output keeps the stream's lightness exactly,
-    at 8 or 10 bits.
+    rotation; an interlaced stream stays interlaced (`interlaced`, `top_field_first`). The output keeps the stream's
+    lightness exactly, at 8 or 10 bits. `field_order` is the decoder's (its codec context's), read after the first
+    frame: a stream may say it is interlaced there while its first frame does not (a progressive opening).
     """
 
-    def __init__(self, colorizer, first, name: str, temporal: bool, size: int | None, settings: TemporalSettings):
+    def __init__(
+        self,
+        colorizer,
+        first,
+        name: str,
+        temporal: bool,
+        size: int | None,
+        settings: TemporalSettings,
+        field_order: int | str | None = None,
+    ):
         self.colorizer, self.name, self.size = colorizer, name, size
         self.settings = settings if temporal else TemporalSettings(carry=0.0)
         self.stabilizer = Stabilizer(self.settings)  # holds a few frames back, to mend a flash between them
@@ -52,13 +65,24 @@ class FramePipeline:
         self.turns = _quarter_turns(first, name)
         # Coded interlaced again, in its field order, so a player deinterlaces the output as it did the input. The
         # frames are colorized whole: field by field lost on real photos (docs/experiments.md).
+        order = FIELD_ORDERS.get(field_order, str(field_order).lower() if field_order is not None else "unknown")
+        self.interlaced = bool(first.interlaced_frame) or order in ("tt", "bb", "tb", "bt")
+        self.top_field_first = order not in BOTTOM_FIRST
         # x264 codes interlaced 4:2:0 only at heights that are multiples of 4 (4:4:4: even heights).
-        self.interlaced = (
-            bool(first.interlaced_frame) and self.height % (4 if self.pix_fmt.startswith("yuv420") else 2) == 0
-        )
-        if self.interlaced and self.turns:
+        multiple = 4 if self.pix_fmt.startswith("yuv420") else 2
+        if self.interlaced and self.height % multiple:
+            warnings.warn(
+                f"{name}: interlaced, but H.264 codes interlaced {self.pix_fmt[:7]} only at heights that are multiples "
+                f"of {multiple} (this is {self.height}); coded progressive",
+                VideoWarning,
+                2,
+            )
+            self.interlaced = False
+        elif self.interlaced and self.turns:
             warnings.warn(f"{name}: interlaced and rotated; turned upright and coded progressive", VideoWarning, 2)
             self.interlaced = False
+        elif self.interlaced and order not in ("tt", "bb", "tb", "bt"):
+            warnings.warn(f"{name}: interlaced, its field order not given; coded top field first", VideoWarning, 2)
         self.resized = False  # warned of a resolution change
         self.last_size = (self.width, self.height)
 
